@@ -1,0 +1,18 @@
+import type { ErrorCode } from "../errors.js";
+
+/** The one place error codes become process exit codes (documented in the README). */
+export const EXIT_OK = 0;
+export const EXIT_USAGE = 2;
+
+const EXIT_CODES: Record<ErrorCode, number> = {
+  config_not_found: 1,
+  config_invalid: 1,
+  invalid_argument: 1,
+  usage: EXIT_USAGE,
+  io_error: 3,
+  internal: 70,
+};
+
+export function exitCodeFor(code: ErrorCode): number {
+  return EXIT_CODES[code];
+}

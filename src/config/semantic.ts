@@ -1,0 +1,278 @@
+import { createHash } from "node:crypto";
+import { formatCents } from "../money/money.js";
+import { formatPath, type PathSegment, type Problem } from "./problem.js";
+import type { Source } from "./source.js";
+import { closest } from "./suggest.js";
+import type { Config, ResolvedModel, ResolvedPeriodLimits } from "./types.generated.js";
+
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
+
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_HOSTS.has(host) || host.startsWith("127.");
+}
+
+export function isValidTimezone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Worst-case output cost of one request in cents, when the model states its output cap. */
+export function maxRequestCents(model: ResolvedModel): number | undefined {
+  if (model.max_output_tokens === undefined || model.estimated_output_cost_per_1k === undefined)
+    return undefined;
+  return (model.max_output_tokens / 1000) * model.estimated_output_cost_per_1k;
+}
+
+/** Checks that need the whole config: references between sections, and choices that are legal but unwise. */
+export function semanticProblems(config: Config, source: Source): Problem[] {
+  const problems: Problem[] = [];
+  const report = (
+    severity: Problem["severity"],
+    path: PathSegment[],
+    message: string,
+    hint?: string,
+  ): void => {
+    problems.push({
+      severity,
+      path: formatPath(path),
+      ...source.locate(path),
+      message,
+      ...(hint ? { hint } : {}),
+    });
+  };
+  const error = (path: PathSegment[], message: string, hint?: string) => report("error", path, message, hint);
+  const warn = (path: PathSegment[], message: string, hint?: string) =>
+    report("warning", path, message, hint);
+  const missingRef = (path: PathSegment[], kind: string, name: string, defined: string[]) => {
+    const suggestion = closest(name, defined);
+    error(
+      path,
+      `${kind} \`${name}\` is not defined`,
+      suggestion
+        ? `did you mean \`${suggestion}\`?`
+        : defined.length > 0
+          ? `defined ${kind}s: ${defined.join(", ")}`
+          : `add it under \`${kind}s:\``,
+    );
+  };
+
+  const models = entries(config.models);
+  const modelNames = models.map(([name]) => name);
+  const providerNames = Object.keys(config.providers ?? {});
+  const teamNames = Object.keys(config.teams ?? {});
+  const projectNames = Object.keys(config.projects ?? {});
+  const budget = config.budget;
+
+  // --- references ---
+  for (const [name, model] of models) {
+    if (!providerNames.includes(model.provider)) {
+      missingRef(["models", name, "provider"], "provider", model.provider, providerNames);
+    }
+  }
+  if (
+    budget.fallback_model_on_exceed !== undefined &&
+    !modelNames.includes(budget.fallback_model_on_exceed)
+  ) {
+    missingRef(["budget", "fallback_model_on_exceed"], "model", budget.fallback_model_on_exceed, modelNames);
+  }
+  for (const [name, project] of entries(config.projects)) {
+    if (project.team !== undefined && !teamNames.includes(project.team)) {
+      missingRef(["projects", name, "team"], "team", project.team, teamNames);
+    }
+  }
+  const scopesWithModelLimits: [PathSegment[], Record<string, unknown> | undefined][] = [
+    [["budget"], budget.model_limits],
+    ...entries(config.teams).map(([n, t]): [PathSegment[], Record<string, unknown> | undefined] => [
+      ["teams", n],
+      t.model_limits,
+    ]),
+    ...entries(config.projects).map(([n, p]): [PathSegment[], Record<string, unknown> | undefined] => [
+      ["projects", n],
+      p.model_limits,
+    ]),
+  ];
+  for (const [scope, limits] of scopesWithModelLimits) {
+    for (const model of Object.keys(limits ?? {})) {
+      if (!modelNames.includes(model))
+        missingRef([...scope, "model_limits", model], "model", model, modelNames);
+    }
+  }
+
+  // --- keys ---
+  const secrets = new Map<string, number>();
+  const keyNames = new Map<string, number>();
+  for (const [i, key] of (config.keys ?? []).entries()) {
+    if (!projectNames.includes(key.project))
+      missingRef(["keys", i, "project"], "project", key.project, projectNames);
+    if (key.team !== undefined) {
+      if (!teamNames.includes(key.team)) missingRef(["keys", i, "team"], "team", key.team, teamNames);
+      const projectTeam = config.projects?.[key.project]?.team;
+      if (projectTeam !== undefined && projectTeam !== key.team) {
+        error(
+          ["keys", i, "team"],
+          `team \`${key.team}\` differs from project ${key.project}'s team \`${projectTeam}\``,
+        );
+      }
+    }
+    if ((key.key === undefined) === (key.key_sha256 === undefined)) {
+      error(
+        ["keys", i],
+        key.key === undefined
+          ? `key \`${key.name}\` has no secret`
+          : `key \`${key.name}\` has both key and key_sha256`,
+        "give exactly one: `key: ${ENV_VAR}` or `key_sha256: <hex sha-256 of the secret>`",
+      );
+    }
+    const digest = key.key !== undefined ? sha256(key.key) : key.key_sha256?.toLowerCase();
+    if (digest !== undefined) {
+      const first = secrets.get(digest);
+      if (first !== undefined) {
+        const other = config.keys?.[first]?.name ?? String(first);
+        error(
+          ["keys", i, key.key !== undefined ? "key" : "key_sha256"],
+          `key \`${key.name}\` has the same secret as key \`${other}\` (keys[${first}])`,
+          "every client key must be unique, or spend cannot be attributed",
+        );
+      } else secrets.set(digest, i);
+    }
+    const firstName = keyNames.get(key.name);
+    if (firstName !== undefined) {
+      error(["keys", i, "name"], `key name \`${key.name}\` is already used by keys[${firstName}]`);
+    } else keyNames.set(key.name, i);
+  }
+
+  if (!isValidTimezone(budget.timezone)) {
+    error(
+      ["budget", "timezone"],
+      `unknown time zone \`${budget.timezone}\``,
+      "use an IANA name such as UTC or Europe/Berlin",
+    );
+  }
+
+  // --- warnings ---
+  if (models.length === 0)
+    warn(["models"], "no models configured: every request will be refused", "add a model under `models:`");
+
+  const fallback = budget.fallback_model_on_exceed;
+  const fallbackModel = fallback !== undefined ? config.models?.[fallback] : undefined;
+  if (fallback !== undefined && fallbackModel) {
+    for (const [name, model] of models) {
+      // A free model always fits, so the fallback never stands in for it.
+      const free =
+        (model.estimated_input_cost_per_1k ?? 0) === 0 && (model.estimated_output_cost_per_1k ?? 0) === 0;
+      if (name === fallback || free) continue;
+      const dearer = (["estimated_input_cost_per_1k", "estimated_output_cost_per_1k"] as const).filter(
+        (price) => (fallbackModel[price] ?? 0) > (model[price] ?? Number.POSITIVE_INFINITY),
+      );
+      if (dearer.length > 0) {
+        warn(
+          ["budget", "fallback_model_on_exceed"],
+          `fallback model \`${fallback}\` costs more than \`${name}\`, which it would replace (${dearer.join(", ")})`,
+          "the fallback should be cheaper than every model it stands in for",
+        );
+      }
+    }
+  }
+
+  const perUser = budget.per_user_limits;
+  const users: [PathSegment[], ResolvedPeriodLimits][] = [
+    ...(perUser?.default
+      ? [[["budget", "per_user_limits", "default"], perUser.default] as [PathSegment[], ResolvedPeriodLimits]]
+      : []),
+    ...entries(perUser?.user_limits).map(([u, l]): [PathSegment[], ResolvedPeriodLimits] => [
+      ["budget", "per_user_limits", "user_limits", u],
+      l,
+    ]),
+  ];
+  for (const [path, limits] of users) {
+    for (const window of ["daily", "monthly"] as const) {
+      const key = `${window}_limit_cents` as const;
+      const own = limits[key];
+      const workspace = budget[key];
+      if (own !== undefined && workspace !== undefined && own > workspace) {
+        warn(
+          [...path, key],
+          `per-user ${window} limit ${formatCents(own)} is larger than the workspace ${window} limit ${formatCents(workspace)}`,
+          "one user could use the whole budget; split it: total / users × 1.2 (the recipe's pitfall 3)",
+        );
+      }
+    }
+  }
+
+  const dearest = models
+    .map(([name, model]) => ({ name, model, cents: maxRequestCents(model) }))
+    .filter((m): m is { name: string; model: ResolvedModel; cents: number } => m.cents !== undefined)
+    .sort((a, b) => b.cents - a.cents)[0];
+  if (dearest) {
+    const dailyCaps: [PathSegment[], number | undefined][] = [
+      [["budget", "daily_limit_cents"], budget.daily_limit_cents],
+      ...users.map(([p, l]): [PathSegment[], number | undefined] => [
+        [...p, "daily_limit_cents"],
+        l.daily_limit_cents,
+      ]),
+      ...entries(config.teams).map(([n, t]): [PathSegment[], number | undefined] => [
+        ["teams", n, "daily_limit_cents"],
+        t.daily_limit_cents,
+      ]),
+      ...entries(config.projects).map(([n, p]): [PathSegment[], number | undefined] => [
+        ["projects", n, "daily_limit_cents"],
+        p.daily_limit_cents,
+      ]),
+      ...(config.keys ?? []).map((k, i): [PathSegment[], number | undefined] => [
+        ["keys", i, "daily_limit_cents"],
+        k.daily_limit_cents,
+      ]),
+    ];
+    for (const [path, cap] of dailyCaps) {
+      if (cap !== undefined && cap < dearest.cents) {
+        warn(
+          path,
+          `daily cap ${formatCents(cap)} is below the most expensive single request: ${dearest.name} at max_output_tokens ${dearest.model.max_output_tokens} costs up to ${formatCents(dearest.cents)}`,
+          "such requests will have max_tokens clamped or be refused; leave room for two of them (the recipe's pitfall 4)",
+        );
+      }
+    }
+  }
+
+  if ((config.keys ?? []).length === 0) {
+    warn(
+      ["keys"],
+      "no client keys configured: open mode, the bearer token is taken as the user id",
+      "fine on loopback for development; configure `keys:` before exposing the proxy",
+    );
+  }
+
+  const webhooks = budget.alert_webhook === undefined ? [] : [budget.alert_webhook].flat();
+  for (const [i, target] of webhooks.entries()) {
+    if (!target.startsWith("http:")) continue;
+    const host = safeHost(target);
+    if (host !== undefined && !isLoopbackHost(host)) {
+      const path: PathSegment[] = Array.isArray(budget.alert_webhook)
+        ? ["budget", "alert_webhook", i]
+        : ["budget", "alert_webhook"];
+      warn(path, `alert webhook ${host} is plain http: alerts travel unencrypted`, "use an https: URL");
+    }
+  }
+
+  return problems;
+}
+
+function entries<T>(record: { [k: string]: T | undefined } | undefined): [string, T][] {
+  return Object.entries(record ?? {}).filter((e): e is [string, T] => e[1] !== undefined);
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+function safeHost(url: string): string | undefined {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return undefined;
+  }
+}

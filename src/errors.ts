@@ -1,0 +1,28 @@
+/**
+ * The one error class. `code` is stable: scripts and clients match on it, the
+ * CLI maps it to an exit code (src/cli/exit-codes.ts) and the server to an
+ * HTTP status, each in exactly one table.
+ */
+export type ErrorCode =
+  | "config_not_found"
+  | "config_invalid"
+  | "invalid_argument"
+  | "usage"
+  | "io_error"
+  | "internal";
+
+export class TokenpakError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = "TokenpakError";
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export function isTokenpakError(value: unknown): value is TokenpakError {
+  return value instanceof TokenpakError;
+}
