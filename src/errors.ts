@@ -9,6 +9,13 @@ export type ErrorCode =
   | "invalid_argument"
   | "usage"
   | "io_error"
+  | "model_unpriced"
+  | "budget_exceeded"
+  | "quota_exceeded"
+  | "rate_limited"
+  | "request_too_large"
+  | "ledger_locked"
+  | "ledger_corrupt"
   | "internal";
 
 export class TokenpakError extends Error {

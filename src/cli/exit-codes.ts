@@ -10,6 +10,13 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   invalid_argument: 1,
   usage: EXIT_USAGE,
   io_error: 3,
+  ledger_locked: 4,
+  ledger_corrupt: 5,
+  model_unpriced: 1,
+  budget_exceeded: 6,
+  quota_exceeded: 6,
+  rate_limited: 6,
+  request_too_large: 1,
   internal: 70,
 };
 

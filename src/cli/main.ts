@@ -65,6 +65,13 @@ export async function main(argv: readonly string[], ctx: CliContext = processCon
 }
 
 function processContext(): CliContext {
+  // `tokenpak … | head` closes the pipe early: that is the reader's choice, not an error.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "EPIPE") process.exit(0);
+      throw error;
+    });
+  }
   return {
     stdout: process.stdout,
     stderr: process.stderr,

@@ -22,12 +22,8 @@ function describeValue(value: unknown): string {
 
 /** Turns ajv's errors into one clear problem each, at the right line. */
 export function schemaProblems(errors: readonly ErrorObject[], source: Source): Problem[] {
-  // An anyOf failure explains itself; its branches' errors are noise. `if`
-  // failures repeat the `then` error they wrap.
-  const anyOfPaths = errors.filter((e) => e.keyword === "anyOf").map((e) => `${e.schemaPath}/`);
-  const relevant = errors.filter(
-    (e) => e.keyword !== "if" && !anyOfPaths.some((prefix) => e.schemaPath.startsWith(prefix)),
-  );
+  // `if` failures repeat the `then` error they wrap.
+  const relevant = pruneAnyOf(errors).filter((e) => e.keyword !== "if");
 
   const problems = relevant.map((e) => toProblem(e, source));
   const seen = new Set<string>();
@@ -37,6 +33,37 @@ export function schemaProblems(errors: readonly ErrorObject[], source: Source): 
     seen.add(id);
     return true;
   });
+}
+
+/**
+ * ajv reports each failed branch of an anyOf just before the anyOf error
+ * itself (their schemaPath cannot tell them apart: a branch that is a $ref
+ * reports the referenced schema's path). Only the branch the value was meant
+ * for explains the problem: one that failed deeper inside the value (an item
+ * of a list), else one that failed at the value for a reason other than its
+ * type. When no branch stands out, the anyOf error speaks for them all.
+ */
+function pruneAnyOf(errors: readonly ErrorObject[]): ErrorObject[] {
+  const drop = new Set<ErrorObject>();
+  for (const [i, e] of errors.entries()) {
+    if (e.keyword !== "anyOf") continue;
+    const inside = (b: ErrorObject) =>
+      b.instancePath === e.instancePath || b.instancePath.startsWith(`${e.instancePath}/`);
+    const branches: ErrorObject[] = [];
+    for (let j = i - 1; j >= 0; j--) {
+      const b = errors[j];
+      if (!b || !inside(b)) break;
+      branches.push(b);
+    }
+    const deeper = branches.filter((b) => b.instancePath !== e.instancePath);
+    const specific =
+      deeper.length > 0
+        ? deeper
+        : branches.filter((b) => !["type", "const", "enum", "anyOf"].includes(b.keyword));
+    const keep = new Set(specific.length > 0 ? specific : [e]);
+    for (const b of [...branches, e]) if (!keep.has(b)) drop.add(b);
+  }
+  return errors.filter((e) => !drop.has(e));
 }
 
 function toProblem(e: ErrorObject, source: Source): Problem {
@@ -70,21 +97,29 @@ function toProblem(e: ErrorObject, source: Source): Problem {
     }
     case "required": {
       const key = String(e.params.missingProperty);
-      return at(path, `missing required key \`${key}\``, `add \`${key}:\` here`);
+      // Point at the mapping's own key (`gpt-4:`), not at its first entry.
+      return at(path, `missing required key \`${key}\``, `add \`${key}:\` here`, "key");
     }
     case "type": {
       const expected = String(e.params.type)
         .split(",")
         .map((t) => TYPE_NAMES[t] ?? t)
         .join(" or ");
-      return at(path, `must be ${expected}, got ${describeValue(e.data)}`, description);
+      return at(
+        path,
+        `must be ${expected}, got ${describeValue(e.data)}`,
+        // The root's description is the whole schema's blurb, no help here.
+        path.length === 0
+          ? "a config file is a mapping of sections: budget:, providers:, models:, …"
+          : description,
+      );
     }
     case "exclusiveMinimum":
       return e.params.limit === 0
         ? at(
             path,
             "must be greater than 0",
-            "a limit of 0 blocks everything; remove the key to have no limit",
+            "a limit must be positive (0 would block everything); remove the key to have no limit",
           )
         : at(path, `must be greater than ${e.params.limit}`, description);
     case "minimum":

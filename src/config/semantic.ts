@@ -35,19 +35,28 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
     path: PathSegment[],
     message: string,
     hint?: string,
+    at: "key" | "value" = "value",
   ): void => {
     problems.push({
       severity,
       path: formatPath(path),
-      ...source.locate(path),
+      ...source.locate(path, at),
       message,
       ...(hint ? { hint } : {}),
     });
   };
-  const error = (path: PathSegment[], message: string, hint?: string) => report("error", path, message, hint);
+  const error = (path: PathSegment[], message: string, hint?: string, at?: "key" | "value") =>
+    report("error", path, message, hint, at);
   const warn = (path: PathSegment[], message: string, hint?: string) =>
     report("warning", path, message, hint);
-  const missingRef = (path: PathSegment[], kind: string, name: string, defined: string[]) => {
+  /** `at: "key"` when the name is a mapping key (model_limits.<model>), not a value. */
+  const missingRef = (
+    path: PathSegment[],
+    kind: string,
+    name: string,
+    defined: string[],
+    at: "key" | "value" = "value",
+  ) => {
     const suggestion = closest(name, defined);
     error(
       path,
@@ -57,6 +66,7 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
         : defined.length > 0
           ? `defined ${kind}s: ${defined.join(", ")}`
           : `add it under \`${kind}s:\``,
+      at,
     );
   };
 
@@ -98,7 +108,7 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
   for (const [scope, limits] of scopesWithModelLimits) {
     for (const model of Object.keys(limits ?? {})) {
       if (!modelNames.includes(model))
-        missingRef([...scope, "model_limits", model], "model", model, modelNames);
+        missingRef([...scope, "model_limits", model], "model", model, modelNames, "key");
     }
   }
 

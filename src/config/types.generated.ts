@@ -232,6 +232,7 @@ provider: string
 estimated_input_cost_per_1k?: Price
 estimated_output_cost_per_1k?: Price
 cached_input_cost_per_1k?: Price
+cache_write_cost_per_1k?: Price
 /**
  * The model name sent upstream, when it differs.
  */
@@ -507,6 +508,7 @@ provider: string
 estimated_input_cost_per_1k?: ResolvedPrice
 estimated_output_cost_per_1k?: ResolvedPrice
 cached_input_cost_per_1k?: ResolvedPrice
+cache_write_cost_per_1k?: ResolvedPrice
 /**
  * The model name sent upstream, when it differs.
  */

@@ -1,0 +1,570 @@
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { alertThresholds, type CheckResult, checkConfig, type Env } from "../src/config/load.js";
+import type { Problem } from "../src/config/problem.js";
+import type { Config } from "../src/config/types.generated.js";
+import { INVALID_DIR, INVALID_FIXTURES } from "./invalid-fixtures.js";
+
+const EXAMPLES = new URL("../examples/", import.meta.url);
+const example = (name: string) => readFileSync(new URL(name, EXAMPLES), "utf8");
+
+function check(text: string, env: Env = {}): CheckResult {
+  return checkConfig(text, "test.yaml", env);
+}
+
+/** The config of a result that must be valid; fails the test with the errors otherwise. */
+function valid(text: string, env: Env = {}): Readonly<Config> {
+  const result = check(text, env);
+  expect(result.errors).toEqual([]);
+  expect(result.valid).toBe(true);
+  if (!result.config) throw new Error("valid result without a config");
+  return result.config;
+}
+
+const where = (p: Problem) => ({ path: p.path, line: p.line, col: p.col });
+
+describe("invalid fixtures", () => {
+  it("there are at least 15, and every one has an expectation", () => {
+    const files = readdirSync(INVALID_DIR)
+      .filter((f) => f.endsWith(".yaml"))
+      .sort();
+    expect(files.length).toBeGreaterThanOrEqual(15);
+    expect(INVALID_FIXTURES.map((f) => f.file).sort()).toEqual(files);
+  });
+
+  it.each(INVALID_FIXTURES)("$file → $line:$col $path", (fixture) => {
+    const text = readFileSync(new URL(fixture.file, INVALID_DIR), "utf8");
+    const result = checkConfig(text, fixture.file, {});
+    expect(result.valid).toBe(false);
+    expect(result.config).toBeUndefined();
+    expect(result.file).toBe(fixture.file);
+    expect(result.errors).toHaveLength(1);
+    const [error] = result.errors;
+    if (!error) throw new Error("no error");
+    expect(error.severity).toBe("error");
+    expect(where(error)).toEqual({ path: fixture.path, line: fixture.line, col: fixture.col });
+    expect(error.message).toContain(fixture.message);
+    if (fixture.hint !== undefined) expect(error.hint).toContain(fixture.hint);
+  });
+});
+
+describe("the recipe's config.yaml", () => {
+  const recipe = example("config.yaml");
+
+  it("is valid with OPENAI_API_KEY set, with the value interpolated", () => {
+    const result = check(recipe, { OPENAI_API_KEY: "sk-real-key" });
+    expect(result.valid).toBe(true);
+    expect(result.errors).toEqual([]);
+    // Its only warning: no client keys (open mode, as the recipe uses it).
+    expect(result.warnings.map((w) => w.path)).toEqual(["keys"]);
+    const config = result.config;
+    expect(config?.providers?.openai?.api_key).toBe("sk-real-key");
+    expect(config?.budget).toMatchObject({
+      enabled: true,
+      daily_limit_cents: 1000,
+      monthly_limit_cents: 20000,
+      alert_threshold_pct: 80,
+      alert_webhook: "https://monitoring.example.com/budget-alert",
+      reject_on_exceed: true,
+      fallback_model_on_exceed: "gpt-3.5-turbo",
+      per_user_limits: {
+        enabled: true,
+        user_limits: { "user-a": { daily_limit_cents: 300 }, "user-b": { daily_limit_cents: 500 } },
+      },
+    });
+    expect(config?.models?.["gpt-3.5-turbo"]).toEqual({
+      provider: "openai",
+      estimated_input_cost_per_1k: 0.5,
+      estimated_output_cost_per_1k: 1.5,
+    });
+  });
+
+  it("fails without OPENAI_API_KEY, naming the variable where it is used", () => {
+    const result = check(recipe, {});
+    expect(result.valid).toBe(false);
+    expect(result.config).toBeUndefined();
+    expect(result.errors).toHaveLength(1);
+    const [error] = result.errors;
+    expect(error && where(error)).toEqual({ path: "providers.openai.api_key", line: 28, col: 14 });
+    expect(error?.message).toBe("environment variable OPENAI_API_KEY is not set");
+    expect(error?.hint).toContain("export OPENAI_API_KEY=");
+  });
+
+  it("fails when OPENAI_API_KEY is set but empty", () => {
+    const result = check(recipe, { OPENAI_API_KEY: "" });
+    expect(result.errors.map((e) => e.message)).toEqual(["environment variable OPENAI_API_KEY is not set"]);
+  });
+});
+
+describe("the other examples", () => {
+  it("demo.yaml is valid with an empty environment", () => {
+    const result = check(example("demo.yaml"), {});
+    expect(result.errors).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(result.warnings.map((w) => w.path)).toEqual(["keys"]);
+    expect(result.config?.providers?.mock?.type).toBe("mock");
+  });
+
+  it("full.yaml is valid with an empty environment and warns about nothing", () => {
+    const result = check(example("full.yaml"), {});
+    expect(result.errors).toEqual([]);
+    expect(result.warnings).toEqual([]);
+    const config = result.config;
+    // Its ${VAR:-default}s fell back to their defaults, `port` as a number.
+    expect(config?.server.port).toBe(8000);
+    expect(config?.keys?.[0]?.key).toBe("tp-demo-support-bot-key");
+    expect(config?.providers?.openai?.admin_api_key).toBe("");
+  });
+
+  it("full.yaml takes values from the environment when they are set", () => {
+    const config = valid(example("full.yaml"), { TOKENPAK_PORT: "9100", SUPPORT_BOT_KEY: "tp-from-env-1" });
+    expect(config.server.port).toBe(9100);
+    expect(config.keys?.[0]?.key).toBe("tp-from-env-1");
+  });
+});
+
+describe("one problem, one error", () => {
+  it("reports every problem in a file, in file order", () => {
+    const result = check(
+      [
+        "budget:",
+        "  daily_limit_cents: -1",
+        "  monthly_limt_cents: 100",
+        "models:",
+        "  m:",
+        "    provider: nowhere",
+        "server:",
+        "  port: ${TP_UNSET_PORT}",
+      ].join("\n"),
+    );
+    // The schema errors and the env error come together; the semantic check
+    // (model m's provider) only runs on a well-formed config.
+    expect(result.errors.map(where)).toEqual([
+      { path: "budget.daily_limit_cents", line: 2, col: 22 },
+      { path: "budget.monthly_limt_cents", line: 3, col: 3 },
+      { path: "server.port", line: 8, col: 9 },
+    ]);
+    expect(result.errors[2]?.message).toBe("environment variable TP_UNSET_PORT is not set");
+  });
+
+  it("a single bad webhook is one error about its form", () => {
+    const result = check("budget:\n  alert_webhook: ftp://files.example.com/x\n");
+    expect(result.errors).toHaveLength(1);
+    expect(result.errors[0] && where(result.errors[0])).toEqual({
+      path: "budget.alert_webhook",
+      line: 2,
+      col: 18,
+    });
+    expect(result.errors[0]?.message).toContain("is not in the expected form");
+  });
+
+  it("a webhook of the wrong type is one error about the choice", () => {
+    const result = check("budget:\n  alert_webhook: 5\n");
+    expect(result.errors.map((e) => e.message)).toEqual(["number 5 is not allowed here"]);
+  });
+
+  it("an unknown_model price table with a bad price is one error at that price", () => {
+    const result = check(
+      "pricing:\n  unknown_model:\n    input_cost_per_1k: 1\n    output_cost_per_1k: -1\n",
+    );
+    expect(result.errors.map(where)).toEqual([
+      { path: "pricing.unknown_model.output_cost_per_1k", line: 4, col: 25 },
+    ]);
+    expect(result.errors[0]?.message).toBe("must be at least 0");
+  });
+
+  it("an unknown_model that is neither `refuse` nor a price table is one error", () => {
+    const result = check("pricing:\n  unknown_model: refus\n");
+    expect(result.errors.map((e) => e.message)).toEqual(['string "refus" is not allowed here']);
+  });
+
+  it("a key_sha256 given for a key also given as plain text is a duplicate", () => {
+    const secret = "tp-same-secret-123";
+    const digest = createHash("sha256").update(secret).digest("hex").toUpperCase();
+    const result = check(
+      [
+        "projects: {app: {}}",
+        "keys:",
+        `  - {name: hashed, key_sha256: ${digest}, project: app}`,
+        `  - {name: plain, key: ${secret}, project: app}`,
+      ].join("\n"),
+    );
+    // Upper-case hex is the same digest.
+    expect(result.errors.map((e) => e.message)).toEqual([
+      "key `plain` has the same secret as key `hashed` (keys[0])",
+    ]);
+  });
+});
+
+// A config with no warnings; each warning test adds budget keys or models.
+const BASE = {
+  budget: ["budget:", "  daily_limit_cents: 1000", "  monthly_limit_cents: 20000"],
+  models: [
+    "providers:",
+    "  mock:",
+    "    type: mock",
+    "models:",
+    "  small:",
+    "    provider: mock",
+    "    estimated_input_cost_per_1k: 0.5",
+    "    estimated_output_cost_per_1k: 1.5",
+  ],
+  keys: [
+    "projects:",
+    "  app: {}",
+    "keys:",
+    "  - name: app-key",
+    "    key: tp-app-secret",
+    "    project: app",
+  ],
+};
+const config = (budget: string[] = [], models: string[] = []) =>
+  [...BASE.budget, ...budget, ...BASE.models, ...models, ...BASE.keys].join("\n");
+
+/** Warnings of a config that must still be valid. */
+function warnings(text: string): Problem[] {
+  const result = check(text);
+  expect(result.errors).toEqual([]);
+  expect(result.valid).toBe(true);
+  expect(result.config).toBeDefined();
+  expect(result.warnings.every((w) => w.severity === "warning")).toBe(true);
+  return result.warnings;
+}
+
+describe("warnings", () => {
+  it("the base config has none", () => {
+    expect(warnings(config())).toEqual([]);
+  });
+
+  it("a fallback model dearer than a model it replaces", () => {
+    const found = warnings(
+      config(
+        ["  fallback_model_on_exceed: big"],
+        [
+          "  big:",
+          "    provider: mock",
+          "    estimated_input_cost_per_1k: 3",
+          "    estimated_output_cost_per_1k: 6",
+        ],
+      ),
+    );
+    expect(found.map(where)).toEqual([{ path: "budget.fallback_model_on_exceed", line: 4, col: 29 }]);
+    expect(found[0]?.message).toContain("fallback model `big` costs more than `small`");
+    expect(found[0]?.hint).toContain("cheaper");
+  });
+
+  it("no warning for a fallback cheaper than every model", () => {
+    const found = warnings(
+      config(
+        ["  fallback_model_on_exceed: small"],
+        [
+          "  big:",
+          "    provider: mock",
+          "    estimated_input_cost_per_1k: 3",
+          "    estimated_output_cost_per_1k: 6",
+        ],
+      ),
+    );
+    expect(found).toEqual([]);
+  });
+
+  it("a per-user limit larger than the workspace limit (pitfall 3)", () => {
+    const found = warnings(
+      config([
+        "  per_user_limits:",
+        "    default:",
+        "      monthly_limit_cents: 25000",
+        "    user_limits:",
+        "      user-a:",
+        "        daily_limit_cents: 1500",
+        "      user-b:",
+        "        daily_limit_cents: 500",
+      ]),
+    );
+    expect(found.map(where)).toEqual([
+      { path: "budget.per_user_limits.default.monthly_limit_cents", line: 6, col: 28 },
+      { path: "budget.per_user_limits.user_limits.user-a.daily_limit_cents", line: 9, col: 28 },
+    ]);
+    expect(found[0]?.message).toBe(
+      "per-user monthly limit $250.00 is larger than the workspace monthly limit $200.00",
+    );
+    expect(found[1]?.message).toBe(
+      "per-user daily limit $15.00 is larger than the workspace daily limit $10.00",
+    );
+    expect(found[1]?.hint).toContain("pitfall 3");
+  });
+
+  it("a daily cap below the most expensive single request (pitfall 4)", () => {
+    const found = warnings(
+      config(
+        [],
+        [
+          "  big:",
+          "    provider: mock",
+          "    estimated_input_cost_per_1k: 3",
+          "    estimated_output_cost_per_1k: 6",
+          "    max_output_tokens: 200000",
+        ],
+      ),
+    );
+    expect(found.map(where)).toEqual([{ path: "budget.daily_limit_cents", line: 2, col: 22 }]);
+    expect(found[0]?.message).toBe(
+      "daily cap $10.00 is below the most expensive single request: big at max_output_tokens 200000 costs up to $12.00",
+    );
+    expect(found[0]?.hint).toContain("pitfall 4");
+  });
+
+  it("no pitfall-4 warning when the dearest request fits the daily cap", () => {
+    const found = warnings(
+      config(
+        [],
+        [
+          "  big:",
+          "    provider: mock",
+          "    estimated_output_cost_per_1k: 6",
+          "    max_output_tokens: 100000",
+        ],
+      ),
+    );
+    // 100k tokens × 6¢/1k = $6.00 < $10.00
+    expect(found).toEqual([]);
+  });
+
+  it("no client keys: open mode", () => {
+    const text = config().replace(/\nkeys:[\s\S]*$/, "\n");
+    expect(text).not.toContain("keys:");
+    const found = warnings(text);
+    expect(found.map((w) => w.path)).toEqual(["keys"]);
+    expect(found[0]?.message).toContain("open mode");
+    expect(found[0]?.hint).toContain("loopback");
+  });
+
+  it("no models: every request would be refused", () => {
+    const text = config().replace(/\nmodels:\n(?: {2,}.*\n)+/, "\n");
+    expect(text).not.toContain("models:");
+    const found = warnings(text);
+    expect(found.map((w) => w.path)).toEqual(["models"]);
+    expect(found[0]?.message).toContain("every request will be refused");
+  });
+
+  it("an alert webhook over plain http to a non-loopback host", () => {
+    const found = warnings(config(["  alert_webhook: http://hooks.example.com/alert"]));
+    expect(found.map(where)).toEqual([{ path: "budget.alert_webhook", line: 4, col: 18 }]);
+    expect(found[0]?.message).toBe(
+      "alert webhook hooks.example.com is plain http: alerts travel unencrypted",
+    );
+    expect(found[0]?.hint).toContain("https:");
+  });
+
+  it("in a list of webhooks, only the plain-http non-loopback one is flagged", () => {
+    const found = warnings(
+      config([
+        "  alert_webhook:",
+        "    - http://127.0.0.1:9000/alert",
+        "    - http://localhost/alert",
+        "    - http://hooks.example.com/alert",
+        "    - https://hooks.example.com/alert",
+        "    - mailto:ops@example.com",
+      ]),
+    );
+    expect(found.map(where)).toEqual([{ path: "budget.alert_webhook[2]", line: 7, col: 7 }]);
+  });
+
+  it("no warning for http to 127.0.0.1", () => {
+    expect(warnings(config(["  alert_webhook: http://127.0.0.1:9000/alert"]))).toEqual([]);
+  });
+});
+
+describe("environment interpolation", () => {
+  const provider = (apiKey: string) =>
+    ["providers:", "  openai:", "    type: openai", `    api_key: ${apiKey}`].join("\n");
+
+  it("a set variable is substituted", () => {
+    const config = valid(provider("${TP_KEY}"), { TP_KEY: "sk-from-env" });
+    expect(config.providers?.openai?.api_key).toBe("sk-from-env");
+  });
+
+  it("variables are substituted inside longer strings", () => {
+    const config = valid(
+      [
+        "providers:",
+        "  local:",
+        "    type: openai-compatible",
+        "    base_url: http://${TP_HOST}:${TP_PORT:-8080}/v1",
+      ].join("\n"),
+      { TP_HOST: "10.0.0.5" },
+    );
+    expect(config.providers?.local?.base_url).toBe("http://10.0.0.5:8080/v1");
+  });
+
+  it("an unset variable without a default is an error naming it, at its place", () => {
+    const result = check(provider("${TP_KEY}"), {});
+    expect(result.valid).toBe(false);
+    expect(result.errors).toHaveLength(1);
+    expect(result.errors[0] && where(result.errors[0])).toEqual({
+      path: "providers.openai.api_key",
+      line: 4,
+      col: 14,
+    });
+    expect(result.errors[0]?.message).toBe("environment variable TP_KEY is not set");
+    expect(result.errors[0]?.hint).toBe("export TP_KEY=… or write ${TP_KEY:-default}");
+  });
+
+  it("every unset variable is reported", () => {
+    const result = check(
+      [
+        "providers:",
+        "  openai:",
+        "    type: openai",
+        "    api_key: ${TP_KEY_A}",
+        "    admin_api_key: ${TP_KEY_B}",
+      ].join("\n"),
+    );
+    expect(result.errors.map((e) => e.message)).toEqual([
+      "environment variable TP_KEY_A is not set",
+      "environment variable TP_KEY_B is not set",
+    ]);
+  });
+
+  it("${VAR:-default} uses the default when the variable is unset", () => {
+    expect(valid(provider("${TP_KEY:-sk-default}")).providers?.openai?.api_key).toBe("sk-default");
+  });
+
+  it("${VAR:-default} uses the variable when it is set", () => {
+    const config = valid(provider("${TP_KEY:-sk-default}"), { TP_KEY: "sk-set" });
+    expect(config.providers?.openai?.api_key).toBe("sk-set");
+  });
+
+  it("${VAR:-default} uses the default when the variable is set but empty", () => {
+    const config = valid(provider("${TP_KEY:-sk-default}"), { TP_KEY: "" });
+    expect(config.providers?.openai?.api_key).toBe("sk-default");
+  });
+
+  it("${VAR:-} gives an empty string", () => {
+    expect(valid(provider('"${TP_KEY:-}"')).providers?.openai?.api_key).toBe("");
+  });
+
+  it("$${VAR} is a literal ${VAR}, never looked up", () => {
+    for (const env of [{}, { TP_KEY: "sk-set" }]) {
+      const config = valid(provider('"$${TP_KEY}"'), env);
+      expect(config.providers?.openai?.api_key).toBe("${TP_KEY}");
+    }
+  });
+
+  it("a whole ${PORT} becomes a number where the schema wants one", () => {
+    const config = valid("server:\n  port: ${PORT}\n", { PORT: "9000" });
+    expect(config.server.port).toBe(9000);
+    expect(valid("server:\n  port: ${PORT:-8123}\n").server.port).toBe(8123);
+  });
+
+  it("a whole ${VAR} becomes a boolean where the schema wants one", () => {
+    const config = valid("budget:\n  reject_on_exceed: ${TP_HARD}\n", { TP_HARD: "false" });
+    expect(config.budget.reject_on_exceed).toBe(false);
+  });
+
+  it("a whole ${VAR} stays a string where the schema wants a string", () => {
+    const config = valid("server:\n  admin_token: ${TP_TOKEN}\n", { TP_TOKEN: "12345" });
+    expect(config.server.admin_token).toBe("12345");
+  });
+
+  it("only a whole ${VAR} is read as a number, not a quoted literal", () => {
+    const result = check('server:\n  port: "8000"\n');
+    expect(result.errors.map((e) => e.message)).toEqual(['must be a whole number, got string "8000"']);
+  });
+
+  it("an unset ${PORT} is reported once, as the missing variable", () => {
+    const result = check("server:\n  port: ${PORT}\n");
+    expect(result.errors.map((e) => e.message)).toEqual(["environment variable PORT is not set"]);
+  });
+
+  it("keys are never interpolated", () => {
+    const config = valid("teams:\n  ${TP_TEAM}:\n    daily_limit_cents: 100\n", { TP_TEAM: "x" });
+    expect(Object.keys(config.teams ?? {})).toEqual(["${TP_TEAM}"]);
+  });
+});
+
+describe("defaults", () => {
+  it("an empty file gets every default", () => {
+    const config = valid("");
+    expect(config.server).toEqual({ host: "127.0.0.1", port: 8000 });
+    expect(config.budget).toEqual({
+      enabled: true,
+      reject_on_exceed: true,
+      hard_stop_pct: 100,
+      timezone: "UTC",
+    });
+    expect(config.storage).toEqual({ backend: "file" });
+    expect(config.pricing).toEqual({ stale_after_hours: 24, unknown_model: "refuse" });
+  });
+
+  it("defaults fill the recipe's config without overriding what it sets", () => {
+    const config = valid(example("config.yaml"), { OPENAI_API_KEY: "sk-x" });
+    expect(config.server.port).toBe(8000);
+    expect(config.server.host).toBe("127.0.0.1");
+    expect(config.budget.hard_stop_pct).toBe(100);
+    expect(config.budget.timezone).toBe("UTC");
+    expect(config.budget.reject_on_exceed).toBe(true);
+  });
+
+  it("values given win over defaults", () => {
+    const config = valid(
+      [
+        "budget:",
+        "  reject_on_exceed: false",
+        "  hard_stop_pct: 120",
+        "  timezone: Europe/Berlin",
+        "  per_user_limits:",
+        "    user_limits: {}",
+        "server:",
+        "  host: 0.0.0.0",
+        "  port: 0",
+      ].join("\n"),
+    );
+    expect(config.budget).toMatchObject({
+      reject_on_exceed: false,
+      hard_stop_pct: 120,
+      timezone: "Europe/Berlin",
+      // per_user_limits.enabled defaults to true once the section exists.
+      per_user_limits: { enabled: true },
+    });
+    expect(config.server).toEqual({ host: "0.0.0.0", port: 0 });
+  });
+});
+
+describe("the returned config", () => {
+  it("is frozen all the way down", () => {
+    const config = valid(example("full.yaml"));
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.budget)).toBe(true);
+    expect(Object.isFrozen(config.budget.per_user_limits?.user_limits?.alice)).toBe(true);
+    expect(Object.isFrozen(config.keys)).toBe(true);
+    expect(Object.isFrozen(config.keys?.[0])).toBe(true);
+    expect(Reflect.set(config.budget, "daily_limit_cents", 1)).toBe(false);
+    expect(config.budget.daily_limit_cents).toBe(20000);
+    expect(() => (config.keys as unknown[] | undefined)?.push({})).toThrow(TypeError);
+  });
+});
+
+describe("alertThresholds", () => {
+  const thresholds = (text: string, env: Env = {}) => alertThresholds(valid(text, env));
+
+  it("is the recipe's single alert_threshold_pct", () => {
+    expect(thresholds(example("config.yaml"), { OPENAI_API_KEY: "sk-x" })).toEqual([80]);
+  });
+
+  it("merges alert_threshold_pct into alert_thresholds_pct, sorted, without repeats", () => {
+    expect(thresholds(example("full.yaml"))).toEqual([50, 80, 90, 100]);
+    expect(thresholds("budget:\n  alert_threshold_pct: 80\n  alert_thresholds_pct: [100, 80, 50]\n")).toEqual(
+      [50, 80, 100],
+    );
+  });
+
+  it("is the list alone when only alert_thresholds_pct is set", () => {
+    expect(thresholds("budget:\n  alert_thresholds_pct: [90]\n")).toEqual([90]);
+  });
+
+  it("defaults to [80, 100]", () => {
+    expect(thresholds("")).toEqual([80, 100]);
+  });
+});
