@@ -1,0 +1,198 @@
+import type { Micros } from "../money/money.js";
+import { affordableOutputTokens, costOf, outputCost, type Prices } from "../pricing/cost.js";
+import { NO_USAGE } from "../pricing/usage.js";
+import type { Limit, LimitKind, PerRequestRules, Scope } from "./policy.js";
+
+/**
+ * Below this many output tokens a clamped answer is not worth serving: the
+ * request is treated as not fitting (unless the client itself asked for fewer).
+ */
+export const MIN_OUTPUT_TOKENS = 16;
+
+/** What a scope has used of one limit's current window, in the limit's unit (µ¢, tokens or requests). */
+export interface WindowUsage {
+  spent: number;
+  reserved: number;
+}
+
+export type UsageLookup = (scope: Scope, limit: Limit) => WindowUsage;
+
+export interface ModelChoice {
+  name: string;
+  provider: string;
+  prices: Prices;
+  /** The most output this model may produce for one request (config max_output_tokens, or a default). */
+  maxOutputTokens: number;
+}
+
+export interface BudgetRequest {
+  scopes: readonly Scope[];
+  inputTokens: number;
+  /** max_tokens as the client sent it, if it did. */
+  requestedMaxTokens?: number | undefined;
+  model: ModelChoice;
+  fallback?: ModelChoice | undefined;
+  /** The fallback model's own scopes (its model and project × model scopes differ). */
+  fallbackScopes?: readonly Scope[] | undefined;
+}
+
+export interface Rules {
+  hardStopPct: number;
+  rejectOnExceed: boolean;
+  perRequest: PerRequestRules;
+}
+
+/** A limit the request would break: which, and how far along it already is. */
+export interface Breach {
+  scope: Pick<Scope, "id" | "kind" | "name">;
+  limit: Limit;
+  spent: number;
+  reserved: number;
+  /** Where blocking starts: the limit × hard_stop_pct for budgets, the limit itself for quotas and rates. */
+  cap: number;
+}
+
+export interface Amounts {
+  micros: Micros;
+  tokens: number;
+  requests: number;
+}
+
+export type Decision =
+  | {
+      action: "allow";
+      model: ModelChoice;
+      /** Set when the request is served on the fallback model instead of this one. */
+      fallbackFrom?: string;
+      /** max_tokens to send upstream: the reservation covers exactly this much output. */
+      maxOutputTokens: number;
+      /** True when maxOutputTokens is below what the client asked for (or the model's cap when it asked nothing). */
+      clamped: boolean;
+      reserve: Amounts;
+      /** Soft mode (reject_on_exceed: false): the budget limits this request runs over. */
+      overruns: Breach[];
+    }
+  | { action: "block"; reason: LimitKind | "request"; breach: Breach };
+
+const REQUEST_SCOPE = { id: "request", kind: "request", name: "request" } as const;
+
+export function capOf(limit: Limit, hardStopPct: number): number {
+  return limit.kind === "budget" ? Math.floor((limit.amount * hardStopPct) / 100) : limit.amount;
+}
+
+interface Fit {
+  maxOut: number;
+  inputCost: Micros;
+  breaches: Breach[];
+}
+
+/**
+ * Decides a request against every limit of every scope: allow (possibly with
+ * max_tokens clamped to what the tightest budget can pay for), allow on the
+ * fallback model, soft-allow with the overrun flagged, or block naming the
+ * narrowest scope that blocks. Pure: the caller supplies current usage.
+ */
+export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules): Decision {
+  const { scopes, inputTokens } = request;
+  const pr = rules.perRequest;
+  const breach = (scope: Breach["scope"], limit: Limit, u: WindowUsage): Breach => ({
+    scope,
+    limit,
+    spent: u.spent,
+    reserved: u.reserved,
+    cap: capOf(limit, rules.hardStopPct),
+  });
+
+  if (pr.maxInputTokens !== undefined && inputTokens > pr.maxInputTokens) {
+    const limit: Limit = {
+      window: { kind: "total" },
+      unit: "tokens",
+      amount: pr.maxInputTokens,
+      kind: "budget",
+    };
+    const b = breach(REQUEST_SCOPE, limit, { spent: inputTokens, reserved: 0 });
+    return { action: "block", reason: "request", breach: { ...b, cap: limit.amount } };
+  }
+
+  const overruns: Breach[] = [];
+  for (const scope of scopes) {
+    for (const limit of scope.limits) {
+      if (limit.unit !== "requests") continue;
+      const u = usage(scope, limit);
+      const b = breach(scope, limit, u);
+      if (u.spent + u.reserved + 1 <= b.cap) continue;
+      if (limit.kind !== "budget" || rules.rejectOnExceed)
+        return { action: "block", reason: limit.kind, breach: b };
+      overruns.push(b);
+    }
+  }
+
+  // Soft mode never clamps: it serves what was asked and flags each limit the
+  // full request would run over. Hard mode clamps down to MIN_OUTPUT_TOKENS.
+  const tryModel = (model: ModelChoice, scopes: readonly Scope[]): Fit | { block: Decision } => {
+    const desired = Math.min(
+      request.requestedMaxTokens ?? model.maxOutputTokens,
+      model.maxOutputTokens,
+      pr.maxOutputTokens ?? Number.POSITIVE_INFINITY,
+    );
+    const inputCost = costOf({ ...NO_USAGE, input: inputTokens }, model.prices);
+    let maxOut = desired;
+    if (pr.maxCost !== undefined) {
+      const n = affordableOutputTokens(pr.maxCost - inputCost, model.prices);
+      const floor = Math.min(desired, MIN_OUTPUT_TOKENS);
+      if (n < floor) {
+        const limit: Limit = { window: { kind: "total" }, unit: "cents", amount: pr.maxCost, kind: "budget" };
+        const worst = inputCost + outputCost(floor, model.prices);
+        const b = { ...breach(REQUEST_SCOPE, limit, { spent: worst, reserved: 0 }), cap: pr.maxCost };
+        return { block: { action: "block", reason: "request", breach: b } };
+      }
+      maxOut = Math.min(maxOut, n);
+    }
+    const floor = rules.rejectOnExceed ? Math.min(maxOut, MIN_OUTPUT_TOKENS) : maxOut;
+    const breaches: Breach[] = [];
+    for (const scope of scopes) {
+      for (const limit of scope.limits) {
+        if (limit.unit === "requests") continue;
+        const u = usage(scope, limit);
+        const b = breach(scope, limit, u);
+        const room = b.cap - u.spent - u.reserved - (limit.unit === "cents" ? inputCost : inputTokens);
+        const n = limit.unit === "cents" ? affordableOutputTokens(room, model.prices) : room;
+        if (n >= floor) {
+          if (rules.rejectOnExceed) maxOut = Math.min(maxOut, n);
+          continue;
+        }
+        if (limit.kind !== "budget") return { block: { action: "block", reason: limit.kind, breach: b } };
+        breaches.push(b);
+      }
+    }
+    return { maxOut, inputCost, breaches };
+  };
+
+  const allow = (model: ModelChoice, f: Fit, fallbackFrom?: string): Decision => ({
+    action: "allow",
+    model,
+    ...(fallbackFrom !== undefined ? { fallbackFrom } : {}),
+    maxOutputTokens: f.maxOut,
+    clamped: f.maxOut < Math.min(request.requestedMaxTokens ?? model.maxOutputTokens, model.maxOutputTokens),
+    reserve: {
+      micros: f.inputCost + outputCost(f.maxOut, model.prices),
+      tokens: inputTokens + f.maxOut,
+      requests: 1,
+    },
+    overruns: [...overruns, ...f.breaches],
+  });
+
+  const first = tryModel(request.model, scopes);
+  if ("block" in first) return first.block;
+  if (first.breaches.length === 0) return allow(request.model, first);
+
+  const fallback = request.fallback;
+  if (fallback && fallback.name !== request.model.name) {
+    const second = tryModel(fallback, request.fallbackScopes ?? scopes);
+    if (!("block" in second) && second.breaches.length === 0)
+      return allow(fallback, second, request.model.name);
+  }
+  if (!rules.rejectOnExceed) return allow(request.model, first);
+  const [narrowest] = first.breaches as [Breach];
+  return { action: "block", reason: "budget", breach: narrowest };
+}

@@ -1,0 +1,278 @@
+import type { Amounts, WindowUsage } from "../budget/decide.js";
+import type { Limit, LimitUnit } from "../budget/policy.js";
+import {
+  bucketIndex,
+  firstLiveBucket,
+  rollingBucketMs,
+  type WindowSpec,
+  windowInstance,
+} from "../budget/windows.js";
+
+/** Settled and reserved amounts in one window instance of one scope. */
+export interface Cell {
+  spent: number;
+  tokens: number;
+  requests: number;
+  rSpent: number;
+  rTokens: number;
+  rRequests: number;
+}
+
+interface Bucket {
+  spent: number;
+  tokens: number;
+  requests: number;
+}
+
+/** A rolling window's settled amounts in time buckets, plus what is reserved against it now. */
+interface RollingCell extends Cell {
+  bucketMs: number;
+  windowMs: number;
+  buckets: Map<number, Bucket>;
+}
+
+interface ScopeState {
+  /** Calendar and total windows by instance key ("d:2026-03-25", "m:2026-03", "t"). */
+  calendar: Map<string, Cell>;
+  rolling: Map<string, RollingCell>;
+}
+
+const DAY: WindowSpec = { kind: "day" };
+const MONTH: WindowSpec = { kind: "month" };
+const TOTAL: WindowSpec = { kind: "total" };
+const CALENDAR = [DAY, MONTH, TOTAL] as const;
+
+/** Serialised form: calendar cells as [spent, tokens, requests]; rolling buckets likewise by bucket index. */
+export type CountersSnapshot = Record<
+  string,
+  Record<
+    string,
+    [number, number, number] | { bucket_ms: number; buckets: Record<string, [number, number, number]> }
+  >
+>;
+
+function emptyCell(): Cell {
+  return { spent: 0, tokens: 0, requests: 0, rSpent: 0, rTokens: 0, rRequests: 0 };
+}
+
+/**
+ * Every scope's spend per window, in memory. Each scope keeps its day, month
+ * and total windows and every rolling window the policy uses. Windows are
+ * found from timestamps: a new day is a new cell, nothing is reset on a timer.
+ */
+export class Counters {
+  private readonly scopes = new Map<string, ScopeState>();
+
+  constructor(
+    private readonly timeZone: string,
+    private readonly rollingWindows: readonly WindowSpec[],
+  ) {}
+
+  get size(): number {
+    return this.scopes.size;
+  }
+
+  scopeIds(): IterableIterator<string> {
+    return this.scopes.keys();
+  }
+
+  private state(scopeId: string): ScopeState {
+    let s = this.scopes.get(scopeId);
+    if (!s) {
+      s = { calendar: new Map(), rolling: new Map() };
+      this.scopes.set(scopeId, s);
+    }
+    return s;
+  }
+
+  private calendarKeys(ts: number): string[] {
+    return CALENDAR.map((spec) => windowInstance(spec, ts, this.timeZone).key);
+  }
+
+  private calendarCell(s: ScopeState, key: string): Cell {
+    let cell = s.calendar.get(key);
+    if (!cell) {
+      cell = emptyCell();
+      s.calendar.set(key, cell);
+    }
+    return cell;
+  }
+
+  private rollingCell(s: ScopeState, spec: WindowSpec & { kind: "rolling" }): RollingCell {
+    let cell = s.rolling.get(spec.label);
+    if (!cell) {
+      cell = { ...emptyCell(), bucketMs: rollingBucketMs(spec.ms), windowMs: spec.ms, buckets: new Map() };
+      s.rolling.set(spec.label, cell);
+    }
+    return cell;
+  }
+
+  /** Books a reservation in every window of every scope; returns the cells, so release hits exactly these. */
+  reserve(scopeIds: readonly string[], amounts: Amounts, ts: number): Cell[] {
+    const touched: Cell[] = [];
+    const keys = this.calendarKeys(ts);
+    for (const id of scopeIds) {
+      const s = this.state(id);
+      for (const key of keys) touched.push(this.calendarCell(s, key));
+      for (const spec of this.rollingWindows) {
+        if (spec.kind === "rolling") touched.push(this.rollingCell(s, spec));
+      }
+    }
+    for (const cell of touched) {
+      cell.rSpent += amounts.micros;
+      cell.rTokens += amounts.tokens;
+      cell.rRequests += amounts.requests;
+    }
+    return touched;
+  }
+
+  unreserve(cells: readonly Cell[], amounts: Amounts): void {
+    for (const cell of cells) {
+      cell.rSpent -= amounts.micros;
+      cell.rTokens -= amounts.tokens;
+      cell.rRequests -= amounts.requests;
+    }
+  }
+
+  /** Adds settled spend (or an adjustment, possibly negative) at time `ts`. */
+  add(scopeIds: readonly string[], amounts: Amounts, ts: number): void {
+    const keys = this.calendarKeys(ts);
+    for (const id of scopeIds) {
+      const s = this.state(id);
+      for (const key of keys) {
+        const cell = this.calendarCell(s, key);
+        cell.spent += amounts.micros;
+        cell.tokens += amounts.tokens;
+        cell.requests += amounts.requests;
+      }
+      for (const spec of this.rollingWindows) {
+        if (spec.kind !== "rolling") continue;
+        const cell = this.rollingCell(s, spec);
+        const index = bucketIndex(ts, cell.bucketMs);
+        const bucket = cell.buckets.get(index);
+        if (bucket) {
+          bucket.spent += amounts.micros;
+          bucket.tokens += amounts.tokens;
+          bucket.requests += amounts.requests;
+        } else {
+          cell.buckets.set(index, {
+            spent: amounts.micros,
+            tokens: amounts.tokens,
+            requests: amounts.requests,
+          });
+        }
+      }
+    }
+  }
+
+  /** Usage of one limit's current window for decide(). */
+  usage(scopeId: string, limit: Limit, now: number): WindowUsage {
+    const s = this.scopes.get(scopeId);
+    if (!s) return { spent: 0, reserved: 0 };
+    const w = limit.window;
+    if (w.kind === "rolling") {
+      const cell = s.rolling.get(w.label);
+      if (!cell) return { spent: 0, reserved: 0 };
+      return { spent: this.rollingSum(cell, limit.unit, now), reserved: pick(cell, limit.unit, true) };
+    }
+    const cell = s.calendar.get(windowInstance(w, now, this.timeZone).key);
+    return cell
+      ? { spent: pick(cell, limit.unit, false), reserved: pick(cell, limit.unit, true) }
+      : { spent: 0, reserved: 0 };
+  }
+
+  /** When a rolling window's oldest counted spend stops counting; undefined when nothing is counted. */
+  rollingResetsAt(scopeId: string, w: WindowSpec, now: number): number | undefined {
+    if (w.kind !== "rolling") return undefined;
+    const cell = this.scopes.get(scopeId)?.rolling.get(w.label);
+    if (!cell) return undefined;
+    const first = firstLiveBucket(now, cell.windowMs, cell.bucketMs);
+    let oldest: number | undefined;
+    for (const index of cell.buckets.keys())
+      if (index >= first && (oldest === undefined || index < oldest)) oldest = index;
+    return oldest === undefined ? undefined : (oldest + 1) * cell.bucketMs + cell.windowMs;
+  }
+
+  private rollingSum(cell: RollingCell, unit: LimitUnit, now: number): number {
+    const first = firstLiveBucket(now, cell.windowMs, cell.bucketMs);
+    let sum = 0;
+    for (const [index, bucket] of cell.buckets) {
+      if (index >= first)
+        sum += unit === "cents" ? bucket.spent : unit === "tokens" ? bucket.tokens : bucket.requests;
+    }
+    return sum;
+  }
+
+  /** Settled spend of a calendar window instance (for tests and reports). */
+  calendarTotals(scopeId: string, key: string): Bucket | undefined {
+    const cell = this.scopes.get(scopeId)?.calendar.get(key);
+    return cell ? { spent: cell.spent, tokens: cell.tokens, requests: cell.requests } : undefined;
+  }
+
+  /** Drops windows that can no longer matter: past calendar instances with nothing reserved, expired buckets. */
+  prune(now: number): void {
+    const current = new Set(this.calendarKeys(now));
+    for (const [id, s] of this.scopes) {
+      for (const [key, cell] of s.calendar) {
+        if (!current.has(key) && cell.rSpent === 0 && cell.rTokens === 0 && cell.rRequests === 0)
+          s.calendar.delete(key);
+      }
+      for (const cell of s.rolling.values()) {
+        const first = firstLiveBucket(now, cell.windowMs, cell.bucketMs);
+        for (const index of cell.buckets.keys()) if (index < first) cell.buckets.delete(index);
+      }
+      if (
+        s.calendar.size === 0 &&
+        [...s.rolling.values()].every((c) => c.buckets.size === 0 && c.rRequests === 0)
+      ) {
+        this.scopes.delete(id);
+      }
+    }
+  }
+
+  /** Settled amounts only: reservations are saved separately and booked again on load. */
+  toJSON(): CountersSnapshot {
+    const out: CountersSnapshot = {};
+    for (const [id, s] of this.scopes) {
+      const entry: CountersSnapshot[string] = {};
+      for (const [key, c] of s.calendar) entry[key] = [c.spent, c.tokens, c.requests];
+      for (const [label, c] of s.rolling) {
+        const buckets: Record<string, [number, number, number]> = {};
+        for (const [index, b] of c.buckets) buckets[index] = [b.spent, b.tokens, b.requests];
+        entry[`r:${label}`] = { bucket_ms: c.bucketMs, buckets };
+      }
+      out[id] = entry;
+    }
+    return out;
+  }
+
+  static fromJSON(data: CountersSnapshot, timeZone: string, rollingWindows: readonly WindowSpec[]): Counters {
+    const counters = new Counters(timeZone, rollingWindows);
+    const specs = new Map(
+      rollingWindows.flatMap((w) => (w.kind === "rolling" ? [[w.label, w] as const] : [])),
+    );
+    for (const [id, entry] of Object.entries(data)) {
+      const s = counters.state(id);
+      for (const [key, value] of Object.entries(entry)) {
+        if (Array.isArray(value)) {
+          const [spent, tokens, requests] = value;
+          s.calendar.set(key, { ...emptyCell(), spent, tokens, requests });
+          continue;
+        }
+        const spec = specs.get(key.slice(2));
+        if (spec?.kind !== "rolling") continue;
+        const cell = counters.rollingCell(s, spec);
+        for (const [index, [spent, tokens, requests]] of Object.entries(value.buckets)) {
+          cell.buckets.set(Number(index), { spent, tokens, requests });
+        }
+      }
+    }
+    return counters;
+  }
+}
+
+function pick(cell: Cell, unit: LimitUnit, reserved: boolean): number {
+  if (unit === "cents") return reserved ? cell.rSpent : cell.spent;
+  if (unit === "tokens") return reserved ? cell.rTokens : cell.tokens;
+  return reserved ? cell.rRequests : cell.requests;
+}

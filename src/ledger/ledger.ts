@@ -1,0 +1,574 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { DataFile } from "lowdb/node";
+import { type Amounts, type Breach, type Decision, decide, type ModelChoice } from "../budget/decide.js";
+import type { Identity, Policy, Scope } from "../budget/policy.js";
+import { resetsAt as calendarResetsAt } from "../budget/windows.js";
+import { TokenpakError } from "../errors.js";
+import type { Micros } from "../money/money.js";
+import { NO_USAGE, totalTokens, type Usage } from "../pricing/usage.js";
+import { type Cell, Counters, type CountersSnapshot } from "./counters.js";
+import { type EntryIdentity, type FsyncPolicy, Journal, type JournalEntry, readJournal } from "./journal.js";
+import { acquireLock } from "./lock.js";
+
+export interface LedgerOptions {
+  /** The data directory: state.json, journal/, tokenpak.lock. */
+  dir: string;
+  policy: Policy;
+  fsync?: FsyncPolicy;
+  /** A reservation not ended within this long is released by sweep() (default 10 minutes). */
+  reservationTtlMs?: number;
+  /** How often the state snapshot is rewritten when something changed (default 5 s; 0 = only on close). */
+  snapshotIntervalMs?: number;
+  clock?: () => number;
+}
+
+export interface ReserveRequest {
+  requestId: string;
+  identity: Identity;
+  model: ModelChoice;
+  fallback?: ModelChoice | undefined;
+  inputTokens: number;
+  requestedMaxTokens?: number | undefined;
+}
+
+/** A breach with the moment its window frees up, for the refusal's `resets_at`. */
+export type Block = Extract<Decision, { action: "block" }> & { resetsAt?: number };
+
+export type Reserved = Extract<Decision, { action: "allow" }> & {
+  requestId: string;
+  /** Resolves once the reservation is in the journal: forward upstream only after it. */
+  written: Promise<void>;
+};
+
+export interface SettleInput {
+  usage: Usage;
+  cost: Micros;
+  /** ok | upstream_error | aborted */
+  status: string;
+}
+
+interface Reservation {
+  id: string;
+  identity: EntryIdentity;
+  model: string;
+  provider: string;
+  scopeIds: string[];
+  cells: Cell[];
+  amounts: Amounts;
+  /** When it was booked: its cells are that moment's windows. */
+  at: string;
+  expiresAt: number;
+  fallbackFrom?: string;
+  overrun?: string[];
+}
+
+interface LedgerState {
+  version: 1;
+  /** The last journal entry this snapshot includes. */
+  seq: number;
+  /** Journal month of that entry, so replay can skip older files. */
+  month: string | null;
+  timezone: string;
+  rolling: string[];
+  saved_at: string;
+  counters: CountersSnapshot;
+  /** Reservations open at `seq`; booked again on load. */
+  reservations: Extract<JournalEntry, { type: "reserve" }>[];
+  /** Named facts later features keep with the ledger (alerts fired, reconciliation marks). */
+  marks: Record<string, unknown>;
+}
+
+export interface OpenReport {
+  replayed: number;
+  recovered: number;
+  tornBytes: number;
+  fullReplay: boolean;
+}
+
+const DEFAULT_TTL_MS = 10 * 60_000;
+
+function identityOf(scopes: readonly Scope[], identity: Identity): EntryIdentity {
+  const out: EntryIdentity = {};
+  if (identity.key !== undefined) out.key = identity.key;
+  if (identity.user !== undefined) out.user = identity.user;
+  if (identity.project !== undefined) out.project = identity.project;
+  const team = scopes.find((s) => s.kind === "team")?.name;
+  if (team !== undefined) out.team = team;
+  if (identity.run !== undefined) out.run = identity.run;
+  return out;
+}
+
+/** The identity as recorded: a missing team means none, not "look it up again". */
+function recorded(e: EntryIdentity): Identity {
+  return { key: e.key, user: e.user, project: e.project, team: e.team ?? null, run: e.run };
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/**
+ * The spend ledger (file backend). In memory: counters per scope and window,
+ * and the open reservations. On disk: the append-only journal (the truth) and
+ * a coalesced snapshot (state.json) so start-up replays only the tail.
+ *
+ * Node runs one request's synchronous code at a time, so `reserve` — decide
+ * and book in every scope — is atomic: concurrent requests cannot both take
+ * the last dollar.
+ */
+export class Ledger {
+  private readonly counters: Counters;
+  private readonly reservations = new Map<string, Reservation>();
+  private readonly scopeInfo = new Map<string, Scope>();
+  private seq: number;
+  private month: string | null;
+  private marks: Record<string, unknown>;
+  private savedSeq: number;
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  private saving: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    private readonly options: Required<Omit<LedgerOptions, "fsync">>,
+    private readonly journal: Journal,
+    private readonly db: DataFile<LedgerState>,
+    private readonly releaseLock: () => void,
+    state: LedgerState | null,
+    private readonly now: () => number,
+  ) {
+    const { policy } = options;
+    const compatible =
+      state !== null &&
+      state.timezone === policy.timeZone &&
+      state.rolling.join(",") === rollingLabels(policy).join(",");
+    this.counters = compatible
+      ? Counters.fromJSON(state.counters, policy.timeZone, policy.rollingWindows)
+      : new Counters(policy.timeZone, policy.rollingWindows);
+    this.seq = compatible ? state.seq : 0;
+    this.month = compatible ? state.month : null;
+    this.marks = state?.marks ?? {};
+    this.savedSeq = this.seq;
+    if (compatible) for (const r of state.reservations) this.applyReserve(r);
+  }
+
+  static async open(options: LedgerOptions): Promise<{ ledger: Ledger; report: OpenReport }> {
+    const dir = options.dir;
+    mkdirSync(dir, { recursive: true });
+    const releaseLock = acquireLock(dir);
+    try {
+      const db = new DataFile<LedgerState>(join(dir, "state.json"), {
+        parse: JSON.parse,
+        stringify: JSON.stringify,
+      });
+      let state: LedgerState | null = null;
+      if (existsSync(join(dir, "state.json"))) {
+        try {
+          state = await db.read();
+        } catch (cause) {
+          throw new TokenpakError(
+            "ledger_corrupt",
+            `cannot read ${join(dir, "state.json")}: ${String(cause)}`,
+          );
+        }
+      }
+      const clock = options.clock ?? Date.now;
+      const journal = new Journal(join(dir, "journal"), options.fsync ?? "batch");
+      const ledger = new Ledger(
+        {
+          dir,
+          policy: options.policy,
+          reservationTtlMs: options.reservationTtlMs ?? DEFAULT_TTL_MS,
+          snapshotIntervalMs: options.snapshotIntervalMs ?? 5000,
+          clock,
+        },
+        journal,
+        db,
+        releaseLock,
+        state,
+        clock,
+      );
+      const report = ledger.recover(state === null || ledger.seq === 0);
+      await ledger.snapshot();
+      ledger.startSnapshots();
+      return { ledger, report };
+    } catch (error) {
+      releaseLock();
+      throw error;
+    }
+  }
+
+  /** Replays the journal past the snapshot, then charges reservations nobody ended (in flight at a crash). */
+  private recover(full: boolean): OpenReport {
+    const fromSeq = this.seq;
+    let replayed = 0;
+    const result = readJournal(
+      this.journal.dir,
+      (entry) => {
+        if (entry.seq <= fromSeq) return;
+        this.apply(entry);
+        this.seq = entry.seq;
+        this.month = entry.ts.slice(0, 7);
+        replayed++;
+      },
+      { repair: true, ...(full || this.month === null ? {} : { fromMonth: this.month }) },
+    );
+    const open = [...this.reservations.values()];
+    const now = this.now();
+    for (const r of open) {
+      this.record({
+        type: "settle",
+        seq: 0,
+        ts: iso(now),
+        request_id: r.id,
+        ...r.identity,
+        provider: r.provider,
+        model: r.model,
+        usage: { ...NO_USAGE },
+        cost: r.amounts.micros,
+        tokens: r.amounts.tokens,
+        reserved: r.amounts.micros,
+        status: "recovered",
+      });
+    }
+    this.journal.flushSync();
+    return { replayed, recovered: open.length, tornBytes: result.tornBytes, fullReplay: full };
+  }
+
+  /** Applies one entry to memory. Live operations and replay both go through here, so they cannot disagree. */
+  private apply(entry: JournalEntry): void {
+    switch (entry.type) {
+      case "reserve":
+        this.applyReserve(entry);
+        return;
+      case "settle": {
+        const r = this.reservations.get(entry.request_id);
+        if (r) {
+          this.counters.unreserve(r.cells, r.amounts);
+          this.reservations.delete(entry.request_id);
+        }
+        const ids = this.scopeIdsOf(entry, entry.model);
+        this.counters.add(
+          ids,
+          { micros: entry.cost, tokens: entry.tokens, requests: 1 },
+          Date.parse(entry.ts),
+        );
+        return;
+      }
+      case "release": {
+        const r = this.reservations.get(entry.request_id);
+        if (r) {
+          this.counters.unreserve(r.cells, r.amounts);
+          this.reservations.delete(entry.request_id);
+        }
+        return;
+      }
+      case "adjust": {
+        const ids = this.scopeIdsOf(entry, entry.model ?? "");
+        this.counters.add(
+          ids,
+          { micros: entry.cost, tokens: entry.tokens, requests: 0 },
+          Date.parse(entry.ts),
+        );
+        return;
+      }
+    }
+  }
+
+  private applyReserve(entry: Extract<JournalEntry, { type: "reserve" }>): void {
+    const scopeIds = this.scopeIdsOf(entry, entry.model);
+    const ts = Date.parse(entry.ts);
+    const cells = this.counters.reserve(scopeIds, entry.reserved, ts);
+    this.reservations.set(entry.request_id, {
+      id: entry.request_id,
+      identity: pickIdentity(entry),
+      model: entry.model,
+      provider: entry.provider,
+      scopeIds,
+      cells,
+      amounts: entry.reserved,
+      at: entry.ts,
+      expiresAt: Date.parse(entry.expires_at),
+    });
+  }
+
+  private scopeIdsOf(e: EntryIdentity, model: string): string[] {
+    const scopes = this.options.policy.scopesFor(recorded(e), model);
+    for (const s of scopes) if (!this.scopeInfo.has(s.id)) this.scopeInfo.set(s.id, s);
+    return scopes.map((s) => s.id);
+  }
+
+  /** Gives the entry its sequence number, applies it, and queues it for the journal. */
+  private record(entry: JournalEntry): Promise<void> {
+    if (this.closed) throw new TokenpakError("internal", "ledger is closed");
+    entry.seq = ++this.seq;
+    this.month = entry.ts.slice(0, 7);
+    this.apply(entry);
+    return this.journal.append(entry);
+  }
+
+  /**
+   * Decides the request against every budget and, when it may go ahead,
+   * reserves its worst-case cost in every scope — in one synchronous step.
+   */
+  reserve(request: ReserveRequest): Reserved | Block {
+    const now = this.now();
+    const { policy } = this.options;
+    if (this.reservations.has(request.requestId)) {
+      throw new TokenpakError("internal", `request id ${request.requestId} is already reserved`);
+    }
+    const scopes = policy.scopesFor(request.identity, request.model.name);
+    const fallback = request.fallback;
+    const decision = decide(
+      {
+        scopes,
+        inputTokens: request.inputTokens,
+        requestedMaxTokens: request.requestedMaxTokens,
+        model: request.model,
+        ...(fallback ? { fallback, fallbackScopes: policy.scopesFor(request.identity, fallback.name) } : {}),
+      },
+      (scope, limit) => this.counters.usage(scope.id, limit, now),
+      policy,
+    );
+    if (decision.action === "block") return this.withReset(decision, now);
+
+    const identity = identityOf(scopes, request.identity);
+    const model = decision.model;
+    const entry: Extract<JournalEntry, { type: "reserve" }> = {
+      type: "reserve",
+      seq: 0,
+      ts: iso(now),
+      request_id: request.requestId,
+      ...identity,
+      provider: model.provider,
+      model: model.name,
+      reserved: decision.reserve,
+      expires_at: iso(now + this.options.reservationTtlMs),
+    };
+    const written = this.record(entry);
+    const r = this.reservations.get(request.requestId);
+    if (r) {
+      if (decision.fallbackFrom !== undefined) r.fallbackFrom = decision.fallbackFrom;
+      if (decision.overruns.length > 0) r.overrun = decision.overruns.map((b) => b.scope.id);
+    }
+    return { ...decision, requestId: request.requestId, written };
+  }
+
+  private withReset(decision: Extract<Decision, { action: "block" }>, now: number): Block {
+    const { breach } = decision;
+    const at =
+      breach.limit.window.kind === "rolling"
+        ? this.counters.rollingResetsAt(breach.scope.id, breach.limit.window, now)
+        : calendarResetsAt(breach.limit.window, now, this.options.policy.timeZone);
+    return at === undefined ? decision : { ...decision, resetsAt: at };
+  }
+
+  /** Replaces the reservation by the real cost; resolves once the settle line is written. */
+  settle(requestId: string, input: SettleInput): Promise<Extract<JournalEntry, { type: "settle" }>> {
+    const r = this.reservations.get(requestId);
+    if (!r) return Promise.reject(new TokenpakError("internal", `no open reservation ${requestId}`));
+    const entry: Extract<JournalEntry, { type: "settle" }> = {
+      type: "settle",
+      seq: 0,
+      ts: iso(this.now()),
+      request_id: requestId,
+      ...r.identity,
+      provider: r.provider,
+      model: r.model,
+      usage: input.usage,
+      cost: input.cost,
+      tokens: totalTokens(input.usage),
+      reserved: r.amounts.micros,
+      status: input.status,
+      ...(r.fallbackFrom !== undefined ? { fallback_from: r.fallbackFrom } : {}),
+      ...(r.overrun !== undefined ? { overrun: r.overrun } : {}),
+    };
+    return this.record(entry).then(() => entry);
+  }
+
+  /** Drops a reservation without charging (nothing was spent: upstream unreachable, refused before sending). */
+  release(requestId: string, reason: string): Promise<void> {
+    if (!this.reservations.has(requestId)) return Promise.resolve();
+    return this.record({ type: "release", seq: 0, ts: iso(this.now()), request_id: requestId, reason });
+  }
+
+  /** Adds a signed correction (reconcile-spend, manual credit) to every scope of `identity`. */
+  adjust(input: {
+    identity: Identity;
+    model?: string;
+    provider?: string;
+    cost: Micros;
+    tokens?: number;
+    reason: string;
+    source?: string;
+  }): Promise<void> {
+    const scopes = this.options.policy.scopesFor(input.identity, input.model ?? "");
+    return this.record({
+      type: "adjust",
+      seq: 0,
+      ts: iso(this.now()),
+      ...identityOf(scopes, input.identity),
+      ...(input.model !== undefined ? { model: input.model } : {}),
+      ...(input.provider !== undefined ? { provider: input.provider } : {}),
+      cost: input.cost,
+      tokens: input.tokens ?? 0,
+      reason: input.reason,
+      ...(input.source !== undefined ? { source: input.source } : {}),
+    });
+  }
+
+  /** The safety net: releases reservations past their TTL (a bug upstream of us forgot them). */
+  sweep(): number {
+    const now = this.now();
+    let n = 0;
+    for (const r of this.reservations.values()) {
+      if (r.expiresAt <= now) {
+        void this.release(r.id, "expired");
+        n++;
+      }
+    }
+    return n;
+  }
+
+  get openReservations(): number {
+    return this.reservations.size;
+  }
+
+  /** Spend and utilisation of every scope that has limits, now. */
+  status(): ScopeStatus[] {
+    const now = this.now();
+    const { policy } = this.options;
+    const out: ScopeStatus[] = [];
+    for (const scope of this.scopeInfo.values()) {
+      for (const limit of scope.limits) {
+        const u = this.counters.usage(scope.id, limit, now);
+        const cap = Math.floor((limit.amount * (limit.kind === "budget" ? policy.hardStopPct : 100)) / 100);
+        const resets =
+          limit.window.kind === "rolling"
+            ? this.counters.rollingResetsAt(scope.id, limit.window, now)
+            : calendarResetsAt(limit.window, now, policy.timeZone);
+        out.push({
+          scope: scope.id,
+          kind: scope.kind,
+          name: scope.name,
+          window: limit.window,
+          unit: limit.unit,
+          limit: limit.amount,
+          cap,
+          spent: u.spent,
+          reserved: u.reserved,
+          pct: limit.amount > 0 ? (u.spent / limit.amount) * 100 : 0,
+          ...(resets !== undefined ? { resetsAt: resets } : {}),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Usage of one scope's limit now (tests, alerts). */
+  usage(scopeId: string, limit: Parameters<Counters["usage"]>[1]) {
+    return this.counters.usage(scopeId, limit, this.now());
+  }
+
+  mark(name: string): unknown {
+    return this.marks[name];
+  }
+
+  setMark(name: string, value: unknown): void {
+    this.marks[name] = value;
+    this.savedSeq = -1; // force the next snapshot
+  }
+
+  private startSnapshots(): void {
+    const every = this.options.snapshotIntervalMs;
+    if (every <= 0) return;
+    this.snapshotTimer = setInterval(() => {
+      if (this.seq !== this.savedSeq) void this.snapshot();
+    }, every);
+    this.snapshotTimer.unref();
+  }
+
+  /**
+   * Writes state.json (atomically: temp file + rename). The journal is flushed
+   * first and the state captured in the same synchronous step, so the
+   * snapshot never claims an entry the journal does not have.
+   */
+  snapshot(): Promise<void> {
+    const run = async () => {
+      this.journal.flushSync();
+      const now = this.now();
+      this.counters.prune(now);
+      const state: LedgerState = {
+        version: 1,
+        seq: this.seq,
+        month: this.month,
+        timezone: this.options.policy.timeZone,
+        rolling: rollingLabels(this.options.policy),
+        saved_at: iso(now),
+        counters: this.counters.toJSON(),
+        reservations: [...this.reservations.values()].map((r) => ({
+          type: "reserve" as const,
+          seq: 0,
+          ts: r.at,
+          request_id: r.id,
+          ...r.identity,
+          provider: r.provider,
+          model: r.model,
+          reserved: r.amounts,
+          expires_at: iso(r.expiresAt),
+        })),
+        marks: this.marks,
+      };
+      const seq = this.seq;
+      await this.db.write(state);
+      this.savedSeq = seq;
+    };
+    this.saving = this.saving.then(run, run);
+    return this.saving;
+  }
+
+  /** Stops as kill -9 would: no flush, no snapshot, lock left behind (crash tests). */
+  abandon(): void {
+    if (this.snapshotTimer) clearInterval(this.snapshotTimer);
+    this.closed = true;
+    this.journal.abandon();
+  }
+
+  /** Flushes, snapshots, and lets go of the data directory. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.snapshotTimer) clearInterval(this.snapshotTimer);
+    await this.snapshot();
+    this.closed = true;
+    this.journal.close();
+    this.releaseLock();
+  }
+}
+
+export interface ScopeStatus {
+  scope: string;
+  kind: Scope["kind"];
+  name: string;
+  window: Breach["limit"]["window"];
+  unit: Breach["limit"]["unit"];
+  limit: number;
+  cap: number;
+  spent: number;
+  reserved: number;
+  pct: number;
+  resetsAt?: number;
+}
+
+function rollingLabels(policy: Policy): string[] {
+  return policy.rollingWindows.flatMap((w) => (w.kind === "rolling" ? [w.label] : [])).sort();
+}
+
+function pickIdentity(e: EntryIdentity): EntryIdentity {
+  const out: EntryIdentity = {};
+  if (e.key !== undefined) out.key = e.key;
+  if (e.user !== undefined) out.user = e.user;
+  if (e.project !== undefined) out.project = e.project;
+  if (e.team !== undefined) out.team = e.team;
+  if (e.run !== undefined) out.run = e.run;
+  return out;
+}
