@@ -63,6 +63,8 @@ export interface Policy {
   rollingWindows: readonly WindowSpec[];
   /** Most specific first, workspace last. Scopes without limits are included: the ledger still counts them. */
   scopesFor(identity: Identity, model: string): Scope[];
+  /** The scope a counter key stands for, with its limits under the current config. */
+  scopeById(id: string): Scope | undefined;
 }
 
 const NO_LIMITS: readonly Limit[] = Object.freeze([]);
@@ -184,6 +186,29 @@ export function compilePolicy(config: Config): Policy {
   const lookup = (table: Map<string, readonly Limit[]>, name: string) =>
     on ? (table.get(name) ?? NO_LIMITS) : NO_LIMITS;
 
+  const WORKSPACE: Scope = { id: "workspace", kind: "workspace", name: "workspace", limits: workspace };
+  // Scope ids are "<kind>:<name>", composite ones "<project|team>:<name>/model:<model>"; scopeById parses them back.
+  const make = {
+    run: (n: string): Scope => ({ id: `run:${n}`, kind: "run", name: n, limits: runLimits }),
+    key: (n: string): Scope => ({ id: `key:${n}`, kind: "key", name: n, limits: keys.get(n) ?? NO_LIMITS }),
+    user: (n: string): Scope => ({ id: `user:${n}`, kind: "user", name: n, limits: users.get(n) ?? defaultUser }),
+    project: (n: string): Scope => ({ id: `project:${n}`, kind: "project", name: n, limits: projects.get(n) ?? NO_LIMITS }),
+    team: (n: string): Scope => ({ id: `team:${n}`, kind: "team", name: n, limits: teams.get(n) ?? NO_LIMITS }),
+    model: (m: string): Scope => ({ id: `model:${m}`, kind: "model", name: m, limits: lookup(workspaceModel, `\n${m}`) }),
+    projectModel: (n: string, m: string): Scope => ({
+      id: `project:${n}/model:${m}`,
+      kind: "project_model",
+      name: `${n} × ${m}`,
+      limits: lookup(projectModel, `${n}\n${m}`),
+    }),
+    teamModel: (n: string, m: string): Scope => ({
+      id: `team:${n}/model:${m}`,
+      kind: "team_model",
+      name: `${n} × ${m}`,
+      limits: lookup(teamModel, `${n}\n${m}`),
+    }),
+  };
+
   return {
     enabled: on,
     rejectOnExceed: b.reject_on_exceed,
@@ -193,50 +218,42 @@ export function compilePolicy(config: Config): Policy {
     perRequest,
     rollingWindows: [...rolling.values()],
     scopesFor(identity, model) {
-      const scopes: Scope[] = [];
-      const { run: runId, key, user, project } = identity;
+      const { run, key, user, project } = identity;
       const team =
         identity.team === null
           ? undefined
           : (identity.team ?? (project !== undefined ? projectTeam.get(project) : undefined));
-      if (runId !== undefined)
-        scopes.push({ id: `run:${runId}`, kind: "run", name: runId, limits: runLimits });
-      if (key !== undefined)
-        scopes.push({ id: `key:${key}`, kind: "key", name: key, limits: keys.get(key) ?? NO_LIMITS });
-      if (user !== undefined) {
-        scopes.push({ id: `user:${user}`, kind: "user", name: user, limits: users.get(user) ?? defaultUser });
-      }
-      if (project !== undefined) {
-        scopes.push({
-          id: `project:${project}/model:${model}`,
-          kind: "project_model",
-          name: `${project} × ${model}`,
-          limits: lookup(projectModel, `${project}\n${model}`),
-        });
-        scopes.push({
-          id: `project:${project}`,
-          kind: "project",
-          name: project,
-          limits: projects.get(project) ?? NO_LIMITS,
-        });
-      }
-      if (team !== undefined) {
-        scopes.push({
-          id: `team:${team}/model:${model}`,
-          kind: "team_model",
-          name: `${team} × ${model}`,
-          limits: lookup(teamModel, `${team}\n${model}`),
-        });
-        scopes.push({ id: `team:${team}`, kind: "team", name: team, limits: teams.get(team) ?? NO_LIMITS });
-      }
-      scopes.push({
-        id: `model:${model}`,
-        kind: "model",
-        name: model,
-        limits: lookup(workspaceModel, `\n${model}`),
-      });
-      scopes.push({ id: "workspace", kind: "workspace", name: "workspace", limits: workspace });
+      const scopes: Scope[] = [];
+      if (run !== undefined) scopes.push(make.run(run));
+      if (key !== undefined) scopes.push(make.key(key));
+      if (user !== undefined) scopes.push(make.user(user));
+      if (project !== undefined) scopes.push(make.projectModel(project, model), make.project(project));
+      if (team !== undefined) scopes.push(make.teamModel(team, model), make.team(team));
+      scopes.push(make.model(model), WORKSPACE);
       return scopes;
+    },
+    scopeById(id) {
+      if (id === "workspace") return WORKSPACE;
+      const colon = id.indexOf(":");
+      const kind = id.slice(0, colon);
+      const name = id.slice(colon + 1);
+      const split = name.lastIndexOf("/model:");
+      switch (kind) {
+        case "run":
+          return make.run(name);
+        case "key":
+          return make.key(name);
+        case "user":
+          return make.user(name);
+        case "model":
+          return make.model(name);
+        case "project":
+          return split < 0 ? make.project(name) : make.projectModel(name.slice(0, split), name.slice(split + 7));
+        case "team":
+          return split < 0 ? make.team(name) : make.teamModel(name.slice(0, split), name.slice(split + 7));
+        default:
+          return undefined;
+      }
     },
   };
 }

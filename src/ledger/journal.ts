@@ -50,6 +50,9 @@ export type JournalEntry =
       reserved: number;
       /** ok | upstream_error | aborted | recovered (in flight at a crash: charged at its reservation) */
       status: string;
+      /** When the reservation was booked: spend counts in the windows of that moment, so a request
+       * that starts before midnight and ends after it cannot slip past both days' caps. */
+      reserved_at?: string;
       fallback_from?: string;
       /** Soft mode: the scopes this request ran over. */
       overrun?: string[];

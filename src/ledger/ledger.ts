@@ -120,7 +120,6 @@ function iso(ms: number): string {
 export class Ledger {
   private readonly counters: Counters;
   private readonly reservations = new Map<string, Reservation>();
-  private readonly scopeInfo = new Map<string, Scope>();
   private seq: number;
   private month: string | null;
   private marks: Record<string, unknown>;
@@ -229,6 +228,7 @@ export class Ledger {
         tokens: r.amounts.tokens,
         reserved: r.amounts.micros,
         status: "recovered",
+        reserved_at: r.at,
       });
     }
     this.journal.flushSync();
@@ -248,11 +248,8 @@ export class Ledger {
           this.reservations.delete(entry.request_id);
         }
         const ids = this.scopeIdsOf(entry, entry.model);
-        this.counters.add(
-          ids,
-          { micros: entry.cost, tokens: entry.tokens, requests: 1 },
-          Date.parse(entry.ts),
-        );
+        const at = Date.parse(entry.reserved_at ?? entry.ts);
+        this.counters.add(ids, { micros: entry.cost, tokens: entry.tokens, requests: 1 }, at);
         return;
       }
       case "release": {
@@ -293,9 +290,7 @@ export class Ledger {
   }
 
   private scopeIdsOf(e: EntryIdentity, model: string): string[] {
-    const scopes = this.options.policy.scopesFor(recorded(e), model);
-    for (const s of scopes) if (!this.scopeInfo.has(s.id)) this.scopeInfo.set(s.id, s);
-    return scopes.map((s) => s.id);
+    return this.options.policy.scopesFor(recorded(e), model).map((s) => s.id);
   }
 
   /** Gives the entry its sequence number, applies it, and queues it for the journal. */
@@ -380,6 +375,7 @@ export class Ledger {
       tokens: totalTokens(input.usage),
       reserved: r.amounts.micros,
       status: input.status,
+      reserved_at: r.at,
       ...(r.fallbackFrom !== undefined ? { fallback_from: r.fallbackFrom } : {}),
       ...(r.overrun !== undefined ? { overrun: r.overrun } : {}),
     };
@@ -439,7 +435,9 @@ export class Ledger {
     const now = this.now();
     const { policy } = this.options;
     const out: ScopeStatus[] = [];
-    for (const scope of this.scopeInfo.values()) {
+    for (const id of this.counters.scopeIds()) {
+      const scope = policy.scopeById(id);
+      if (!scope) continue;
       for (const limit of scope.limits) {
         const u = this.counters.usage(scope.id, limit, now);
         const cap = Math.floor((limit.amount * (limit.kind === "budget" ? policy.hardStopPct : 100)) / 100);
