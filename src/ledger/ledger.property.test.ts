@@ -15,17 +15,17 @@ import { Ledger } from "./ledger.js";
 function configYaml(hardStopPct: number): string {
   return `
 budget:
-  daily_limit_cents: 1000
-  monthly_limit_cents: 2500
+  daily_limit_cents: 250
+  monthly_limit_cents: 600
   hard_stop_pct: ${hardStopPct}
-  daily_limit_tokens: 400000
+  daily_limit_tokens: 60000
   rolling_limits:
     - window: 1h
-      limit_cents: 400
+      limit_cents: 150
   per_user_limits:
     enabled: true
     default:
-      daily_limit_cents: 300
+      daily_limit_cents: 100
 providers:
   p: { type: mock }
 models:
