@@ -191,10 +191,30 @@ export function compilePolicy(config: Config): Policy {
   const make = {
     run: (n: string): Scope => ({ id: `run:${n}`, kind: "run", name: n, limits: runLimits }),
     key: (n: string): Scope => ({ id: `key:${n}`, kind: "key", name: n, limits: keys.get(n) ?? NO_LIMITS }),
-    user: (n: string): Scope => ({ id: `user:${n}`, kind: "user", name: n, limits: users.get(n) ?? defaultUser }),
-    project: (n: string): Scope => ({ id: `project:${n}`, kind: "project", name: n, limits: projects.get(n) ?? NO_LIMITS }),
-    team: (n: string): Scope => ({ id: `team:${n}`, kind: "team", name: n, limits: teams.get(n) ?? NO_LIMITS }),
-    model: (m: string): Scope => ({ id: `model:${m}`, kind: "model", name: m, limits: lookup(workspaceModel, `\n${m}`) }),
+    user: (n: string): Scope => ({
+      id: `user:${n}`,
+      kind: "user",
+      name: n,
+      limits: users.get(n) ?? defaultUser,
+    }),
+    project: (n: string): Scope => ({
+      id: `project:${n}`,
+      kind: "project",
+      name: n,
+      limits: projects.get(n) ?? NO_LIMITS,
+    }),
+    team: (n: string): Scope => ({
+      id: `team:${n}`,
+      kind: "team",
+      name: n,
+      limits: teams.get(n) ?? NO_LIMITS,
+    }),
+    model: (m: string): Scope => ({
+      id: `model:${m}`,
+      kind: "model",
+      name: m,
+      limits: lookup(workspaceModel, `\n${m}`),
+    }),
     projectModel: (n: string, m: string): Scope => ({
       id: `project:${n}/model:${m}`,
       kind: "project_model",
@@ -248,7 +268,9 @@ export function compilePolicy(config: Config): Policy {
         case "model":
           return make.model(name);
         case "project":
-          return split < 0 ? make.project(name) : make.projectModel(name.slice(0, split), name.slice(split + 7));
+          return split < 0
+            ? make.project(name)
+            : make.projectModel(name.slice(0, split), name.slice(split + 7));
         case "team":
           return split < 0 ? make.team(name) : make.teamModel(name.slice(0, split), name.slice(split + 7));
         default:

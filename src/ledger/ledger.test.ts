@@ -185,10 +185,30 @@ describe("Ledger", () => {
   it("a request reserved before midnight and settled after it counts in the day it was reserved", async () => {
     const { ledger } = await fresh();
     clockNow = Date.parse("2026-03-26T03:59:00Z"); // 23:59 in New York
-    const before = mustAllow(ledger.reserve({ requestId: "late", identity: { user: "user-a" }, model: model("gpt-4"), inputTokens: 1000, requestedMaxTokens: 4096 }));
+    const before = mustAllow(
+      ledger.reserve({
+        requestId: "late",
+        identity: { user: "user-a" },
+        model: model("gpt-4"),
+        inputTokens: 1000,
+        requestedMaxTokens: 4096,
+      }),
+    );
     clockNow = Date.parse("2026-03-26T04:01:00Z"); // 00:01: a new day, whose window never counted "late"
-    const after = mustAllow(ledger.reserve({ requestId: "early", identity: { user: "user-a" }, model: model("gpt-4"), inputTokens: 1000, requestedMaxTokens: 4096 }));
-    await ledger.settle(before.requestId, { usage: usage(1000, 4096), cost: before.reserve.micros, status: "ok" });
+    const after = mustAllow(
+      ledger.reserve({
+        requestId: "early",
+        identity: { user: "user-a" },
+        model: model("gpt-4"),
+        inputTokens: 1000,
+        requestedMaxTokens: 4096,
+      }),
+    );
+    await ledger.settle(before.requestId, {
+      usage: usage(1000, 4096),
+      cost: before.reserve.micros,
+      status: "ok",
+    });
     const today = ledger.usage("user:user-a", DAY_CENTS);
     expect(today).toEqual({ spent: 0, reserved: after.reserve.micros });
     clockNow = Date.parse("2026-03-26T03:00:00Z");
