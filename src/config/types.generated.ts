@@ -254,6 +254,10 @@ export interface Storage {
 path?: string
 backend?: ("file" | "redis")
 redis_url?: string
+/**
+ * When journal writes reach the disk: always (fsync before a request is answered; survives power loss) or batch (written before answering, fsynced every 200 ms; survives a crash of the process, not of the machine).
+ */
+fsync?: ("always" | "batch")
 }
 export interface Alerts {
 /**
@@ -530,6 +534,10 @@ export interface ResolvedStorage {
 path?: string
 backend: ("file" | "redis")
 redis_url?: string
+/**
+ * When journal writes reach the disk: always (fsync before a request is answered; survives power loss) or batch (written before answering, fsynced every 200 ms; survives a crash of the process, not of the machine).
+ */
+fsync: ("always" | "batch")
 }
 export interface ResolvedAlerts {
 /**
