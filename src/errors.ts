@@ -16,6 +16,14 @@ export type ErrorCode =
   | "request_too_large"
   | "ledger_locked"
   | "ledger_corrupt"
+  | "invalid_request"
+  | "unknown_model"
+  | "unauthorized"
+  | "not_found"
+  | "body_too_large"
+  | "upstream_unreachable"
+  | "upstream_timeout"
+  | "unsafe_bind"
   | "internal";
 
 export class TokenpakError extends Error {

@@ -17,6 +17,14 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   quota_exceeded: 6,
   rate_limited: 6,
   request_too_large: 1,
+  invalid_request: 1,
+  unknown_model: 1,
+  unauthorized: 1,
+  not_found: 1,
+  body_too_large: 1,
+  upstream_unreachable: 7,
+  upstream_timeout: 7,
+  unsafe_bind: 1,
   internal: 70,
 };
 

@@ -214,7 +214,10 @@ base_url?: string
  * Provider admin key for cost reports (reconcile-spend).
  */
 admin_api_key?: string
-timeout_ms?: Count
+/**
+ * How long to wait for the provider's answer (504 after it; nothing is charged).
+ */
+timeout_ms?: number
 /**
  * mock only: tokens in each reply.
  */
@@ -246,6 +249,10 @@ port?: number
  * Bearer token for the admin API; use ${ENV}.
  */
 admin_token?: string
+/**
+ * Largest request body accepted (413 above it).
+ */
+max_body_bytes?: number
 }
 export interface Storage {
 /**
@@ -494,7 +501,10 @@ base_url?: string
  * Provider admin key for cost reports (reconcile-spend).
  */
 admin_api_key?: string
-timeout_ms?: ResolvedCount
+/**
+ * How long to wait for the provider's answer (504 after it; nothing is charged).
+ */
+timeout_ms: number
 /**
  * mock only: tokens in each reply.
  */
@@ -526,6 +536,10 @@ port: number
  * Bearer token for the admin API; use ${ENV}.
  */
 admin_token?: string
+/**
+ * Largest request body accepted (413 above it).
+ */
+max_body_bytes: number
 }
 export interface ResolvedStorage {
 /**

@@ -1,7 +1,14 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { DataFile } from "lowdb/node";
-import { type Amounts, type Breach, type Decision, decide, type ModelChoice } from "../budget/decide.js";
+import {
+  type Amounts,
+  type Breach,
+  capOf,
+  type Decision,
+  decide,
+  type ModelChoice,
+} from "../budget/decide.js";
 import type { Identity, Policy, Scope } from "../budget/policy.js";
 import { resetsAt as calendarResetsAt } from "../budget/windows.js";
 import { TokenpakError } from "../errors.js";
@@ -440,7 +447,7 @@ export class Ledger {
       if (!scope) continue;
       for (const limit of scope.limits) {
         const u = this.counters.usage(scope.id, limit, now);
-        const cap = Math.floor((limit.amount * (limit.kind === "budget" ? policy.hardStopPct : 100)) / 100);
+        const cap = capOf(limit, policy.hardStopPct);
         const resets =
           limit.window.kind === "rolling"
             ? this.counters.rollingResetsAt(scope.id, limit.window, now)
@@ -461,6 +468,24 @@ export class Ledger {
       }
     }
     return out;
+  }
+
+  /**
+   * What the tightest dollar limit of a request's scopes still allows (µ¢),
+   * after what is spent and reserved; undefined when none has a dollar limit.
+   */
+  remaining(identity: Identity, model: string): Micros | undefined {
+    const now = this.now();
+    let least: number | undefined;
+    for (const scope of this.options.policy.scopesFor(identity, model)) {
+      for (const limit of scope.limits) {
+        if (limit.unit !== "cents" || limit.kind !== "budget") continue;
+        const u = this.counters.usage(scope.id, limit, now);
+        const room = capOf(limit, this.options.policy.hardStopPct) - u.spent - u.reserved;
+        if (least === undefined || room < least) least = room;
+      }
+    }
+    return least === undefined ? undefined : Math.max(0, least);
   }
 
   /** Usage of one scope's limit now (tests, alerts). */

@@ -1,0 +1,106 @@
+import type { Command } from "commander";
+import { TokenpakError } from "../../errors.js";
+import { type CliContext, type GlobalOptions, line, paint, type SetExitCode } from "../context.js";
+import { describeLimits } from "./validate-config.js";
+
+interface ProxyFlags {
+  host?: string;
+  port?: string;
+  insecure?: boolean;
+}
+
+export function registerProxy(program: Command, ctx: CliContext, setExitCode: SetExitCode): void {
+  program
+    .command("proxy")
+    .description("run the budget-enforcing proxy (OpenAI and Anthropic compatible)")
+    .option("--host <host>", "listen address (default server.host, 127.0.0.1)")
+    .option("--port <port>", "listen port (default server.port, 8000; 0 = any free port)")
+    .option("--insecure", "allow open mode (no client keys) on a non-loopback address")
+    .addHelpText(
+      "after",
+      "\nPoint clients at the printed URL: OpenAI SDK baseURL <url>/v1, Anthropic SDK baseURL <url>.\n" +
+        "SIGINT/SIGTERM stop accepting, let requests in flight finish (up to 10 s), settle and flush.",
+    )
+    .action(async (flags: ProxyFlags, command: Command) => {
+      const options = command.optsWithGlobals<GlobalOptions & ProxyFlags>();
+      setExitCode(await proxyCommand(ctx, options));
+    });
+}
+
+function parsePort(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TokenpakError("invalid_argument", `--port must be a whole number from 0 to 65535, got ${text}`);
+  }
+  return port;
+}
+
+export async function proxyCommand(ctx: CliContext, options: GlobalOptions & ProxyFlags): Promise<number> {
+  const { loadConfig } = await import("../../config/load.js");
+  const { resolveConfigPath, resolveDataDir } = await import("../../config/paths.js");
+  const { summarize } = await import("../../config/summary.js");
+  const { startProxy } = await import("../../server/serve.js");
+
+  const file = resolveConfigPath(options.config, ctx.cwd, ctx.env);
+  const { config, warnings } = await loadConfig(file, ctx.env);
+  const dataDir = resolveDataDir({
+    explicit: options.dataDir,
+    storagePath: config.storage.path,
+    configFile: file,
+    cwd: ctx.cwd,
+    env: ctx.env,
+  });
+  const c = paint(ctx, options);
+  const proxy = await startProxy({
+    config,
+    dataDir,
+    host: options.host,
+    port: parsePort(options.port),
+    insecure: options.insecure,
+  });
+
+  const s = summarize(config);
+  const budgets = [`workspace ${describeLimits(s.budget)}`];
+  if (s.users.length > 0 || s.default_user)
+    budgets.push(`${s.users.length} user limit${s.users.length === 1 ? "" : "s"}`);
+  if (s.projects.length > 0)
+    budgets.push(`${s.projects.length} project${s.projects.length === 1 ? "" : "s"}`);
+  if (s.budget.fallback_model) budgets.push(`fallback ${s.budget.fallback_model}`);
+  if (options.json) {
+    line(
+      ctx.stdout,
+      JSON.stringify({
+        url: proxy.url,
+        data_dir: dataDir,
+        open_mode: proxy.openMode,
+        recovery: proxy.recovery,
+      }),
+    );
+  } else {
+    line(
+      ctx.stdout,
+      `${c.green("✓")} tokenpak proxy on ${c.bold(proxy.url)} — ${s.budget.enabled ? budgets.join("; ") : "budgets disabled"}`,
+    );
+    if (proxy.recovery.recovered > 0) {
+      line(
+        ctx.stderr,
+        `${c.yellow("!")} charged ${proxy.recovery.recovered} request(s) that were in flight at the last crash at their reservation`,
+      );
+    }
+    for (const w of warnings) line(ctx.stderr, `${c.yellow("!")} ${w.path}  ${w.message}`);
+  }
+
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+  await proxy.close();
+  if (!options.json) line(ctx.stderr, "tokenpak proxy stopped; ledger flushed");
+  return 0;
+}

@@ -1,0 +1,195 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  countTextTokens,
+  estimateChatInput,
+  estimateEmbeddingsInput,
+  estimateMessagesInput,
+} from "../tokenize/estimate.js";
+import { type Json, num, str } from "./json.js";
+import { formatEvent } from "./sse.js";
+
+export interface MockOptions {
+  /** Tokens in each reply (capped by the request's max_tokens). */
+  replyTokens: number;
+  latencyMs: number;
+}
+
+export type MockRoute = "chat" | "messages" | "embeddings";
+
+export interface MockResponse {
+  status: number;
+  contentType: string;
+  chunks: AsyncIterable<string>;
+}
+
+const WORDS = [" Budgets", " keep", " agents", " honest", ",", " one", " token", " at", " a", " time", "."];
+
+/** Deterministic text of exactly `tokens` tokens (by gpt-tokenizer). */
+export function mockText(tokens: number): string {
+  let text = "";
+  for (let i = 0; countTextTokens(text) < tokens; i++) text += i === 0 ? "Budgets" : WORDS[i % WORDS.length];
+  while (countTextTokens(text) > tokens) text = text.slice(0, -1);
+  return text;
+}
+
+const textCache = new Map<number, string>();
+function replyText(tokens: number): string {
+  let text = textCache.get(tokens);
+  if (text === undefined) {
+    text = mockText(tokens);
+    if (textCache.size < 64) textCache.set(tokens, text);
+  }
+  return text;
+}
+
+function sized(body: Json, options: MockOptions): number {
+  const asked = num(body.max_completion_tokens) ?? num(body.max_tokens);
+  return Math.max(0, Math.min(options.replyTokens, asked ?? options.replyTokens));
+}
+
+async function* once(text: string, latencyMs: number): AsyncIterable<string> {
+  if (latencyMs > 0) await sleep(latencyMs);
+  yield text;
+}
+
+async function* stream(events: string[], latencyMs: number): AsyncIterable<string> {
+  if (latencyMs > 0) await sleep(latencyMs);
+  for (const e of events) yield e;
+}
+
+/** Splits text into pieces of about four tokens, as a provider streams it. */
+function pieces(text: string): string[] {
+  const words = text.match(/\s*\S+/g) ?? [];
+  const out: string[] = [];
+  for (let i = 0; i < words.length; i += 4) out.push(words.slice(i, i + 4).join(""));
+  return out;
+}
+
+let counter = 0;
+
+/**
+ * The built-in `mock` provider: answers like OpenAI or Anthropic would (JSON
+ * or SSE), deterministically, with usage counted by the same tokenizer the
+ * proxy estimates with. It never touches the network.
+ */
+export function mockRespond(route: MockRoute, body: Json, options: MockOptions): MockResponse {
+  const model = str(body.model) ?? "mock";
+  const id = `mock-${++counter}`;
+  if (route === "embeddings") {
+    const input = estimateEmbeddingsInput(body, "openai");
+    const items = Array.isArray(body.input) ? body.input : [body.input];
+    const answer = {
+      object: "list",
+      data: items.map((_, index) => ({ object: "embedding", index, embedding: [0.1, 0.2, 0.3, 0.4] })),
+      model,
+      usage: { prompt_tokens: input, total_tokens: input },
+    };
+    return {
+      status: 200,
+      contentType: "application/json",
+      chunks: once(JSON.stringify(answer), options.latencyMs),
+    };
+  }
+
+  const outputTokens = sized(body, options);
+  const text = replyText(outputTokens);
+  const finishedEarly = outputTokens < options.replyTokens;
+
+  if (route === "chat") {
+    const input = estimateChatInput(body, "openai");
+    const usage = {
+      prompt_tokens: input,
+      completion_tokens: outputTokens,
+      total_tokens: input + outputTokens,
+    };
+    const finish = finishedEarly ? "length" : "stop";
+    const created = Math.floor(Date.now() / 1000);
+    if (body.stream !== true) {
+      const answer = {
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: finish }],
+        usage,
+      };
+      return {
+        status: 200,
+        contentType: "application/json",
+        chunks: once(JSON.stringify(answer), options.latencyMs),
+      };
+    }
+    const chunk = (delta: Json, finishReason: string | null, extra: Json = {}) =>
+      formatEvent(
+        JSON.stringify({
+          id,
+          object: "chat.completion.chunk",
+          created,
+          model,
+          choices: [{ index: 0, delta, finish_reason: finishReason }],
+          ...extra,
+        }),
+      );
+    const withUsage = (body.stream_options as Json | undefined)?.include_usage === true;
+    const events = [
+      chunk({ role: "assistant", content: "" }, null),
+      ...pieces(text).map((p) => chunk({ content: p }, null)),
+      chunk({}, finish),
+      ...(withUsage
+        ? [
+            formatEvent(
+              JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [], usage }),
+            ),
+          ]
+        : []),
+      "data: [DONE]\n\n",
+    ];
+    return { status: 200, contentType: "text/event-stream", chunks: stream(events, options.latencyMs) };
+  }
+
+  const input = estimateMessagesInput(body, "openai");
+  const stop = finishedEarly ? "max_tokens" : "end_turn";
+  if (body.stream !== true) {
+    const answer = {
+      id,
+      type: "message",
+      role: "assistant",
+      model,
+      content: [{ type: "text", text }],
+      stop_reason: stop,
+      stop_sequence: null,
+      usage: { input_tokens: input, output_tokens: outputTokens },
+    };
+    return {
+      status: 200,
+      contentType: "application/json",
+      chunks: once(JSON.stringify(answer), options.latencyMs),
+    };
+  }
+  const ev = (type: string, payload: Json) => formatEvent(JSON.stringify({ type, ...payload }), type);
+  const events = [
+    ev("message_start", {
+      message: {
+        id,
+        type: "message",
+        role: "assistant",
+        model,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { input_tokens: input, output_tokens: 1 },
+      },
+    }),
+    ev("content_block_start", { index: 0, content_block: { type: "text", text: "" } }),
+    ...pieces(text).map((p) =>
+      ev("content_block_delta", { index: 0, delta: { type: "text_delta", text: p } }),
+    ),
+    ev("content_block_stop", { index: 0 }),
+    ev("message_delta", {
+      delta: { stop_reason: stop, stop_sequence: null },
+      usage: { output_tokens: outputTokens },
+    }),
+    ev("message_stop", {}),
+  ];
+  return { status: 200, contentType: "text/event-stream", chunks: stream(events, options.latencyMs) };
+}

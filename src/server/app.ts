@@ -1,0 +1,42 @@
+import { Hono } from "hono";
+import { TokenpakError } from "../errors.js";
+import { errorResponse } from "./errors.js";
+import { type ExchangeDeps, exchange } from "./exchange.js";
+
+/**
+ * The proxy's HTTP surface. Builds the app; never listens (serve.ts does).
+ * Only budgeted routes forward: everything else is a 404.
+ */
+export function createApp(deps: ExchangeDeps): Hono {
+  const app = new Hono();
+  app.post("/v1/chat/completions", (c) => exchange(deps, "chat", c.req.raw));
+  app.post("/v1/messages", (c) => exchange(deps, "messages", c.req.raw));
+  app.post("/v1/embeddings", (c) => exchange(deps, "embeddings", c.req.raw));
+  app.get("/v1/models", (c) =>
+    c.json({
+      object: "list",
+      data: Object.entries(deps.config.models ?? {}).map(([id, m]) => ({
+        id,
+        object: "model",
+        created: 0,
+        owned_by: m?.provider ?? "",
+      })),
+    }),
+  );
+  app.get("/healthz", (c) => c.json({ ok: true, open_reservations: deps.ledger.openReservations }));
+  app.notFound((c) => {
+    const format = c.req.path.startsWith("/v1/messages") ? "anthropic" : "openai";
+    return errorResponse(
+      new TokenpakError(
+        "not_found",
+        `no route ${c.req.method} ${c.req.path}: tokenpak forwards only budgeted routes`,
+      ),
+      format,
+    );
+  });
+  app.onError((error, c) => {
+    const format = c.req.path.startsWith("/v1/messages") ? "anthropic" : "openai";
+    return errorResponse(new TokenpakError("internal", `internal error: ${error.message}`), format);
+  });
+  return app;
+}

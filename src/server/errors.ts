@@ -1,0 +1,65 @@
+import type { ErrorCode, TokenpakError } from "../errors.js";
+import type { WireFormat } from "../providers/wire.js";
+
+/** The one place error codes become HTTP statuses. */
+const HTTP_STATUS: Record<ErrorCode, number> = {
+  invalid_request: 400,
+  unknown_model: 400,
+  model_unpriced: 400,
+  invalid_argument: 400,
+  usage: 400,
+  unauthorized: 401,
+  budget_exceeded: 402,
+  not_found: 404,
+  body_too_large: 413,
+  request_too_large: 413,
+  quota_exceeded: 429,
+  rate_limited: 429,
+  upstream_unreachable: 502,
+  upstream_timeout: 504,
+  config_not_found: 500,
+  config_invalid: 500,
+  io_error: 500,
+  ledger_locked: 500,
+  ledger_corrupt: 500,
+  unsafe_bind: 500,
+  internal: 500,
+};
+
+/** The error `type` both SDKs use for a status. */
+function errorType(status: number): string {
+  if (status === 400 || status === 413) return "invalid_request_error";
+  if (status === 401) return "authentication_error";
+  if (status === 402) return "budget_exceeded";
+  if (status === 404) return "not_found_error";
+  if (status === 429) return "rate_limit_error";
+  if (status === 504) return "timeout_error";
+  return "api_error";
+}
+
+export function httpStatus(code: ErrorCode): number {
+  return HTTP_STATUS[code];
+}
+
+/** A refusal in the route's own wire format, with the error's details as fields beside `code` and `message`. */
+export function errorResponse(
+  error: TokenpakError,
+  format: WireFormat,
+  headers: Record<string, string> = {},
+): Response {
+  const status = HTTP_STATUS[error.code];
+  const { retryAfterSeconds, ...details } = error.details as { retryAfterSeconds?: number } & Record<
+    string,
+    unknown
+  >;
+  const inner = { type: errorType(status), code: error.code, message: error.message, ...details };
+  const body =
+    format === "anthropic" ? { type: "error", error: inner } : { error: { ...inner, param: null } };
+  const out: Record<string, string> = { "content-type": "application/json", ...headers };
+  // Retrying cannot help until a budget resets or the input changes.
+  if (status === 400 || status === 401 || status === 402 || status === 404 || status === 413) {
+    out["x-should-retry"] = "false";
+  }
+  if (retryAfterSeconds !== undefined) out["retry-after"] = String(retryAfterSeconds);
+  return new Response(JSON.stringify(body), { status, headers: out });
+}

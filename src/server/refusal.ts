@@ -1,0 +1,86 @@
+import type { Breach } from "../budget/decide.js";
+import { windowLabel } from "../budget/windows.js";
+import { TokenpakError } from "../errors.js";
+import type { Block } from "../ledger/ledger.js";
+import { formatUsd, microsToCents } from "../money/money.js";
+
+const SCOPE_WORD: Record<string, string> = {
+  request: "This request",
+  run: "Run",
+  key: "Key",
+  user: "User",
+  project_model: "Project × model",
+  project: "Project",
+  team_model: "Team × model",
+  team: "Team",
+  model: "Model",
+  workspace: "Workspace",
+};
+
+function who(b: Breach): string {
+  const word = SCOPE_WORD[b.scope.kind] ?? b.scope.kind;
+  return b.scope.kind === "workspace" || b.scope.kind === "request" ? word : `${word} ${b.scope.name}`;
+}
+
+function amount(b: Breach, value: number): string {
+  if (b.limit.unit === "cents") return formatUsd(value);
+  return `${value.toLocaleString("en-US")} ${b.limit.unit}`;
+}
+
+/**
+ * The refusal for a blocked request, as the recipe shows it: "User user-a has
+ * reached daily budget limit ($3.00). Rejecting request.", with spent and
+ * limit by window, the scope, and when the window frees up.
+ */
+export function refusal(block: Block, now: number): TokenpakError {
+  const b = block.breach;
+  const window = b.scope.kind === "request" ? "request" : windowLabel(b.limit.window);
+  const limit = b.limit.amount;
+  const details: Record<string, unknown> = { scope: b.scope.id, window };
+  if (b.limit.unit === "cents") {
+    details.spent_cents = microsToCents(b.spent);
+    details.limit_cents = microsToCents(limit);
+    if (b.cap !== limit) details.hard_stop_cents = microsToCents(b.cap);
+    if (b.reserved > 0) details.in_flight_cents = microsToCents(b.reserved);
+    if (window === "daily" || window === "monthly") {
+      details[`${window}_spent`] = formatUsd(b.spent);
+      details[`${window}_limit`] = formatUsd(limit);
+    }
+  } else {
+    details[`spent_${b.limit.unit}`] = b.spent;
+    details[`limit_${b.limit.unit}`] = limit;
+  }
+  if (block.resetsAt !== undefined) {
+    details.resets_at = new Date(block.resetsAt).toISOString();
+    if (block.reason !== "budget" && block.reason !== "request") {
+      details.retryAfterSeconds = Math.max(1, Math.ceil((block.resetsAt - now) / 1000));
+    }
+  }
+  if (block.reason === "quota") {
+    return new TokenpakError(
+      "quota_exceeded",
+      `${who(b)} has used its ${window} request quota (${amount(b, limit)}).`,
+      details,
+    );
+  }
+  if (block.reason === "rate") {
+    return new TokenpakError(
+      "rate_limited",
+      `${who(b)} is over its rate limit (${amount(b, limit)} per ${window}).`,
+      details,
+    );
+  }
+  if (block.reason === "request") {
+    return new TokenpakError(
+      "budget_exceeded",
+      `${who(b)} would exceed the per-request limit (${amount(b, limit)}). Rejecting request.`,
+      details,
+    );
+  }
+  const stop = b.cap !== limit ? ` (hard stop at ${amount(b, b.cap)})` : "";
+  return new TokenpakError(
+    "budget_exceeded",
+    `${who(b)} has reached ${window} budget limit (${amount(b, limit)})${stop}. Rejecting request.`,
+    details,
+  );
+}

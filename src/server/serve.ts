@@ -1,0 +1,158 @@
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createAdaptorServer } from "@hono/node-server";
+import { compilePolicy } from "../budget/policy.js";
+import { isLoopbackHost } from "../config/semantic.js";
+import type { Config } from "../config/types.generated.js";
+import { TokenpakError } from "../errors.js";
+import { Ledger, type OpenReport } from "../ledger/ledger.js";
+import { type ProviderSettings, Upstreams } from "../providers/upstream.js";
+import { createApp } from "./app.js";
+import { Authenticator } from "./identity.js";
+
+export interface ProxyOptions {
+  config: Readonly<Config>;
+  dataDir: string;
+  host?: string | undefined;
+  port?: number | undefined;
+  /** Allow open mode (no client keys) on a non-loopback address. */
+  insecure?: boolean | undefined;
+  /** How long shutdown waits for requests in flight (default 10 s). */
+  drainMs?: number | undefined;
+  clock?: () => number;
+}
+
+export interface RunningProxy {
+  url: string;
+  host: string;
+  port: number;
+  ledger: Ledger;
+  recovery: OpenReport;
+  openMode: boolean;
+  /** Stops accepting, lets requests in flight finish (bounded), settles, flushes. */
+  close(): Promise<void>;
+}
+
+const SWEEP_MS = 30_000;
+
+function providerSettings(config: Readonly<Config>): Map<string, ProviderSettings> {
+  return new Map(
+    Object.entries(config.providers ?? {}).flatMap(([name, p]) =>
+      p
+        ? [
+            [
+              name,
+              {
+                name,
+                type: p.type,
+                apiKey: p.api_key,
+                baseUrl: p.base_url,
+                timeoutMs: p.timeout_ms,
+                mock: { replyTokens: p.reply_tokens ?? 50, latencyMs: p.latency_ms ?? 0 },
+              },
+            ] as const,
+          ]
+        : [],
+    ),
+  );
+}
+
+/** Opens the ledger and starts listening. Throws TokenpakError for anything the user must fix. */
+export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
+  const { config } = options;
+  const host = options.host ?? config.server.host;
+  const port = options.port ?? config.server.port;
+  const auth = new Authenticator(config);
+  if (auth.openMode && !isLoopbackHost(host) && !options.insecure) {
+    throw new TokenpakError(
+      "unsafe_bind",
+      `no client keys are configured (open mode: anyone can spend as any user); refusing to listen on ${host}. Configure keys:, listen on 127.0.0.1, or pass --insecure`,
+    );
+  }
+  if (config.storage.backend !== "file") {
+    throw new TokenpakError("invalid_argument", "storage.backend redis is not available yet; use file");
+  }
+  const clock = options.clock ?? Date.now;
+  const { ledger, report } = await Ledger.open({
+    dir: options.dataDir,
+    policy: compilePolicy(config),
+    fsync: config.storage.fsync,
+    clock,
+  });
+  const upstreams = new Upstreams(providerSettings(config));
+  const app = createApp({
+    config,
+    ledger,
+    upstreams,
+    auth,
+    maxBodyBytes: config.server.max_body_bytes,
+    clock,
+  });
+
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const server = createAdaptorServer({
+    fetch: async (request: Request) => {
+      inFlight++;
+      try {
+        return await app.fetch(request);
+      } finally {
+        inFlight--;
+        if (inFlight === 0) drained?.();
+      }
+    },
+  }) as Server;
+  server.keepAliveTimeout = 65_000;
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    await ledger.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new TokenpakError(
+      "io_error",
+      code === "EADDRINUSE"
+        ? `${host}:${port} is already in use`
+        : `cannot listen on ${host}:${port}: ${code ?? String(error)}`,
+    );
+  }
+  const sweeper = setInterval(() => ledger.sweep(), SWEEP_MS);
+  sweeper.unref();
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${shownHost}:${address.port}`,
+    host: address.address,
+    port: address.port,
+    ledger,
+    recovery: report,
+    openMode: auth.openMode,
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const idle = new Promise<void>((resolve) => {
+          drained = resolve;
+        });
+        if (inFlight > 0) {
+          const drainMs = options.drainMs ?? 10_000;
+          await Promise.race([idle, new Promise<void>((resolve) => setTimeout(resolve, drainMs).unref())]);
+        }
+        server.closeAllConnections();
+        await stopped;
+        clearInterval(sweeper);
+        await upstreams.close();
+        await ledger.close();
+      })();
+      return closing;
+    },
+  };
+}
