@@ -32,8 +32,8 @@ export interface BudgetRequest {
   requestedMaxTokens?: number | undefined;
   model: ModelChoice;
   fallback?: ModelChoice | undefined;
-  /** The fallback model's own scopes (its model and project × model scopes differ). */
-  fallbackScopes?: readonly Scope[] | undefined;
+  /** The fallback model's own scopes (its model and project × model scopes differ); asked for only when needed. */
+  fallbackScopes?: (() => readonly Scope[]) | undefined;
 }
 
 export interface Rules {
@@ -119,8 +119,8 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
     for (const limit of scope.limits) {
       if (limit.unit !== "requests") continue;
       const u = usage(scope, limit);
+      if (u.spent + u.reserved + 1 <= capOf(limit, rules.hardStopPct)) continue;
       const b = breach(scope, limit, u);
-      if (u.spent + u.reserved + 1 <= b.cap) continue;
       if (limit.kind !== "budget" || rules.rejectOnExceed)
         return { action: "block", reason: limit.kind, breach: b };
       overruns.push(b);
@@ -154,13 +154,14 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
       for (const limit of scope.limits) {
         if (limit.unit === "requests") continue;
         const u = usage(scope, limit);
-        const b = breach(scope, limit, u);
-        const room = b.cap - u.spent - u.reserved - (limit.unit === "cents" ? inputCost : inputTokens);
+        const cap = capOf(limit, rules.hardStopPct);
+        const room = cap - u.spent - u.reserved - (limit.unit === "cents" ? inputCost : inputTokens);
         const n = limit.unit === "cents" ? affordableOutputTokens(room, model.prices) : room;
         if (n >= floor) {
           if (rules.rejectOnExceed) maxOut = Math.min(maxOut, n);
           continue;
         }
+        const b = breach(scope, limit, u);
         if (limit.kind !== "budget") return { block: { action: "block", reason: limit.kind, breach: b } };
         breaches.push(b);
       }
@@ -188,7 +189,7 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
 
   const fallback = request.fallback;
   if (fallback && fallback.name !== request.model.name) {
-    const second = tryModel(fallback, request.fallbackScopes ?? scopes);
+    const second = tryModel(fallback, request.fallbackScopes?.() ?? scopes);
     if (!("block" in second) && second.breaches.length === 0)
       return allow(fallback, second, request.model.name);
   }

@@ -188,45 +188,32 @@ export function compilePolicy(config: Config): Policy {
 
   const WORKSPACE: Scope = { id: "workspace", kind: "workspace", name: "workspace", limits: workspace };
   // Scope ids are "<kind>:<name>", composite ones "<project|team>:<name>/model:<model>"; scopeById parses them back.
+  // Scope objects are reused: resolving a request allocates no new ones, and
+  // their id strings hash once for the counters' maps. Bounded, so a flood of
+  // distinct user ids cannot grow it without end.
+  const cache = new Map<string, Scope>();
+  const cached = (id: string, kind: ScopeKind, name: string, limits: () => readonly Limit[]): Scope => {
+    let scope = cache.get(id);
+    if (!scope) {
+      if (cache.size >= 100_000) cache.clear();
+      scope = { id, kind, name, limits: limits() };
+      cache.set(id, scope);
+    }
+    return scope;
+  };
   const make = {
-    run: (n: string): Scope => ({ id: `run:${n}`, kind: "run", name: n, limits: runLimits }),
-    key: (n: string): Scope => ({ id: `key:${n}`, kind: "key", name: n, limits: keys.get(n) ?? NO_LIMITS }),
-    user: (n: string): Scope => ({
-      id: `user:${n}`,
-      kind: "user",
-      name: n,
-      limits: users.get(n) ?? defaultUser,
-    }),
-    project: (n: string): Scope => ({
-      id: `project:${n}`,
-      kind: "project",
-      name: n,
-      limits: projects.get(n) ?? NO_LIMITS,
-    }),
-    team: (n: string): Scope => ({
-      id: `team:${n}`,
-      kind: "team",
-      name: n,
-      limits: teams.get(n) ?? NO_LIMITS,
-    }),
-    model: (m: string): Scope => ({
-      id: `model:${m}`,
-      kind: "model",
-      name: m,
-      limits: lookup(workspaceModel, `\n${m}`),
-    }),
-    projectModel: (n: string, m: string): Scope => ({
-      id: `project:${n}/model:${m}`,
-      kind: "project_model",
-      name: `${n} × ${m}`,
-      limits: lookup(projectModel, `${n}\n${m}`),
-    }),
-    teamModel: (n: string, m: string): Scope => ({
-      id: `team:${n}/model:${m}`,
-      kind: "team_model",
-      name: `${n} × ${m}`,
-      limits: lookup(teamModel, `${n}\n${m}`),
-    }),
+    run: (n: string) => cached(`run:${n}`, "run", n, () => runLimits),
+    key: (n: string) => cached(`key:${n}`, "key", n, () => keys.get(n) ?? NO_LIMITS),
+    user: (n: string) => cached(`user:${n}`, "user", n, () => users.get(n) ?? defaultUser),
+    project: (n: string) => cached(`project:${n}`, "project", n, () => projects.get(n) ?? NO_LIMITS),
+    team: (n: string) => cached(`team:${n}`, "team", n, () => teams.get(n) ?? NO_LIMITS),
+    model: (m: string) => cached(`model:${m}`, "model", m, () => lookup(workspaceModel, `\n${m}`)),
+    projectModel: (n: string, m: string) =>
+      cached(`project:${n}/model:${m}`, "project_model", `${n} × ${m}`, () =>
+        lookup(projectModel, `${n}\n${m}`),
+      ),
+    teamModel: (n: string, m: string) =>
+      cached(`team:${n}/model:${m}`, "team_model", `${n} × ${m}`, () => lookup(teamModel, `${n}\n${m}`)),
   };
 
   return {

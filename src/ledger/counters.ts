@@ -107,23 +107,29 @@ export class Counters {
     return cell;
   }
 
-  /** Books a reservation in every window of every scope; returns the cells, so release hits exactly these. */
-  reserve(scopeIds: readonly string[], amounts: Amounts, ts: number): Cell[] {
-    const touched: Cell[] = [];
+  /** The cells of every window of every scope at time `ts`, created as needed. */
+  private cellsFor(scopeIds: readonly string[], ts: number): Cell[] {
+    const cells: Cell[] = [];
     const keys = this.calendarKeys(ts);
     for (const id of scopeIds) {
       const s = this.state(id);
-      for (const key of keys) touched.push(this.calendarCell(s, key));
+      for (const key of keys) cells.push(this.calendarCell(s, key));
       for (const spec of this.rollingWindows) {
-        if (spec.kind === "rolling") touched.push(this.rollingCell(s, spec));
+        if (spec.kind === "rolling") cells.push(this.rollingCell(s, spec));
       }
     }
-    for (const cell of touched) {
+    return cells;
+  }
+
+  /** Books a reservation in every window of every scope; returns the cells, so settle and release hit exactly these. */
+  reserve(scopeIds: readonly string[], amounts: Amounts, ts: number): Cell[] {
+    const cells = this.cellsFor(scopeIds, ts);
+    for (const cell of cells) {
       cell.rSpent += amounts.micros;
       cell.rTokens += amounts.tokens;
       cell.rRequests += amounts.requests;
     }
-    return touched;
+    return cells;
   }
 
   unreserve(cells: readonly Cell[], amounts: Amounts): void {
@@ -136,31 +142,31 @@ export class Counters {
 
   /** Adds settled spend (or an adjustment, possibly negative) at time `ts`. */
   add(scopeIds: readonly string[], amounts: Amounts, ts: number): void {
-    const keys = this.calendarKeys(ts);
-    for (const id of scopeIds) {
-      const s = this.state(id);
-      for (const key of keys) {
-        const cell = this.calendarCell(s, key);
-        cell.spent += amounts.micros;
-        cell.tokens += amounts.tokens;
-        cell.requests += amounts.requests;
-      }
-      for (const spec of this.rollingWindows) {
-        if (spec.kind !== "rolling") continue;
-        const cell = this.rollingCell(s, spec);
-        const index = bucketIndex(ts, cell.bucketMs);
-        const bucket = cell.buckets.get(index);
+    this.addToCells(this.cellsFor(scopeIds, ts), amounts, ts);
+  }
+
+  /** Adds settled spend to cells a reservation holds (its windows), bucketing rolling ones at `ts`. */
+  addToCells(cells: readonly Cell[], amounts: Amounts, ts: number): void {
+    for (const cell of cells) {
+      if ("buckets" in cell) {
+        const rolling = cell as RollingCell;
+        const index = bucketIndex(ts, rolling.bucketMs);
+        const bucket = rolling.buckets.get(index);
         if (bucket) {
           bucket.spent += amounts.micros;
           bucket.tokens += amounts.tokens;
           bucket.requests += amounts.requests;
         } else {
-          cell.buckets.set(index, {
+          rolling.buckets.set(index, {
             spent: amounts.micros,
             tokens: amounts.tokens,
             requests: amounts.requests,
           });
         }
+      } else {
+        cell.spent += amounts.micros;
+        cell.tokens += amounts.tokens;
+        cell.requests += amounts.requests;
       }
     }
   }

@@ -93,7 +93,8 @@ export class Journal {
   private month: string | undefined;
   private pending: string[] = [];
   private pendingMonths: string[] = [];
-  private waiters: (() => void)[] = [];
+  /** One promise per batch, shared by every entry in it: no allocation per append. */
+  private batch: { promise: Promise<void>; resolve: () => void } | undefined;
   private scheduled = false;
   private dirty = false;
   private syncTimer: NodeJS.Timeout | undefined;
@@ -112,7 +113,14 @@ export class Journal {
   /** Queues a line; resolves once it is written. */
   append(entry: JournalEntry): Promise<void> {
     this.queue(entry);
-    return new Promise((resolve) => this.waiters.push(resolve));
+    if (!this.batch) {
+      let resolve = () => {};
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.batch = { promise, resolve };
+    }
+    return this.batch.promise;
   }
 
   /** Queues a line without waiting for it (it is written within this event-loop turn). */
@@ -143,9 +151,9 @@ export class Journal {
       if (this.fsync === "always" && this.fd !== undefined) fsyncSync(this.fd);
       else this.dirty = true;
     }
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const resolve of waiters) resolve();
+    const batch = this.batch;
+    this.batch = undefined;
+    batch?.resolve();
   }
 
   private writeLines(month: string, lines: string[]): void {
@@ -175,7 +183,7 @@ export class Journal {
   abandon(): void {
     this.pending = [];
     this.pendingMonths = [];
-    this.waiters = [];
+    this.batch = undefined;
     if (this.syncTimer) clearInterval(this.syncTimer);
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
@@ -211,6 +219,8 @@ export interface ReadOptions {
   fromMonth?: string;
   /** Cut a torn last line off the newest file (a crash mid-write), instead of just skipping it. Needs the lock. */
   repair?: boolean;
+  /** Skip entries up to this sequence number (already in the snapshot). */
+  afterSeq?: number;
 }
 
 export interface ReadResult {
@@ -221,6 +231,7 @@ export interface ReadResult {
 }
 
 const CHUNK = 1 << 20;
+const SEQ_PREFIX = /^\{"type":"\w+","seq":(\d+),/;
 
 /**
  * Streams every entry of the journal, in order, to `onEntry`. A line that does
@@ -258,6 +269,15 @@ export function readJournal(
             offset += 1;
             continue;
           }
+          offset += Buffer.byteLength(line) + 1;
+          // Entries start {"type":"…","seq":N — skip those already in the snapshot without parsing them.
+          if (options.afterSeq !== undefined) {
+            const m = SEQ_PREFIX.exec(line);
+            if (m && Number(m[1]) <= options.afterSeq) {
+              lastSeq = Number(m[1]);
+              continue;
+            }
+          }
           let entry: JournalEntry;
           try {
             entry = JSON.parse(line) as JournalEntry;
@@ -267,7 +287,6 @@ export function readJournal(
               line: lineNo,
             });
           }
-          offset += Buffer.byteLength(line) + 1;
           entries++;
           lastSeq = entry.seq;
           onEntry(entry);

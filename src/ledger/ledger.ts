@@ -63,8 +63,9 @@ interface Reservation {
   scopeIds: string[];
   cells: Cell[];
   amounts: Amounts;
-  /** When it was booked: its cells are that moment's windows. */
+  /** When it was booked: its cells are that moment's windows, and its spend counts there. */
   at: string;
+  atMs: number;
   expiresAt: number;
   fallbackFrom?: string;
   overrun?: string[];
@@ -111,8 +112,18 @@ function recorded(e: EntryIdentity): Identity {
   return { key: e.key, user: e.user, project: e.project, team: e.team ?? null, run: e.run };
 }
 
+// Under load many entries share a millisecond; two slots serve both `ts` and `expires_at`.
+const isoCache: [number, string][] = [
+  [Number.NaN, ""],
+  [Number.NaN, ""],
+];
+let isoSlot = 0;
 function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  for (const [cachedMs, text] of isoCache) if (cachedMs === ms) return text;
+  const text = new Date(ms).toISOString();
+  isoCache[isoSlot] = [ms, text];
+  isoSlot ^= 1;
+  return text;
 }
 
 /**
@@ -217,7 +228,7 @@ export class Ledger {
         this.month = entry.ts.slice(0, 7);
         replayed++;
       },
-      { repair: true, ...(full || this.month === null ? {} : { fromMonth: this.month }) },
+      { repair: true, afterSeq: fromSeq, ...(full || this.month === null ? {} : { fromMonth: this.month }) },
     );
     const open = [...this.reservations.values()];
     const now = this.now();
@@ -250,13 +261,16 @@ export class Ledger {
         return;
       case "settle": {
         const r = this.reservations.get(entry.request_id);
+        const amounts = { micros: entry.cost, tokens: entry.tokens, requests: 1 };
         if (r) {
+          // Spend lands in the very cells the reservation held: the windows of its moment.
           this.counters.unreserve(r.cells, r.amounts);
+          this.counters.addToCells(r.cells, amounts, r.atMs);
           this.reservations.delete(entry.request_id);
+        } else {
+          const at = Date.parse(entry.reserved_at ?? entry.ts);
+          this.counters.add(this.scopeIdsOf(entry, entry.model), amounts, at);
         }
-        const ids = this.scopeIdsOf(entry, entry.model);
-        const at = Date.parse(entry.reserved_at ?? entry.ts);
-        this.counters.add(ids, { micros: entry.cost, tokens: entry.tokens, requests: 1 }, at);
         return;
       }
       case "release": {
@@ -279,11 +293,14 @@ export class Ledger {
     }
   }
 
-  private applyReserve(entry: Extract<JournalEntry, { type: "reserve" }>): void {
-    const scopeIds = this.scopeIdsOf(entry, entry.model);
-    const ts = Date.parse(entry.ts);
+  private applyReserve(
+    entry: Extract<JournalEntry, { type: "reserve" }>,
+    scopeIds: string[] = this.scopeIdsOf(entry, entry.model),
+    ts: number = Date.parse(entry.ts),
+    expiresAt: number = Date.parse(entry.expires_at),
+  ): Reservation {
     const cells = this.counters.reserve(scopeIds, entry.reserved, ts);
-    this.reservations.set(entry.request_id, {
+    const r: Reservation = {
       id: entry.request_id,
       identity: pickIdentity(entry),
       model: entry.model,
@@ -292,21 +309,30 @@ export class Ledger {
       cells,
       amounts: entry.reserved,
       at: entry.ts,
-      expiresAt: Date.parse(entry.expires_at),
-    });
+      atMs: ts,
+      expiresAt,
+    };
+    this.reservations.set(entry.request_id, r);
+    return r;
   }
 
   private scopeIdsOf(e: EntryIdentity, model: string): string[] {
     return this.options.policy.scopesFor(recorded(e), model).map((s) => s.id);
   }
 
-  /** Gives the entry its sequence number, applies it, and queues it for the journal. */
-  private record(entry: JournalEntry): Promise<void> {
+  /** Gives the entry its sequence number and queues it for the journal. */
+  private append(entry: JournalEntry): Promise<void> {
     if (this.closed) throw new TokenpakError("internal", "ledger is closed");
     entry.seq = ++this.seq;
     this.month = entry.ts.slice(0, 7);
-    this.apply(entry);
     return this.journal.append(entry);
+  }
+
+  /** Applies an entry to memory and journals it. */
+  private record(entry: JournalEntry): Promise<void> {
+    const written = this.append(entry);
+    this.apply(entry);
+    return written;
   }
 
   /**
@@ -321,39 +347,59 @@ export class Ledger {
     }
     const scopes = policy.scopesFor(request.identity, request.model.name);
     const fallback = request.fallback;
+    let fallbackScopes: Scope[] | undefined;
     const decision = decide(
       {
         scopes,
         inputTokens: request.inputTokens,
         requestedMaxTokens: request.requestedMaxTokens,
         model: request.model,
-        ...(fallback ? { fallback, fallbackScopes: policy.scopesFor(request.identity, fallback.name) } : {}),
+        fallback,
+        fallbackScopes: () => {
+          fallbackScopes ??= fallback ? policy.scopesFor(request.identity, fallback.name) : scopes;
+          return fallbackScopes;
+        },
       },
       (scope, limit) => this.counters.usage(scope.id, limit, now),
       policy,
     );
     if (decision.action === "block") return this.withReset(decision, now);
 
-    const identity = identityOf(scopes, request.identity);
     const model = decision.model;
+    const booked = decision.fallbackFrom !== undefined && fallbackScopes ? fallbackScopes : scopes;
+    const ts = iso(now);
+    const expiresAt = now + this.options.reservationTtlMs;
     const entry: Extract<JournalEntry, { type: "reserve" }> = {
       type: "reserve",
       seq: 0,
-      ts: iso(now),
+      ts,
       request_id: request.requestId,
-      ...identity,
+      ...identityOf(booked, request.identity),
       provider: model.provider,
       model: model.name,
       reserved: decision.reserve,
-      expires_at: iso(now + this.options.reservationTtlMs),
+      expires_at: iso(expiresAt),
     };
-    const written = this.record(entry);
-    const r = this.reservations.get(request.requestId);
-    if (r) {
-      if (decision.fallbackFrom !== undefined) r.fallbackFrom = decision.fallbackFrom;
-      if (decision.overruns.length > 0) r.overrun = decision.overruns.map((b) => b.scope.id);
-    }
-    return { ...decision, requestId: request.requestId, written };
+    const written = this.append(entry);
+    const r = this.applyReserve(
+      entry,
+      booked.map((s) => s.id),
+      now,
+      expiresAt,
+    );
+    if (decision.fallbackFrom !== undefined) r.fallbackFrom = decision.fallbackFrom;
+    if (decision.overruns.length > 0) r.overrun = decision.overruns.map((b) => b.scope.id);
+    return {
+      action: "allow",
+      model,
+      ...(decision.fallbackFrom !== undefined ? { fallbackFrom: decision.fallbackFrom } : {}),
+      maxOutputTokens: decision.maxOutputTokens,
+      clamped: decision.clamped,
+      reserve: decision.reserve,
+      overruns: decision.overruns,
+      requestId: request.requestId,
+      written,
+    };
   }
 
   private withReset(decision: Extract<Decision, { action: "block" }>, now: number): Block {
@@ -366,7 +412,7 @@ export class Ledger {
   }
 
   /** Replaces the reservation by the real cost; resolves once the settle line is written. */
-  settle(requestId: string, input: SettleInput): Promise<Extract<JournalEntry, { type: "settle" }>> {
+  settle(requestId: string, input: SettleInput): Promise<void> {
     const r = this.reservations.get(requestId);
     if (!r) return Promise.reject(new TokenpakError("internal", `no open reservation ${requestId}`));
     const entry: Extract<JournalEntry, { type: "settle" }> = {
@@ -386,7 +432,7 @@ export class Ledger {
       ...(r.fallbackFrom !== undefined ? { fallback_from: r.fallbackFrom } : {}),
       ...(r.overrun !== undefined ? { overrun: r.overrun } : {}),
     };
-    return this.record(entry).then(() => entry);
+    return this.record(entry);
   }
 
   /** Drops a reservation without charging (nothing was spent: upstream unreachable, refused before sending). */
