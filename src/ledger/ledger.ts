@@ -298,11 +298,12 @@ export class Ledger {
     scopeIds: string[] = this.scopeIdsOf(entry, entry.model),
     ts: number = Date.parse(entry.ts),
     expiresAt: number = Date.parse(entry.expires_at),
+    identity: EntryIdentity = pickIdentity(entry),
   ): Reservation {
     const cells = this.counters.reserve(scopeIds, entry.reserved, ts);
     const r: Reservation = {
       id: entry.request_id,
-      identity: pickIdentity(entry),
+      identity,
       model: entry.model,
       provider: entry.provider,
       scopeIds,
@@ -369,12 +370,13 @@ export class Ledger {
     const booked = decision.fallbackFrom !== undefined && fallbackScopes ? fallbackScopes : scopes;
     const ts = iso(now);
     const expiresAt = now + this.options.reservationTtlMs;
+    const identity = identityOf(booked, request.identity);
     const entry: Extract<JournalEntry, { type: "reserve" }> = {
       type: "reserve",
       seq: 0,
       ts,
       request_id: request.requestId,
-      ...identityOf(booked, request.identity),
+      ...identity,
       provider: model.provider,
       model: model.name,
       reserved: decision.reserve,
@@ -386,6 +388,7 @@ export class Ledger {
       booked.map((s) => s.id),
       now,
       expiresAt,
+      identity,
     );
     if (decision.fallbackFrom !== undefined) r.fallbackFrom = decision.fallbackFrom;
     if (decision.overruns.length > 0) r.overrun = decision.overruns.map((b) => b.scope.id);
