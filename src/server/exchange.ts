@@ -328,7 +328,7 @@ async function proxied(
         controller2.enqueue(encoder.encode(tail));
         controller2.close();
       } catch (error) {
-        await settle(finalUsage(), "upstream_error");
+        await settle(finalUsage(), controller.signal.aborted ? "aborted" : "upstream_error");
         controller2.error(error);
       }
     },

@@ -14,12 +14,16 @@ export type Behaviour =
   | { kind: "status"; status: number; body: unknown }
   | { kind: "hang" }
   | { kind: "delay"; ms: number }
+  /** Stream slowly: wait this long between events. */
+  | { kind: "drip"; ms: number }
   | { kind: "usage"; usage: Record<string, unknown> };
 
 export interface FakeUpstream {
   /** http://127.0.0.1:PORT — use `${url}/v1` as an OpenAI base_url and `url` as an Anthropic one. */
   url: string;
   requests: SeenRequest[];
+  /** Answers whose client (the proxy) went away before the end. */
+  cutOff: number;
   /** Behaviours for the next requests, consumed in order; then "normal". */
   next: Behaviour[];
   options: MockOptions;
@@ -39,6 +43,7 @@ const ROUTES: Record<string, MockRoute> = {
 export async function startFakeUpstream(options: Partial<MockOptions> = {}): Promise<FakeUpstream> {
   const fake: Omit<FakeUpstream, "url" | "close"> = {
     requests: [],
+    cutOff: 0,
     next: [],
     options: { replyTokens: options.replyTokens ?? 40, latencyMs: options.latencyMs ?? 0 },
   };
@@ -78,12 +83,16 @@ export async function startFakeUpstream(options: Partial<MockOptions> = {}): Pro
         "content-type": answer.contentType,
         "x-request-id": `fake-${fake.requests.length}`,
       });
+      res.on("close", () => {
+        if (!res.writableEnded) fake.cutOff++;
+      });
       for await (let chunk of answer.chunks) {
         if (behaviour.kind === "usage" && answer.contentType === "application/json") {
           chunk = JSON.stringify({ ...(JSON.parse(chunk) as object), usage: behaviour.usage });
         }
         if (res.destroyed) break;
         res.write(chunk);
+        if (behaviour.kind === "drip") await new Promise((r) => setTimeout(r, behaviour.ms));
       }
       res.end();
     });
