@@ -441,6 +441,42 @@ describe("proxy: refusals", () => {
   });
 });
 
+describe("proxy: soft mode", () => {
+  it("reject_on_exceed: false serves past the budget and records the overrun", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "tokenpak-soft-"));
+    const config = configFrom(yaml().replace("fallback_model_on_exceed: cheap", "reject_on_exceed: false"));
+    const proxy = await startProxy({ config, dataDir, port: 0 });
+    proxies.push(proxy);
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      statuses.push(
+        (await post(proxy, "/v1/chat/completions", { model: "gpt-4o", messages: hello, user: "tight" })).res
+          .status,
+      );
+    }
+    expect(statuses).toEqual([200, 200, 200]);
+    const day = {
+      window: { kind: "day" as const },
+      unit: "cents" as const,
+      amount: 0,
+      kind: "budget" as const,
+    };
+    expect(proxy.ledger.usage("user:tight", day).spent).toBeGreaterThan(10_000); // past the 0.01¢ cap
+    await proxy.close();
+    proxies.pop();
+    const settles = readFileSync(
+      join(dataDir, "journal", `${new Date().toISOString().slice(0, 7)}.jsonl`),
+      "utf8",
+    )
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Parsed)
+      .filter((e) => e.type === "settle");
+    expect(settles).toHaveLength(3);
+    expect(settles.every((e) => Array.isArray(e.overrun) && e.overrun.includes("user:tight"))).toBe(true);
+  });
+});
+
 describe("proxy: streams the client abandons", () => {
   it("aborts upstream and settles for what was generated", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "tokenpak-abort-"));
