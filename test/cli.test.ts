@@ -247,7 +247,7 @@ describe("which config file", () => {
     ]) {
       const run = await tokenpak(args);
       expect(run.code, args.join(" ")).toBe(0);
-      expect(lines(run.stdout)[1]).toBe("✓ Budget tracking enabled (daily: $5.00, monthly: $50.00)");
+      expect(lines(run.stdout)[1]).toBe("✓ Budget tracking enabled (daily: $1.00, monthly: $20.00)");
     }
   });
 
@@ -259,7 +259,7 @@ describe("which config file", () => {
       "examples/demo.yaml",
     ]);
     expect(run.code).toBe(0);
-    expect(lines(run.stdout)[1]).toContain("daily: $5.00");
+    expect(lines(run.stdout)[1]).toContain("daily: $1.00");
   });
 
   it("./tokenpak.yaml is used when no file is given, before $TOKENPAK_CONFIG", async () => {
@@ -280,7 +280,7 @@ describe("which config file", () => {
       env: { TOKENPAK_CONFIG: join(ROOT, "examples/demo.yaml") },
     });
     expect(run.code, run.stderr).toBe(0);
-    expect(lines(run.stdout)[1]).toContain("daily: $5.00");
+    expect(lines(run.stdout)[1]).toContain("daily: $1.00");
     // ...and a relative $TOKENPAK_CONFIG is relative to the working directory.
     copyFileSync(join(ROOT, "examples/demo.yaml"), join(dir, "other.yaml"));
     const relative = await tokenpak(["validate-config"], {

@@ -487,14 +487,14 @@ describe("environment interpolation", () => {
 describe("defaults", () => {
   it("an empty file gets every default", () => {
     const config = valid("");
-    expect(config.server).toEqual({ host: "127.0.0.1", port: 8000 });
+    expect(config.server).toEqual({ host: "127.0.0.1", port: 8000, max_body_bytes: 10_485_760 });
     expect(config.budget).toEqual({
       enabled: true,
       reject_on_exceed: true,
       hard_stop_pct: 100,
       timezone: "UTC",
     });
-    expect(config.storage).toEqual({ backend: "file" });
+    expect(config.storage).toEqual({ backend: "file", fsync: "batch" });
     expect(config.pricing).toEqual({ stale_after_hours: 24, unknown_model: "refuse" });
   });
 
@@ -528,7 +528,7 @@ describe("defaults", () => {
       // per_user_limits.enabled defaults to true once the section exists.
       per_user_limits: { enabled: true },
     });
-    expect(config.server).toEqual({ host: "0.0.0.0", port: 0 });
+    expect(config.server).toEqual({ host: "0.0.0.0", port: 0, max_body_bytes: 10_485_760 });
   });
 });
 
