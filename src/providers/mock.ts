@@ -26,8 +26,13 @@ const WORDS = [" Budgets", " keep", " agents", " honest", ",", " one", " token",
 
 /** Deterministic text of exactly `tokens` tokens (by gpt-tokenizer). */
 export function mockText(tokens: number): string {
-  let text = "";
-  for (let i = 0; countTextTokens(text) < tokens; i++) text += i === 0 ? "Budgets" : WORDS[i % WORDS.length];
+  if (tokens <= 0) return "";
+  // Whole sentences first (counting once per sentence keeps this linear), then word by word.
+  const sentence = WORDS.join("");
+  const perSentence = countTextTokens(sentence);
+  let text = "Budgets";
+  for (let n = countTextTokens(text); n + 2 * perSentence < tokens; n += perSentence) text += sentence;
+  for (let i = 1; countTextTokens(text) < tokens; i++) text += WORDS[i % WORDS.length];
   while (countTextTokens(text) > tokens) text = text.slice(0, -1);
   return text;
 }
