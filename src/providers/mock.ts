@@ -30,9 +30,12 @@ export function mockText(tokens: number): string {
   // Whole sentences first (counting once per sentence keeps this linear), then word by word.
   const sentence = WORDS.join("");
   const perSentence = countTextTokens(sentence);
-  let text = "Budgets";
-  for (let n = countTextTokens(text); n + 2 * perSentence < tokens; n += perSentence) text += sentence;
-  for (let i = 1; countTextTokens(text) < tokens; i++) text += WORDS[i % WORDS.length];
+  let text = "";
+  const add = (piece: string) => {
+    text += text ? piece : piece.trimStart();
+  };
+  for (let n = 0; n + 2 * perSentence < tokens; n += perSentence) add(sentence);
+  for (let i = 0; countTextTokens(text) < tokens; i++) add(WORDS[i % WORDS.length] ?? "");
   while (countTextTokens(text) > tokens) text = text.slice(0, -1);
   return text;
 }
