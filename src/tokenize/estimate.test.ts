@@ -38,7 +38,9 @@ describe("input estimates", () => {
     );
     expect(parts).toBe(3 + 4 + n + 1600);
     const tools = [{ type: "function", function: { name: "f", parameters: { type: "object" } } }];
-    expect(estimateChatInput({ messages: [], tools }, "openai")).toBe(3 + countTokens(JSON.stringify(tools)));
+    expect(estimateChatInput({ messages: [], tools }, "openai")).toBe(
+      3 + countTokens(JSON.stringify(tools[0])),
+    );
   });
 
   it("counts the Anthropic system prompt, and adds a 25% margin for other tokenizers", () => {
