@@ -3,7 +3,7 @@
  * in front of a fake OpenAI + Anthropic upstream on loopback, driven by the
  * official SDKs and by plain fetch as in the TokenPak recipe.
  */
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
@@ -14,6 +14,7 @@ import type { JournalEntry } from "../src/ledger/journal.js";
 import { mockText } from "../src/providers/mock.js";
 import { type RunningProxy, startProxy } from "../src/server/serve.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
+import { journalEntries } from "./helpers/journal.js";
 import { configFrom } from "./helpers/policy.js";
 
 const MICROS_PER_CENT = 1_000_000;
@@ -46,15 +47,7 @@ async function stop(h: Harness | undefined): Promise<void> {
 
 /** Every entry of the journal (journal/*.jsonl in the data dir). */
 async function journal(dataDir: string): Promise<JournalEntry[]> {
-  const dir = join(dataDir, "journal");
-  const files = (await readdir(dir)).filter((f) => f.endsWith(".jsonl")).sort();
-  const entries: JournalEntry[] = [];
-  for (const file of files) {
-    for (const line of (await readFile(join(dir, file), "utf8")).split("\n")) {
-      if (line.trim()) entries.push(JSON.parse(line) as JournalEntry);
-    }
-  }
-  return entries;
+  return journalEntries(dataDir);
 }
 
 type Settle = Extract<JournalEntry, { type: "settle" }>;

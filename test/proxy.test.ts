@@ -1,10 +1,10 @@
-import { readFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../src/server/serve.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
+import { settleEntries } from "./helpers/journal.js";
 import type { Parsed } from "./helpers/json.js";
 import { configFrom } from "./helpers/policy.js";
 
@@ -464,14 +464,7 @@ describe("proxy: soft mode", () => {
     expect(proxy.ledger.usage("user:tight", day).spent).toBeGreaterThan(10_000); // past the 0.01¢ cap
     await proxy.close();
     proxies.pop();
-    const settles = readFileSync(
-      join(dataDir, "journal", `${new Date().toISOString().slice(0, 7)}.jsonl`),
-      "utf8",
-    )
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Parsed)
-      .filter((e) => e.type === "settle");
+    const settles = settleEntries(dataDir);
     expect(settles).toHaveLength(3);
     expect(settles.every((e) => Array.isArray(e.overrun) && e.overrun.includes("user:tight"))).toBe(true);
   });
@@ -499,14 +492,7 @@ describe("proxy: streams the client abandons", () => {
     expect(fake.cutOff).toBe(1); // the provider stopped generating
     await proxy.close();
     proxies.pop();
-    const settle = readFileSync(
-      join(dataDir, "journal", `${new Date().toISOString().slice(0, 7)}.jsonl`),
-      "utf8",
-    )
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Parsed)
-      .find((e) => e.type === "settle");
+    const [settle] = settleEntries(dataDir);
     expect(settle).toMatchObject({ status: "aborted" });
     expect(settle?.usage.output).toBeGreaterThan(0); // charged for the streamed text…
     expect(settle?.usage.output).toBeLessThan(40); // …not for the whole answer
