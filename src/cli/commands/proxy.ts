@@ -21,7 +21,7 @@ export function registerProxy(program: Command, ctx: CliContext, setExitCode: Se
       "\nPoint clients at the printed URL: OpenAI SDK baseURL <url>/v1, Anthropic SDK baseURL <url>.\n" +
         "SIGINT/SIGTERM stop accepting, let requests in flight finish (up to 10 s), settle and flush.",
     )
-    .action(async (flags: ProxyFlags, command: Command) => {
+    .action(async (_flags: ProxyFlags, command: Command) => {
       const options = command.optsWithGlobals<GlobalOptions & ProxyFlags>();
       setExitCode(await proxyCommand(ctx, options));
     });
