@@ -1,6 +1,6 @@
-import type { Server } from "node:http";
+import { type IncomingMessage, type Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createAdaptorServer } from "@hono/node-server";
+import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
 import { compilePolicy } from "../budget/policy.js";
 import { isLoopbackHost } from "../config/semantic.js";
 import type { Config } from "../config/types.generated.js";
@@ -8,6 +8,7 @@ import { TokenpakError } from "../errors.js";
 import { Ledger, type OpenReport } from "../ledger/ledger.js";
 import { type ProviderSettings, Upstreams } from "../providers/upstream.js";
 import { createApp } from "./app.js";
+import { bindResponse } from "./disconnect.js";
 import { Authenticator } from "./identity.js";
 
 export interface ProxyOptions {
@@ -89,20 +90,27 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     clock,
   });
 
-  let inFlight = 0;
-  let drained: (() => void) | undefined;
   const server = createAdaptorServer({
-    fetch: async (request: Request) => {
-      inFlight++;
-      try {
-        return await app.fetch(request);
-      } finally {
-        inFlight--;
-        if (inFlight === 0) drained?.();
-      }
+    fetch: (request: Request, env: HttpBindings | Http2Bindings) => {
+      if (env.outgoing instanceof ServerResponse) bindResponse(request, env.outgoing);
+      return app.fetch(request, env);
     },
   }) as Server;
   server.keepAliveTimeout = 65_000;
+  // Responses not yet fully sent (a stream's lasts until its end): shutdown waits for these,
+  // not merely for app.fetch to return a Response whose body is still to be written.
+  const active = new Set<ServerResponse>();
+  let closingDown = false;
+  let drained: (() => void) | undefined;
+  server.on("request", (_req: IncomingMessage, res: ServerResponse) => {
+    // Requests that still arrive on kept-alive connections while draining: answer, then hang up.
+    if (closingDown && !res.headersSent) res.shouldKeepAlive = false;
+    active.add(res);
+    res.once("close", () => {
+      active.delete(res);
+      if (active.size === 0) drained?.();
+    });
+  });
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -137,12 +145,15 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     openMode: auth.openMode,
     close() {
       closing ??= (async () => {
+        closingDown = true;
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Each connection busy with a response closes once that response is out.
+        for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false;
         server.closeIdleConnections();
         const idle = new Promise<void>((resolve) => {
           drained = resolve;
         });
-        if (inFlight > 0) {
+        if (active.size > 0) {
           const drainMs = options.drainMs ?? 10_000;
           await Promise.race([idle, new Promise<void>((resolve) => setTimeout(resolve, drainMs).unref())]);
         }

@@ -1,0 +1,549 @@
+/**
+ * Proxy benchmark (issue #4, section 10). Not part of `npm test`.
+ *
+ *   npm run bench:proxy                        # 20 connections, 10 s per target (about a minute)
+ *   npm run bench:proxy -- --quick             # 3 s per target, a smoke run
+ *   npm run bench:proxy -- --json out.json     # also write the figures as JSON
+ *   npm run bench:proxy -- --profile DIR       # --cpu-prof the tokenpak process into DIR
+ *
+ * Three servers, each measured with autocannon (POST /v1/chat/completions, JSON):
+ *  a. a fake OpenAI upstream (a fixed chat completion answer), directly;
+ *  b. a minimal node:http + undici Pool passthrough in front of it;
+ *  c. tokenpak in front of it: workspace daily and monthly limits, per-user
+ *     limits, a project with a model limit, a client key, the journal on
+ *     (fsync batch, as configured by default), 20 distinct users.
+ * Each server runs in its own child process (this file again, under the same
+ * tsx loader); autocannon runs in this one. On a 2-core machine autocannon,
+ * the proxy and the fake compete for the CPUs, so absolute figures are lower
+ * than on a real deployment; the ratio c/b compares like with like.
+ *
+ * Each target is warmed up first (not measured). After the 20-connection runs,
+ * a short run at 1 connection per target measures latency without queueing
+ * (at 20 busy connections p50 is mostly waiting in line: 20 / throughput).
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Pool } from "undici";
+
+type Kind = "fake" | "passthrough" | "tokenpak";
+
+const MODEL = "gpt-4o-mini";
+const KEY = "tp-bench-secret";
+const CONNECTIONS = 20;
+const USERS = 20;
+const PATH = "/v1/chat/completions";
+
+const requestBody = (user: string) =>
+  JSON.stringify({
+    model: MODEL,
+    messages: [
+      { role: "system", content: "You are a terse assistant." },
+      { role: "user", content: "Say hello to the benchmark, in one short sentence." },
+    ],
+    user,
+  });
+
+function tokenpakConfig(upstream: string, dataDir: string): string {
+  return `
+budget:
+  daily_limit_cents: 1000000000
+  monthly_limit_cents: 10000000000
+  per_user_limits:
+    enabled: true
+    default:
+      daily_limit_cents: 100000000
+      monthly_limit_cents: 1000000000
+projects:
+  bench:
+    daily_limit_cents: 1000000000
+    model_limits:
+      ${MODEL}: { monthly_limit_cents: 10000000000 }
+keys:
+  - { name: bench-key, key: ${KEY}, project: bench, daily_limit_cents: 1000000000 }
+providers:
+  openai: { type: openai, api_key: sk-bench-upstream, base_url: "${upstream}/v1" }
+models:
+  ${MODEL}: { provider: openai, estimated_input_cost_per_1k: 0.015, estimated_output_cost_per_1k: 0.06, max_output_tokens: 1024 }
+storage:
+  path: ${JSON.stringify(dataDir)}
+`;
+}
+
+// ---------------------------------------------------------------------------
+// Children: the three servers. Each prints nothing, reports { url } over IPC,
+// and on "stop" closes, reports its stats and exits.
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+/** A fast OpenAI stand-in: reads the request, answers one fixed chat completion. */
+function serveFake(): Promise<{ url: string; stop: () => Promise<object> }> {
+  const answer = Buffer.from(
+    JSON.stringify({
+      id: "chatcmpl-bench",
+      object: "chat.completion",
+      created: 1_700_000_000,
+      model: MODEL,
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: "assistant",
+            content: "Hello, benchmark: budgets keep agents honest, one token at a time.",
+          },
+          finish_reason: "stop",
+        },
+      ],
+      usage: { prompt_tokens: 31, completion_tokens: 15, total_tokens: 46 },
+    }),
+  );
+  let served = 0;
+  const server = createServer(async (req, res) => {
+    await readBody(req);
+    served++;
+    res.writeHead(200, { "content-type": "application/json", "content-length": answer.length }).end(answer);
+  });
+  server.keepAliveTimeout = 65_000;
+  return listen(server, async () => ({ served }));
+}
+
+/** The least a proxy must do: read the request, send it on over a keep-alive Pool, relay the answer. */
+function servePassthrough(upstream: string): Promise<{ url: string; stop: () => Promise<object> }> {
+  const pool = new Pool(upstream, { connections: 128, pipelining: 1, keepAliveTimeout: 30_000 });
+  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      const body = await readBody(req);
+      const up = await pool.request({
+        path: req.url ?? "/",
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+      const answer = Buffer.from(await up.body.arrayBuffer());
+      res
+        .writeHead(up.statusCode, { "content-type": "application/json", "content-length": answer.length })
+        .end(answer);
+    } catch (error) {
+      res.writeHead(502).end(String(error));
+    }
+  });
+  server.keepAliveTimeout = 65_000;
+  return listen(server, async () => {
+    await pool.close();
+    return {};
+  });
+}
+
+async function serveTokenpak(upstream: string): Promise<{ url: string; stop: () => Promise<object> }> {
+  const { loadConfig } = await import("../src/config/load.js");
+  const { startProxy } = await import("../src/server/serve.js");
+  const dir = mkdtempSync(join(tmpdir(), "tokenpak-bench-proxy-"));
+  const dataDir = join(dir, "data");
+  const file = join(dir, "tokenpak.yaml");
+  writeFileSync(file, tokenpakConfig(upstream, dataDir));
+  const { config } = await loadConfig(file, {});
+  const proxy = await startProxy({ config, dataDir, port: 0 });
+  return {
+    url: proxy.url,
+    stop: async () => {
+      await proxy.close();
+      const journal = join(dataDir, "journal");
+      let reserves = 0;
+      let settles = 0;
+      for (const f of readdirSync(journal)) {
+        const text = readFileSync(join(journal, f), "utf8");
+        reserves += text.split('"type":"reserve"').length - 1;
+        settles += text.split('"type":"settle"').length - 1;
+      }
+      rmSync(dir, { recursive: true, force: true });
+      return { journal: { reserves, settles } };
+    },
+  };
+}
+
+function listen(
+  server: ReturnType<typeof createServer>,
+  onStop: () => Promise<object>,
+): Promise<{ url: string; stop: () => Promise<object> }> {
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      resolve({
+        url: `http://127.0.0.1:${port}`,
+        stop: async () => {
+          server.closeAllConnections();
+          await new Promise<void>((r) => server.close(() => r()));
+          return onStop();
+        },
+      });
+    });
+  });
+}
+
+async function child(kind: Kind, upstream: string | undefined): Promise<void> {
+  const send = (message: object) => process.send?.(message);
+  const running =
+    kind === "fake"
+      ? await serveFake()
+      : kind === "passthrough"
+        ? await servePassthrough(upstream ?? "")
+        : await serveTokenpak(upstream ?? "");
+  process.on("message", async (m) => {
+    if (m === "cpu") {
+      const { user, system } = process.cpuUsage();
+      send({ cpu: user + system });
+      return;
+    }
+    if (m !== "stop") return;
+    const stats = await running.stop();
+    send({ stats });
+    // A normal exit, so that --cpu-prof writes its profile.
+    process.disconnect?.();
+  });
+  // Run by hand (or under --cpu-prof): a signal stops it with a normal exit, so the profile is written.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, async () => {
+      await running.stop();
+      process.exit(0);
+    });
+  }
+  if (process.send) send({ url: running.url });
+  else console.log(running.url); // run by hand: npx tsx bench/proxy.ts --serve fake
+}
+
+// ---------------------------------------------------------------------------
+// Parent: start the servers, drive them with autocannon.
+
+interface Server {
+  kind: Kind;
+  url: string;
+  process: ChildProcess;
+}
+
+/** Servers started and not yet stopped: killed if the benchmark fails. */
+const children = new Set<ChildProcess>();
+
+function start(kind: Kind, upstream?: string, extraExecArgv: string[] = []): Promise<Server> {
+  const args = ["--serve", kind, ...(upstream ? ["--upstream", upstream] : [])];
+  const proc = fork(fileURLToPath(import.meta.url), args, {
+    execArgv: [...process.execArgv, ...extraExecArgv],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  children.add(proc);
+  proc.once("exit", () => children.delete(proc));
+  return new Promise((resolve, reject) => {
+    proc.once("message", (m) => {
+      const url = (m as { url?: string }).url;
+      if (url) resolve({ kind, url, process: proc });
+      else reject(new Error(`${kind} did not report its URL: ${JSON.stringify(m)}`));
+    });
+    proc.once("exit", (code) => reject(new Error(`${kind} exited early (code ${code})`)));
+  });
+}
+
+/** CPU time (user + system, µs) the server's process has used so far. */
+function cpuOf(server: Server): Promise<number> {
+  return new Promise((resolve) => {
+    const onMessage = (m: unknown) => {
+      const cpu = (m as { cpu?: number }).cpu;
+      if (cpu === undefined) return;
+      server.process.off("message", onMessage);
+      resolve(cpu);
+    };
+    server.process.on("message", onMessage);
+    server.process.send("cpu");
+  });
+}
+
+/** Runs `load` and adds what it cost the server in CPU per request (immune to sharing the CPUs). */
+async function measure(server: Server, connections: number, seconds: number): Promise<Load> {
+  const before = await cpuOf(server);
+  const l = await load(server.url, connections, seconds);
+  l.cpuMicrosPerRequest = (await cpuOf(server)) - before;
+  l.cpuMicrosPerRequest /= Math.max(1, l.requests);
+  return l;
+}
+
+function stop(server: Server): Promise<object> {
+  return new Promise((resolve, reject) => {
+    let stats: object = {};
+    server.process.on("message", (m) => {
+      stats = (m as { stats?: object }).stats ?? stats;
+    });
+    server.process.once("exit", (code) => {
+      if (code === 0) resolve(stats);
+      else reject(new Error(`${server.kind} exited with code ${code}`));
+    });
+    server.process.send("stop");
+  });
+}
+
+interface Load {
+  connections: number;
+  seconds: number;
+  requests: number;
+  rps: number;
+  /** Milliseconds, from autocannon's per-response timings (full precision, not its 1 ms histogram). */
+  p50: number;
+  p90: number;
+  p99: number;
+  mean: number;
+  non2xx: number;
+  errors: number;
+  /** CPU time of the server process per 2xx response (µs), user + system. */
+  cpuMicrosPerRequest?: number;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+async function load(url: string, connections: number, seconds: number): Promise<Load> {
+  const { default: autocannon } = await import("autocannon"); // only the parent needs it
+  let times = new Float64Array(1 << 16);
+  let n = 0;
+  let user = 0;
+  const instance = autocannon({
+    url: `${url}${PATH}`,
+    method: "POST",
+    connections,
+    duration: seconds,
+    timeout: 10,
+    headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
+    body: requestBody("u0"),
+    setupClient: (client) => client.setBody(requestBody(`u${user++ % USERS}`)),
+  });
+  instance.on("response", (_client: unknown, status: number, _bytes: number, ms: number) => {
+    if (status < 200 || status >= 300) return;
+    if (n === times.length) {
+      const grown = new Float64Array(times.length * 2);
+      grown.set(times);
+      times = grown;
+    }
+    times[n++] = ms;
+  });
+  const result = await instance;
+  const sorted = times.subarray(0, n).sort();
+  let sum = 0;
+  for (const t of sorted) sum += t;
+  return {
+    connections,
+    seconds: result.duration,
+    requests: n,
+    rps: n / result.duration,
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    mean: sum / n,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+}
+
+function progress(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+const LABELS: Record<Kind, string> = {
+  fake: "a. fake upstream, direct",
+  passthrough: "b. node:http + undici passthrough",
+  tokenpak: "c. tokenpak (budgets, per-user limits, journal)",
+};
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      json: { type: "string" },
+      profile: { type: "string" },
+      duration: { type: "string" },
+      targets: { type: "string" },
+      serve: { type: "string" },
+      upstream: { type: "string" },
+    },
+    strict: true,
+  });
+  if (values.serve !== undefined) return child(values.serve as Kind, values.upstream);
+
+  const quick = values.quick === true;
+  const seconds = values.duration !== undefined ? Number(values.duration) : quick ? 3 : 10;
+  const warmup = quick ? 1 : 3;
+  const latencySeconds = quick ? 2 : 5;
+  const began = Date.now();
+  const loadBefore = loadavg()[0] ?? 0;
+  if (loadBefore > 0.5) progress(`load average ${loadBefore.toFixed(2)}: something else is using the CPUs`);
+
+  const fake = await start("fake");
+  const all: Kind[] = ["fake", "passthrough", "tokenpak"];
+  const kinds =
+    values.targets === undefined ? all : all.filter((k) => values.targets?.split(",").includes(k));
+  const saturated = new Map<Kind, Load>();
+  const single = new Map<Kind, Load>();
+  const stats = new Map<Kind, object>();
+  for (const kind of kinds) {
+    const profile = kind === "tokenpak" && values.profile !== undefined;
+    const server =
+      kind === "fake"
+        ? fake
+        : await start(
+            kind,
+            fake.url,
+            profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile as string] : [],
+          );
+    progress(`${LABELS[kind]} at ${server.url}: warm-up ${warmup} s`);
+    await load(server.url, CONNECTIONS, warmup);
+    progress(`  ${CONNECTIONS} connections, ${seconds} s`);
+    const s = await measure(server, CONNECTIONS, seconds);
+    saturated.set(kind, s);
+    progress(`  ${Math.round(s.rps)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms`);
+    progress(`  1 connection, ${latencySeconds} s`);
+    const one = await measure(server, 1, latencySeconds);
+    single.set(kind, one);
+    progress(`  ${Math.round(one.rps)} req/s, p50 ${one.p50.toFixed(3)} ms, p99 ${one.p99.toFixed(3)} ms`);
+    if (kind !== "fake") stats.set(kind, await stop(server));
+  }
+  stats.set("fake", await stop(fake));
+
+  // NaN when --targets left one out.
+  const of = (m: Map<Kind, Load>, k: Kind, f: (l: Load) => number) => {
+    const l = m.get(k);
+    return l ? f(l) : Number.NaN;
+  };
+  const rps = (l: Load) => l.rps;
+  const p50 = (l: Load) => l.p50;
+  const ratio = of(saturated, "tokenpak", rps) / of(saturated, "passthrough", rps);
+  const addedP50 = of(saturated, "tokenpak", p50) - of(saturated, "fake", p50);
+  const addedP50Single = of(single, "tokenpak", p50) - of(single, "fake", p50);
+  const bad = [...saturated.values(), ...single.values()].filter((l) => l.non2xx > 0 || l.errors > 0);
+  const results = {
+    meta: {
+      date: new Date().toISOString(),
+      mode: quick ? "quick" : "full",
+      node: process.version,
+      cpu: cpus()[0]?.model ?? "unknown",
+      cores: availableParallelism(),
+      connections: CONNECTIONS,
+      seconds,
+      warmupSeconds: warmup,
+      latencySeconds,
+      users: USERS,
+      note: "servers run as child processes; autocannon runs in the benchmark process and shares the CPUs",
+      totalSeconds: (Date.now() - began) / 1000,
+      loadAverageBefore: loadBefore,
+    },
+    saturated: Object.fromEntries(saturated),
+    singleConnection: Object.fromEntries(single),
+    servers: Object.fromEntries(stats),
+    ratio,
+    addedP50Ms: addedP50,
+    addedP50SingleConnectionMs: addedP50Single,
+    targets: { ratio: ratio >= 0.6, addedP50: addedP50 <= 1 },
+  };
+  print(results, ratio, addedP50, addedP50Single);
+  if (values.json !== undefined) {
+    writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
+    progress(`wrote ${values.json}`);
+  }
+  if (bad.length > 0) {
+    console.error("\nsome requests failed (non-2xx or errors): the figures above are not valid");
+    process.exitCode = 1;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Output.
+
+function print(
+  r: {
+    meta: {
+      mode: string;
+      node: string;
+      cpu: string;
+      cores: number;
+      seconds: number;
+      totalSeconds: number;
+      loadAverageBefore: number;
+    };
+    saturated: Record<string, Load>;
+    singleConnection: Record<string, Load>;
+    servers: Record<string, object>;
+    targets: { ratio: boolean; addedP50: boolean };
+  },
+  ratio: number,
+  addedP50: number,
+  addedP50Single: number,
+): void {
+  const ms = (x: number) => `${x.toFixed(2)} ms`;
+  const int = (x: number) => Math.round(x).toLocaleString("en-US");
+  const yes = (ok: boolean) => (ok ? "yes" : "NO");
+  const table = (title: string, loads: Record<string, Load>) => {
+    const rows = [
+      ["Target", "req/s", "p50", "p90", "p99", "requests", "non-2xx/errors", "server CPU/req"],
+      ...(Object.entries(loads) as [Kind, Load][]).map(([k, l]) => [
+        LABELS[k],
+        int(l.rps),
+        ms(l.p50),
+        ms(l.p90),
+        ms(l.p99),
+        int(l.requests),
+        `${l.non2xx}/${l.errors}`,
+        l.cpuMicrosPerRequest === undefined ? "" : `${Math.round(l.cpuMicrosPerRequest)} µs`,
+      ]),
+    ];
+    const widths = (rows[0] as string[]).map((_, c) => Math.max(...rows.map((row) => row[c]?.length ?? 0)));
+    const line = (row: string[]) =>
+      row
+        .map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0)))
+        .join("  ");
+    console.log(`\n${title}`);
+    console.log(line(rows[0] as string[]));
+    console.log(widths.map((w) => "-".repeat(w)).join("  "));
+    for (const row of rows.slice(1)) console.log(line(row));
+  };
+  const { meta } = r;
+  console.log(
+    `\ntokenpak proxy benchmark (${meta.mode}) — node ${meta.node}, ${meta.cores} cores, ${meta.cpu}`,
+  );
+  console.log(
+    "servers in child processes, autocannon in this one: all share the CPUs, so absolute figures are pessimistic",
+  );
+  console.log(
+    `1-minute load average before the run: ${meta.loadAverageBefore.toFixed(2)}` +
+      (meta.loadAverageBefore > 0.5 ? " (the machine was busy: req/s and latencies are disturbed)" : ""),
+  );
+  table(`${CONNECTIONS} connections, ${meta.seconds} s each (after a warm-up)`, r.saturated);
+  table("1 connection (no queueing: the time one request takes)", r.singleConnection);
+  console.log(
+    `\nc/b req/s                                  ${ratio.toFixed(3)}   target >= 0.6   met: ${yes(r.targets.ratio)}`,
+  );
+  console.log(
+    `added p50 latency c-a, ${CONNECTIONS} connections           ${ms(addedP50)}   target <= 1 ms  met: ${yes(r.targets.addedP50)}`,
+  );
+  console.log(`added p50 latency c-a, 1 connection        ${ms(addedP50Single)}   (for reference)`);
+  const tp = r.servers.tokenpak as { journal?: { reserves: number; settles: number } } | undefined;
+  if (tp?.journal) {
+    console.log(
+      `tokenpak journal: ${int(tp.journal.reserves)} reserve and ${int(tp.journal.settles)} settle lines written`,
+    );
+  }
+  console.log(`\ntotal ${meta.totalSeconds.toFixed(1)} s`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  for (const child of children) child.kill();
+  process.exitCode = 1;
+});
