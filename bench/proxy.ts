@@ -5,6 +5,8 @@
  *   npm run bench:proxy -- --quick             # 3 s per target, a smoke run
  *   npm run bench:proxy -- --json out.json     # also write the figures as JSON
  *   npm run bench:proxy -- --profile DIR       # --cpu-prof the tokenpak process into DIR
+ *   npm run bench:proxy -- --targets tokenpak  # only some of fake,passthrough,tokenpak
+ *   npm run bench:proxy -- --no-pin            # let the scheduler place the processes
  *
  * Three servers, each measured with autocannon (POST /v1/chat/completions, JSON):
  *  a. a fake OpenAI upstream (a fixed chat completion answer), directly;
@@ -15,13 +17,16 @@
  * Each server runs in its own child process (this file again, under the same
  * tsx loader); autocannon runs in this one. On a 2-core machine autocannon,
  * the proxy and the fake compete for the CPUs, so absolute figures are lower
- * than on a real deployment; the ratio c/b compares like with like.
+ * than on a real deployment; the ratio c/b compares like with like. Where
+ * taskset exists, the processes are pinned so that the server measured has a
+ * CPU of its own (see placement()). Each run also reports the server's CPU
+ * time per request, which other load on the machine disturbs least.
  *
  * Each target is warmed up first (not measured). After the 20-connection runs,
  * a short run at 1 connection per target measures latency without queueing
  * (at 20 busy connections p50 is mostly waiting in line: 20 / throughput).
  */
-import { type ChildProcess, fork } from "node:child_process";
+import { type ChildProcess, execFileSync, fork } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -357,6 +362,38 @@ function progress(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
 }
 
+function describePlacement(cores: number): string {
+  return cores === 2
+    ? "CPU 0: autocannon + fake upstream (a: autocannon only); CPU 1: the server measured"
+    : "CPU 0: autocannon; CPU 1: fake upstream; CPU 2: proxy";
+}
+
+/** Binds a process (all its threads) to one CPU with taskset; false where that is not possible. */
+function pin(pid: number | undefined, cpu: number): boolean {
+  if (pid === undefined) return false;
+  try {
+    execFileSync("taskset", ["-a", "-p", "-c", String(cpu), String(pid)], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * CPU placement, so that the server measured has a CPU of its own and the
+ * scheduler does not move the three processes around between runs (without
+ * it, the same code measured 130 to 300 µs of CPU per request on 2 cores).
+ * 2 CPUs: autocannon and the fake share CPU 0, the server measured gets CPU 1
+ * (in run a, the fake itself). 3 or more: autocannon 0, fake 1, proxy 2.
+ */
+function placement(
+  cores: number,
+): { bench: number; fake: (kind: Kind) => number; proxy: number } | undefined {
+  if (cores < 2) return undefined;
+  if (cores === 2) return { bench: 0, fake: (kind) => (kind === "fake" ? 1 : 0), proxy: 1 };
+  return { bench: 0, fake: () => 1, proxy: 2 };
+}
+
 const LABELS: Record<Kind, string> = {
   fake: "a. fake upstream, direct",
   passthrough: "b. node:http + undici passthrough",
@@ -371,6 +408,7 @@ async function main(): Promise<void> {
       profile: { type: "string" },
       duration: { type: "string" },
       targets: { type: "string" },
+      "no-pin": { type: "boolean", default: false },
       serve: { type: "string" },
       upstream: { type: "string" },
     },
@@ -385,6 +423,11 @@ async function main(): Promise<void> {
   const began = Date.now();
   const loadBefore = loadavg()[0] ?? 0;
   if (loadBefore > 0.5) progress(`load average ${loadBefore.toFixed(2)}: something else is using the CPUs`);
+
+  const cores = availableParallelism();
+  const place = values["no-pin"] === true ? undefined : placement(cores);
+  let pinned = place !== undefined && pin(process.pid, place.bench);
+  if (place && !pinned) progress("taskset is not available: processes are not pinned to CPUs");
 
   const fake = await start("fake");
   const all: Kind[] = ["fake", "passthrough", "tokenpak"];
@@ -403,6 +446,10 @@ async function main(): Promise<void> {
             fake.url,
             profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile as string] : [],
           );
+    if (place && pinned) {
+      pinned = pin(fake.process.pid, place.fake(kind));
+      if (kind !== "fake") pinned &&= pin(server.process.pid, place.proxy);
+    }
     progress(`${LABELS[kind]} at ${server.url}: warm-up ${warmup} s`);
     await load(server.url, CONNECTIONS, warmup);
     progress(`  ${CONNECTIONS} connections, ${seconds} s`);
@@ -434,13 +481,14 @@ async function main(): Promise<void> {
       mode: quick ? "quick" : "full",
       node: process.version,
       cpu: cpus()[0]?.model ?? "unknown",
-      cores: availableParallelism(),
+      cores,
       connections: CONNECTIONS,
       seconds,
       warmupSeconds: warmup,
       latencySeconds,
       users: USERS,
       note: "servers run as child processes; autocannon runs in the benchmark process and shares the CPUs",
+      pinning: pinned && place ? describePlacement(cores) : "none",
       totalSeconds: (Date.now() - began) / 1000,
       loadAverageBefore: loadBefore,
     },
@@ -476,6 +524,7 @@ function print(
       seconds: number;
       totalSeconds: number;
       loadAverageBefore: number;
+      pinning: string;
     };
     saturated: Record<string, Load>;
     singleConnection: Record<string, Load>;
@@ -518,21 +567,26 @@ function print(
     `\ntokenpak proxy benchmark (${meta.mode}) — node ${meta.node}, ${meta.cores} cores, ${meta.cpu}`,
   );
   console.log(
-    "servers in child processes, autocannon in this one: all share the CPUs, so absolute figures are pessimistic",
+    "servers in child processes, autocannon in this one: they share the machine's CPUs, so absolute figures are pessimistic",
   );
+  console.log(`pinned to CPUs with taskset: ${meta.pinning}`);
   console.log(
     `1-minute load average before the run: ${meta.loadAverageBefore.toFixed(2)}` +
       (meta.loadAverageBefore > 0.5 ? " (the machine was busy: req/s and latencies are disturbed)" : ""),
   );
   table(`${CONNECTIONS} connections, ${meta.seconds} s each (after a warm-up)`, r.saturated);
   table("1 connection (no queueing: the time one request takes)", r.singleConnection);
-  console.log(
-    `\nc/b req/s                                  ${ratio.toFixed(3)}   target >= 0.6   met: ${yes(r.targets.ratio)}`,
-  );
-  console.log(
-    `added p50 latency c-a, ${CONNECTIONS} connections           ${ms(addedP50)}   target <= 1 ms  met: ${yes(r.targets.addedP50)}`,
-  );
-  console.log(`added p50 latency c-a, 1 connection        ${ms(addedP50Single)}   (for reference)`);
+  const summary: [string, string, string, string][] = [
+    ["c/b req/s", ratio.toFixed(3), ">= 0.6", yes(r.targets.ratio)],
+    [`added p50 latency c-a, ${CONNECTIONS} connections`, ms(addedP50), "<= 1 ms", yes(r.targets.addedP50)],
+    ["added p50 latency c-a, 1 connection", ms(addedP50Single), "", ""],
+  ];
+  const w0 = Math.max(...summary.map((row) => row[0].length));
+  const w1 = Math.max(...summary.map((row) => row[1].length));
+  console.log(`\n${"Measure".padEnd(w0)}  ${"Result".padStart(w1)}  Target   Met`);
+  for (const [name, value, target, met] of summary) {
+    console.log(`${name.padEnd(w0)}  ${value.padStart(w1)}  ${target.padEnd(7)}  ${met}`.trimEnd());
+  }
   const tp = r.servers.tokenpak as { journal?: { reserves: number; settles: number } } | undefined;
   if (tp?.journal) {
     console.log(

@@ -2,15 +2,7 @@
 // in a subprocess, against a fake OpenAI/Anthropic upstream in this process.
 // `npm test` builds before it runs vitest.
 import { type ChildProcess, spawn } from "node:child_process";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { compilePolicy } from "../src/budget/policy.js";
 import { Ledger } from "../src/ledger/ledger.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
+import { journalEntries, settleEntries } from "./helpers/journal.js";
 import { configFrom } from "./helpers/policy.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -156,29 +149,9 @@ async function chat(url: string, user: string): Promise<{ id: string; micros: nu
   };
 }
 
-interface SettleLine {
-  type: string;
-  request_id: string;
-  cost: number;
-}
-
-/** Every journal line, parsed. */
-function journal(data: string): SettleLine[] {
-  const dir = join(data, "journal");
-  return readdirSync(dir)
-    .sort()
-    .flatMap((f) =>
-      readFileSync(join(dir, f), "utf8")
-        .split("\n")
-        .filter((l) => l !== "")
-        .map((l) => JSON.parse(l) as SettleLine),
-    );
-}
-
+/** Settled request ids and their cost (µ¢), from the journal. */
 function settles(data: string): Map<string, number> {
-  return new Map(
-    journal(data).flatMap((e) => (e.type === "settle" ? [[e.request_id, e.cost] as const] : [])),
-  );
+  return new Map(settleEntries(data).map((e) => [e.request_id, e.cost]));
 }
 
 describe("tokenpak proxy: start, serve, stop", () => {
@@ -219,6 +192,41 @@ describe("tokenpak proxy: start, serve, stop", () => {
       for (const r of done) expect(settled.get(r.id), r.id).toBe(r.micros);
     },
   );
+
+  it("drops the upstream call when the client hangs up first, and charges nothing", async () => {
+    const w = workspace(config());
+    const daemon = await spawnProxy(["--config", w.config, "--port", "0", "--data-dir", w.data]);
+    fake.next.push({ kind: "hang" }); // the provider never answers (timeout_ms is 5 s)
+    const seen = fake.requests.length;
+    const client = new AbortController();
+    const answer = fetch(`${daemon.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: "Bearer user-a", "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-4o", messages: hello }),
+      signal: client.signal,
+    }).then(
+      () => "answered",
+      () => "hung up",
+    );
+    while (fake.requests.length === seen) await new Promise((r) => setTimeout(r, 5));
+    client.abort();
+    expect(await answer).toBe("hung up");
+    // Well before the provider's 5 s timeout, the reservation is gone.
+    const until = Date.now() + 2000;
+    let open = -1;
+    while (Date.now() < until) {
+      const health = (await (await fetch(`${daemon.url}/healthz`)).json()) as { open_reservations: number };
+      open = health.open_reservations;
+      if (open === 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(open).toBe(0);
+    daemon.child.kill("SIGTERM");
+    expect(await daemon.exited).toEqual({ code: 0, signal: null });
+    const entries = journalEntries(w.data);
+    expect(entries.map((e) => e.type)).toEqual(["reserve", "release"]);
+    expect(entries[1]).toMatchObject({ type: "release", reason: "aborted" });
+  });
 
   it("refuses open mode (no keys) on a non-loopback address unless --insecure", async () => {
     const w = workspace(config());

@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import { Pool } from "undici";
 import { TokenpakError } from "../errors.js";
 import type { Json } from "./json.js";
@@ -27,7 +28,28 @@ export interface UpstreamRequest {
   body: Json;
   /** Extra headers for the provider (anthropic-version, anthropic-beta). */
   headers: Record<string, string>;
-  signal: AbortSignal;
+  signal: AbortSignal | UpstreamAbort;
+}
+
+/**
+ * Stops an upstream call: an AbortController for the hot path. undici takes
+ * an EventEmitter as `signal`, which costs next to nothing per request; the
+ * AbortControllers and AbortSignal listeners it replaces took roughly a fifth
+ * of the proxy's CPU per request under load (bench/proxy.ts, 20 connections).
+ */
+export class UpstreamAbort extends EventEmitter {
+  aborted = false;
+
+  /** The switch is its own signal (`controller.signal`, as with AbortController). */
+  get signal(): this {
+    return this;
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.emit("abort");
+  }
 }
 
 const PASS_HEADERS = ["x-request-id", "request-id", "openai-processing-ms", "retry-after"];

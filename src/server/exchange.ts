@@ -33,6 +33,7 @@ import {
   estimateMessagesInput,
   type TokenizerFamily,
 } from "../tokenize/estimate.js";
+import { abortOnDisconnect } from "./disconnect.js";
 import { errorResponse } from "./errors.js";
 import type { Authenticator } from "./identity.js";
 import { refusal } from "./refusal.js";
@@ -58,6 +59,8 @@ function centsHeader(micros: Micros): string {
 }
 
 async function readAll(body: AsyncIterable<Uint8Array | string>): Promise<string> {
+  // An undici body reads itself whole, without the async iterator and a decode per chunk.
+  if ("text" in body && typeof body.text === "function") return (body as { text(): Promise<string> }).text();
   const decoder = new TextDecoder();
   let text = "";
   for await (const chunk of body)
@@ -219,8 +222,7 @@ async function proxied(
     if (left !== undefined) out["x-tokenpak-remaining-cents"] = centsHeader(left);
   };
 
-  const controller = new AbortController();
-  request.signal.addEventListener("abort", () => controller.abort(), { once: true });
+  const controller = abortOnDisconnect(request);
   let upstream: UpstreamResponse;
   try {
     upstream = await deps.upstreams.send(chosenProvider.name, {

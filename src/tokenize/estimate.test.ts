@@ -54,4 +54,10 @@ describe("input estimates", () => {
     expect(estimateEmbeddingsInput({ input: [text, text] }, "openai")).toBe(2 * n);
     expect(estimateEmbeddingsInput({ input: [[1, 2, 3], [4]] }, "openai")).toBe(4);
   });
+
+  it("reads special-token text in prompts as plain text instead of failing", () => {
+    expect(
+      estimateChatInput({ messages: [{ role: "user", content: "a <|endoftext|> b" }] }, "openai"),
+    ).toBeGreaterThan(7);
+  });
 });

@@ -1,4 +1,9 @@
-import { countTokens } from "gpt-tokenizer";
+import { countTokens as count } from "gpt-tokenizer";
+
+// User text may contain "<|endoftext|>" and the like: providers read it as plain text, so do we
+// (gpt-tokenizer would otherwise throw on it).
+const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
+const countTokens = (text: string) => count(text, PLAIN_TEXT);
 
 /**
  * Input-token estimates for the worst-case reservation. gpt-tokenizer

@@ -62,8 +62,8 @@ export async function proxyCommand(ctx: CliContext, options: GlobalOptions & Pro
 
   const s = summarize(config);
   const budgets = [`workspace ${describeLimits(s.budget)}`];
-  if (s.users.length > 0 || s.default_user)
-    budgets.push(`${s.users.length} user limit${s.users.length === 1 ? "" : "s"}`);
+  if (s.users.length > 0) budgets.push(`${s.users.length} user limit${s.users.length === 1 ? "" : "s"}`);
+  if (s.default_user) budgets.push(`other users ${describeLimits(s.default_user)}`);
   if (s.projects.length > 0)
     budgets.push(`${s.projects.length} project${s.projects.length === 1 ? "" : "s"}`);
   if (s.budget.fallback_model) budgets.push(`fallback ${s.budget.fallback_model}`);
