@@ -77,13 +77,18 @@ interface Daemon {
 }
 
 /** Spawns `tokenpak proxy …args` and waits for its one-line banner; rejects if it exits first. */
-function spawnProxy(args: readonly string[]): Promise<Daemon> {
+function launch(args: readonly string[]): ChildProcess {
   const child = spawn(process.execPath, [BIN, "proxy", ...args], {
     cwd: scratch,
     env: { PATH: process.env.PATH ?? "", HOME: scratch, NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   running.add(child);
+  return child;
+}
+
+function spawnProxy(args: readonly string[]): Promise<Daemon> {
+  const child = launch(args);
   let out = "";
   let err = "";
   child.stderr?.on("data", (d: Buffer) => {
@@ -113,12 +118,7 @@ function spawnProxy(args: readonly string[]): Promise<Daemon> {
 
 /** Runs `tokenpak proxy …args` expecting it to refuse to start. */
 async function refusedStart(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, "proxy", ...args], {
-    cwd: scratch,
-    env: { PATH: process.env.PATH ?? "", HOME: scratch, NO_COLOR: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  running.add(child);
+  const child = launch(args);
   let err = "";
   let out = "";
   child.stderr?.on("data", (d: Buffer) => {
