@@ -68,10 +68,6 @@ export class Counters {
     private readonly rollingWindows: readonly WindowSpec[],
   ) {}
 
-  get size(): number {
-    return this.scopes.size;
-  }
-
   scopeIds(): IterableIterator<string> {
     return this.scopes.keys();
   }
@@ -207,12 +203,6 @@ export class Counters {
         sum += unit === "cents" ? bucket.spent : unit === "tokens" ? bucket.tokens : bucket.requests;
     }
     return sum;
-  }
-
-  /** Settled spend of a calendar window instance (for tests and reports). */
-  calendarTotals(scopeId: string, key: string): Bucket | undefined {
-    const cell = this.scopes.get(scopeId)?.calendar.get(key);
-    return cell ? { spent: cell.spent, tokens: cell.tokens, requests: cell.requests } : undefined;
   }
 
   /** Drops windows that can no longer matter: past calendar instances with nothing reserved, expired buckets. */

@@ -143,10 +143,6 @@ describe("Ledger", () => {
         expect(r.resetsAt).toBe(Date.parse("2026-03-26T04:00:00Z"));
         return;
       }
-      if (r.fallbackFrom) {
-        await ledger.settle(r.requestId, { usage: usage(1000, 1000), cost: r.reserve.micros, status: "ok" });
-        continue;
-      }
       await ledger.settle(r.requestId, { usage: usage(1000, 1000), cost: r.reserve.micros, status: "ok" });
     }
     throw new Error("never blocked");

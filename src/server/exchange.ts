@@ -100,7 +100,7 @@ async function readBody(request: Request, limit: number): Promise<Json> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > limit) throw new TokenpakError("body_too_large", `request body is over ${limit} bytes`);
   const text = await request.text();
-  if (text.length > limit && Buffer.byteLength(text) > limit) {
+  if (Buffer.byteLength(text) > limit) {
     throw new TokenpakError("body_too_large", `request body is over ${limit} bytes`);
   }
   const body = parseJson(text);
