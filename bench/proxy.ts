@@ -5,12 +5,15 @@
  *   npm run bench:proxy -- --quick             # 3 s per target, a smoke run
  *   npm run bench:proxy -- --json out.json     # also write the figures as JSON
  *   npm run bench:proxy -- --profile DIR       # --cpu-prof the tokenpak process into DIR
- *   npm run bench:proxy -- --targets tokenpak  # only some of fake,passthrough,tokenpak
+ *   npm run bench:proxy -- --targets tokenpak  # only some of fake,passthrough,json,tokenpak
  *   npm run bench:proxy -- --no-pin            # let the scheduler place the processes
  *
  * Three servers, each measured with autocannon (POST /v1/chat/completions, JSON):
  *  a. a fake OpenAI upstream (a fixed chat completion answer), directly;
  *  b. a minimal node:http + undici Pool passthrough in front of it;
+ *  b2. Hono on @hono/node-server doing the JSON work tokenpak must do (parse
+ *     the request, re-serialise it, parse the answer, add a field), no budgets:
+ *     the floor under c on this stack;
  *  c. tokenpak in front of it: workspace daily and monthly limits, per-user
  *     limits, a project with a model limit, a client key, the journal on
  *     (fsync batch, as configured by default), 20 distinct users.
@@ -36,7 +39,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Pool } from "undici";
 
-type Kind = "fake" | "passthrough" | "tokenpak";
+type Kind = "fake" | "passthrough" | "json" | "tokenpak";
 
 const MODEL = "gpt-4o-mini";
 const KEY = "tp-bench-secret";
@@ -151,6 +154,41 @@ function servePassthrough(upstream: string): Promise<{ url: string; stop: () => 
   });
 }
 
+/**
+ * What any JSON-aware proxy on our stack pays before budgets: Hono on
+ * @hono/node-server, the request parsed and re-serialised, the answer parsed and
+ * given a field. The gap from b to here is the price of reading JSON; from here
+ * to c, the price of budgeting.
+ */
+async function serveJsonPassthrough(upstream: string): Promise<{ url: string; stop: () => Promise<object> }> {
+  const { Hono } = await import("hono");
+  const { createAdaptorServer } = await import("@hono/node-server");
+  const pool = new Pool(upstream, { connections: 128, pipelining: 1, keepAliveTimeout: 30_000 });
+  const app = new Hono();
+  app.post(PATH, async (c) => {
+    const body = JSON.parse(await c.req.raw.text()) as Record<string, unknown>;
+    body.max_tokens = 4096;
+    const up = await pool.request({
+      path: PATH,
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const answer = JSON.parse(await up.body.text()) as Record<string, unknown>;
+    answer.cost_cents = 0;
+    return new Response(JSON.stringify(answer), {
+      status: up.statusCode,
+      headers: { "content-type": "application/json" },
+    });
+  });
+  const server = createAdaptorServer({ fetch: app.fetch }) as ReturnType<typeof createServer>;
+  server.keepAliveTimeout = 65_000;
+  return listen(server, async () => {
+    await pool.close();
+    return {};
+  });
+}
+
 async function serveTokenpak(upstream: string): Promise<{ url: string; stop: () => Promise<object> }> {
   // The compiled build, as `tokenpak proxy` runs it (tsx's transform adds a helper call per closure).
   const dist = (module: string) => new URL(`../dist/${module}`, import.meta.url).href;
@@ -206,7 +244,9 @@ async function child(kind: Kind, upstream: string | undefined): Promise<void> {
       ? await serveFake()
       : kind === "passthrough"
         ? await servePassthrough(upstream ?? "")
-        : await serveTokenpak(upstream ?? "");
+        : kind === "json"
+          ? await serveJsonPassthrough(upstream ?? "")
+          : await serveTokenpak(upstream ?? "");
   process.on("message", async (m) => {
     if (m === "cpu") {
       const { user, system } = process.cpuUsage();
@@ -399,6 +439,7 @@ function placement(
 const LABELS: Record<Kind, string> = {
   fake: "a. fake upstream, direct",
   passthrough: "b. node:http + undici passthrough",
+  json: "b2. Hono + JSON in and out, no budgets",
   tokenpak: "c. tokenpak (budgets, per-user limits, journal)",
 };
 
@@ -432,7 +473,7 @@ async function main(): Promise<void> {
   if (place && !pinned) progress("taskset is not available: processes are not pinned to CPUs");
 
   const fake = await start("fake");
-  const all: Kind[] = ["fake", "passthrough", "tokenpak"];
+  const all: Kind[] = ["fake", "passthrough", "json", "tokenpak"];
   const kinds =
     values.targets === undefined ? all : all.filter((k) => values.targets?.split(",").includes(k));
   const saturated = new Map<Kind, Load>();
@@ -474,6 +515,10 @@ async function main(): Promise<void> {
   const rps = (l: Load) => l.rps;
   const p50 = (l: Load) => l.p50;
   const ratio = of(saturated, "tokenpak", rps) / of(saturated, "passthrough", rps);
+  const jsonRatio = of(saturated, "json", rps) / of(saturated, "passthrough", rps);
+  // The same comparison by server CPU per request: what other load on the machine disturbs least.
+  const cpu = (l: Load) => l.cpuMicrosPerRequest ?? Number.NaN;
+  const cpuRatio = of(saturated, "passthrough", cpu) / of(saturated, "tokenpak", cpu);
   const addedP50 = of(saturated, "tokenpak", p50) - of(saturated, "fake", p50);
   const addedP50Single = of(single, "tokenpak", p50) - of(single, "fake", p50);
   const bad = [...saturated.values(), ...single.values()].filter((l) => l.non2xx > 0 || l.errors > 0);
@@ -498,11 +543,13 @@ async function main(): Promise<void> {
     singleConnection: Object.fromEntries(single),
     servers: Object.fromEntries(stats),
     ratio,
+    jsonRatio,
+    cpuRatio,
     addedP50Ms: addedP50,
     addedP50SingleConnectionMs: addedP50Single,
     targets: { ratio: ratio >= 0.6, addedP50: addedP50 <= 1 },
   };
-  print(results, ratio, addedP50, addedP50Single);
+  print(results, { ratio, jsonRatio, cpuRatio }, addedP50, addedP50Single);
   if (values.json !== undefined) {
     writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
     progress(`wrote ${values.json}`);
@@ -533,7 +580,7 @@ function print(
     servers: Record<string, object>;
     targets: { ratio: boolean; addedP50: boolean };
   },
-  ratio: number,
+  { ratio, jsonRatio, cpuRatio }: { ratio: number; jsonRatio: number; cpuRatio: number },
   addedP50: number,
   addedP50Single: number,
 ): void {
@@ -580,6 +627,8 @@ function print(
   table("1 connection (no queueing: the time one request takes)", r.singleConnection);
   const summary: [string, string, string, string][] = [
     ["c/b req/s", ratio.toFixed(3), ">= 0.6", yes(r.targets.ratio)],
+    ["  the same by server CPU per request, b/c", cpuRatio.toFixed(3), "", ""],
+    ["b2/b req/s (JSON in and out on Hono, no budgets)", jsonRatio.toFixed(3), "", ""],
     [`added p50 latency c-a, ${CONNECTIONS} connections`, ms(addedP50), "<= 1 ms", yes(r.targets.addedP50)],
     ["added p50 latency c-a, 1 connection", ms(addedP50Single), "", ""],
   ];
