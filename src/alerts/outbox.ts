@@ -137,3 +137,8 @@ export function compactOutbox(path: string, keepSince: number, maxBytes: number)
   renameSync(temp, path);
   return true;
 }
+
+/** Alerts fired at or after `since` (epoch ms), oldest first, with their delivery state: `tokenpak alerts list`. */
+export function listAlerts(dataDir: string, since: number): AlertRecord[] {
+  return readOutbox(outboxPath(dataDir)).filter((r) => Date.parse(r.alert.at) >= since);
+}
