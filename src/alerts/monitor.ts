@@ -415,6 +415,11 @@ export class AlertMonitor implements LedgerObserver {
     }
   }
 
+  /** Delivery attempts queued, waiting for a retry or in flight. */
+  get pendingDeliveries(): number {
+    return this.deliveries.pending;
+  }
+
   /** Resolves when every delivery has succeeded or given up (tests). */
   async settled(): Promise<void> {
     this.flush();
