@@ -152,8 +152,10 @@ function servePassthrough(upstream: string): Promise<{ url: string; stop: () => 
 }
 
 async function serveTokenpak(upstream: string): Promise<{ url: string; stop: () => Promise<object> }> {
-  const { loadConfig } = await import("../src/config/load.js");
-  const { startProxy } = await import("../src/server/serve.js");
+  // The compiled build, as `tokenpak proxy` runs it (tsx's transform adds a helper call per closure).
+  const dist = (module: string) => new URL(`../dist/${module}`, import.meta.url).href;
+  const { loadConfig }: typeof import("../src/config/load.js") = await import(dist("config/load.js"));
+  const { startProxy }: typeof import("../src/server/serve.js") = await import(dist("server/serve.js"));
   const dir = mkdtempSync(join(tmpdir(), "tokenpak-bench-proxy-"));
   const dataDir = join(dir, "data");
   const file = join(dir, "tokenpak.yaml");
