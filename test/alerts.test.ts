@@ -245,9 +245,13 @@ describe("alerts: the other events", () => {
 
 describe("alerts: webhooks", () => {
   it("signs the raw body with HMAC-SHA256 (X-TokenPak-Signature: sha256=<hex>); the body is a Slack message", async () => {
+    // As Slack's incoming webhooks do: 400 invalid_payload unless a JSON object with a non-empty string `text`.
+    receiver.answer = (body) => (typeof body.text === "string" && body.text.length > 0 ? 200 : 400);
     const proxy = await start();
     for (let i = 0; i < 5; i++) await chat(proxy);
+    await delivered(proxy);
     const [d] = await receiver.accepted(1);
+    expect(receiver.deliveries.map((x) => x.answered)).toEqual([200]);
     const expected = `sha256=${createHmac("sha256", SECRET)
       .update(d?.raw ?? "")
       .digest("hex")}`;

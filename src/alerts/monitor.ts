@@ -46,7 +46,10 @@ interface Crossing {
   scope: Pick<Scope, "id" | "kind" | "name">;
   limit: Limit;
   spent: number;
+  /** When it crossed (the alert's `at`). */
   at: number;
+  /** The moment whose window the spend counts in (a settle's reservation time): its reset is the alert's. */
+  windowAt: number;
   mark: MarkRef;
   model?: string;
   fallbackModel?: string;
@@ -301,7 +304,8 @@ export class AlertMonitor implements LedgerObserver {
         scope,
         limit,
         spent: reading.spent,
-        at,
+        at: this.clock(),
+        windowAt: at,
         mark: [key, reading.instance, level],
       };
       if (model !== undefined) crossing.model = model;
@@ -364,7 +368,7 @@ export class AlertMonitor implements LedgerObserver {
       limit: c.limit,
       thresholdPct: typeof c.level === "number" ? c.level : c.level === "stop" ? policy.hardStopPct : null,
       spent: c.spent,
-      resetsAt: resetsAt(c.limit.window, c.at, policy.timeZone),
+      resetsAt: resetsAt(c.limit.window, c.windowAt, policy.timeZone),
       model: c.model,
       fallbackModel: c.fallbackModel,
     });
