@@ -208,6 +208,7 @@ export class AlertMonitor implements LedgerObserver {
 
   /** Drops fired levels of day and month instances that have ended, and persists the rest. */
   private prune(): void {
+    this.flush(); // a level may be persisted only once its alert is in the outbox
     const now = this.clock();
     for (const [key, fired] of this.fired) {
       if (!fired.instance.startsWith("d:") && !fired.instance.startsWith("m:")) continue;
@@ -266,7 +267,7 @@ export class AlertMonitor implements LedgerObserver {
     const key = `${scope.id}|${limitId(limit)}`;
     const fired = this.fired.get(key);
     if (fired === undefined) {
-      // The common case, kept to two comparisons: below every threshold and the cap, nothing fired.
+      // The common case: nothing fired yet and below every threshold and the cap.
       const spent = this.options.ledger.usage(scope.id, limit, at).spent;
       if (
         spent * 100 < limit.amount * this.lowest &&
