@@ -186,9 +186,9 @@ describe("the daemon's alerts across kill -9", () => {
       ["budget_threshold_exceeded", 80, "delivered"],
     ]);
     expect(alerts[0]?.id).toBe(ok?.body.id);
-    expect(alerts[0]?.targets[0].attempts).toBe(
-      receiver.deliveries.filter((d) => d.body.id === ok?.body.id).length,
-    );
+    // Every attempt the receiver saw is recorded, but for one the kill may have cut off unrecorded.
+    const seen = receiver.deliveries.filter((d) => d.body.id === ok?.body.id).length;
+    expect(alerts[0]?.targets[0].attempts).toBeOneOf([seen, seen - 1]);
 
     const text = await tokenpak(["alerts", "list", "--since", "1d"], w.dir);
     expect(text.stdout).toMatch(
