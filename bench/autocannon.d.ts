@@ -7,6 +7,15 @@ declare module "autocannon" {
     setBody(body: string | Buffer): void;
   }
 
+  /** One request of a sequence; setupRequest may rewrite it each time it is sent. */
+  export interface RequestSpec {
+    method?: string;
+    path?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    setupRequest?: (request: RequestSpec) => RequestSpec;
+  }
+
   export interface Options {
     url: string;
     connections?: number;
@@ -18,6 +27,7 @@ declare module "autocannon" {
     body?: string | Buffer;
     timeout?: number;
     setupClient?: (client: Client) => void;
+    requests?: RequestSpec[];
   }
 
   export interface Histogram {

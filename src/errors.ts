@@ -24,6 +24,7 @@ export type ErrorCode =
   | "upstream_unreachable"
   | "upstream_timeout"
   | "unsafe_bind"
+  | "alert_delivery_failed"
   | "internal";
 
 export class TokenpakError extends Error {

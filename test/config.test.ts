@@ -352,12 +352,12 @@ describe("warnings", () => {
     const found = warnings(config(["  alert_webhook: http://hooks.example.com/alert"]));
     expect(found.map(where)).toEqual([{ path: "budget.alert_webhook", line: 4, col: 18 }]);
     expect(found[0]?.message).toBe(
-      "alert webhook hooks.example.com is plain http: alerts travel unencrypted",
+      "alert webhook hooks.example.com is plain http: alerts are not sent unencrypted, only logged",
     );
     expect(found[0]?.hint).toContain("https:");
   });
 
-  it("in a list of webhooks, only the plain-http non-loopback one is flagged", () => {
+  it("in a list of targets, only the plain-http non-loopback one and the mailto: without SMTP are flagged", () => {
     const found = warnings(
       config([
         "  alert_webhook:",
@@ -368,7 +368,21 @@ describe("warnings", () => {
         "    - mailto:ops@example.com",
       ]),
     );
-    expect(found.map(where)).toEqual([{ path: "budget.alert_webhook[2]", line: 7, col: 7 }]);
+    expect(found.map(where)).toEqual([
+      { path: "budget.alert_webhook[2]", line: 7, col: 7 },
+      { path: "budget.alert_webhook[4]", line: 9, col: 7 },
+    ]);
+  });
+
+  it("a mailto: target without alerts.smtp: its alerts only reach the log", () => {
+    const found = warnings(config(["  alert_webhook: mailto://ops@example.com"]));
+    expect(found.map(where)).toEqual([{ path: "budget.alert_webhook", line: 4, col: 18 }]);
+    expect(found[0]?.message).toBe(
+      "alert target mailto://ops@example.com needs alerts.smtp, which is not configured: these alerts only reach the alerts log",
+    );
+    expect(found[0]?.hint).toContain("alerts.smtp");
+    const withSmtp = `${config(["  alert_webhook: mailto:ops@example.com"])}\nalerts:\n  smtp: { host: smtp.example.com }`;
+    expect(warnings(withSmtp)).toEqual([]);
   });
 
   it("no warning for http to 127.0.0.1", () => {

@@ -64,6 +64,8 @@ export type Decision =
       model: ModelChoice;
       /** Set when the request is served on the fallback model instead of this one. */
       fallbackFrom?: string;
+      /** With fallbackFrom: the limit the model asked for did not fit. */
+      fallbackBecause?: Breach;
       /** max_tokens to send upstream: the reservation covers exactly this much output. */
       maxOutputTokens: number;
       /** True when maxOutputTokens is below what the client asked for (or the model's cap when it asked nothing). */
@@ -169,10 +171,11 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
     return { maxOut, inputCost, breaches };
   };
 
-  const allow = (model: ModelChoice, f: Fit, fallbackFrom?: string): Decision => ({
+  const allow = (model: ModelChoice, f: Fit, fallbackFrom?: string, because?: Breach): Decision => ({
     action: "allow",
     model,
     ...(fallbackFrom !== undefined ? { fallbackFrom } : {}),
+    ...(because !== undefined ? { fallbackBecause: because } : {}),
     maxOutputTokens: f.maxOut,
     clamped: f.maxOut < Math.min(request.requestedMaxTokens ?? model.maxOutputTokens, model.maxOutputTokens),
     reserve: {
@@ -191,7 +194,7 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
   if (fallback && fallback.name !== request.model.name) {
     const second = tryModel(fallback, request.fallbackScopes?.() ?? scopes);
     if (!("block" in second) && second.breaches.length === 0)
-      return allow(fallback, second, request.model.name);
+      return allow(fallback, second, request.model.name, first.breaches[0]);
   }
   if (!rules.rejectOnExceed) return allow(request.model, first);
   const [narrowest] = first.breaches as [Breach];

@@ -25,6 +25,7 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   upstream_unreachable: 7,
   upstream_timeout: 7,
   unsafe_bind: 1,
+  alert_delivery_failed: 8,
   internal: 70,
 };
 

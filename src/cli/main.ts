@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import chalk from "chalk";
 import { Command, CommanderError } from "commander";
 import { isTokenpakError } from "../errors.js";
+import { registerAlerts } from "./commands/alerts.js";
 import { registerProxy } from "./commands/proxy.js";
 import { registerValidateConfig } from "./commands/validate-config.js";
 import type { CliContext, GlobalOptions, SetExitCode } from "./context.js";
@@ -31,11 +32,12 @@ export function createProgram(ctx: CliContext, setExitCode: SetExitCode = () => 
     })
     .addHelpText(
       "after",
-      "\nExit codes: 0 ok, 1 invalid input (config, arguments), 2 usage error, 3 I/O error, 70 internal error.",
+      "\nExit codes: 0 ok, 1 invalid input (config, arguments), 2 usage error, 3 I/O error, 8 alert delivery failed, 70 internal error.",
     );
 
   registerValidateConfig(program, ctx, setExitCode);
   registerProxy(program, ctx, setExitCode);
+  registerAlerts(program, ctx, setExitCode);
   return program;
 }
 

@@ -22,6 +22,11 @@ export function resolveConfigPath(explicit: string | undefined, cwd: string, env
   );
 }
 
+/** `~` and `~/…` name the home directory, as in a shell. */
+export function expandHome(path: string): string {
+  return path === "~" || path.startsWith("~/") ? join(homedir(), path.slice(1)) : path;
+}
+
 /**
  * Data directory: --data-dir (relative to the working directory), else
  * storage.path (relative to the config file), else $TOKENPAK_HOME, else
@@ -35,9 +40,13 @@ export function resolveDataDir(options: {
   env: Env;
 }): string {
   const { explicit, storagePath, configFile, cwd, env } = options;
-  const expand = (p: string) => (p === "~" || p.startsWith("~/") ? join(homedir(), p.slice(1)) : p);
-  if (explicit) return resolve(cwd, expand(explicit));
-  if (storagePath) return resolve(configFile ? dirname(configFile) : cwd, expand(storagePath));
-  if (env.TOKENPAK_HOME) return resolve(cwd, expand(env.TOKENPAK_HOME));
+  if (explicit) return resolve(cwd, expandHome(explicit));
+  if (storagePath) return resolve(configFile ? dirname(configFile) : cwd, expandHome(storagePath));
+  if (env.TOKENPAK_HOME) return resolve(cwd, expandHome(env.TOKENPAK_HOME));
   return join(homedir(), ".tokenpak");
+}
+
+/** The alerts log: alerts.log_file (relative to the data directory), else <data-dir>/alerts.log. */
+export function resolveAlertsLog(logFile: string | undefined, dataDir: string): string {
+  return resolve(dataDir, expandHome(logFile ?? "alerts.log"));
 }

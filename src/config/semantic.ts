@@ -258,13 +258,24 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
 
   const webhooks = budget.alert_webhook === undefined ? [] : [budget.alert_webhook].flat();
   for (const [i, target] of webhooks.entries()) {
+    const path: PathSegment[] = Array.isArray(budget.alert_webhook)
+      ? ["budget", "alert_webhook", i]
+      : ["budget", "alert_webhook"];
+    if (target.startsWith("mailto:") && config.alerts.smtp === undefined) {
+      warn(
+        path,
+        `alert target ${target} needs alerts.smtp, which is not configured: these alerts only reach the alerts log`,
+        "add alerts.smtp: {host, port, user, password: ${SMTP_PASSWORD}}",
+      );
+    }
     if (!target.startsWith("http:")) continue;
     const host = safeHost(target);
     if (host !== undefined && !isLoopbackHost(host)) {
-      const path: PathSegment[] = Array.isArray(budget.alert_webhook)
-        ? ["budget", "alert_webhook", i]
-        : ["budget", "alert_webhook"];
-      warn(path, `alert webhook ${host} is plain http: alerts travel unencrypted`, "use an https: URL");
+      warn(
+        path,
+        `alert webhook ${host} is plain http: alerts are not sent unencrypted, only logged`,
+        "use an https: URL",
+      );
     }
   }
 

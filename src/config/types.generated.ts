@@ -268,13 +268,57 @@ fsync?: ("always" | "batch")
 }
 export interface Alerts {
 /**
- * Alerts log (default <data-dir>/alerts.log).
+ * Alerts log: one line per alert (default <data-dir>/alerts.log; a relative path is relative to the data directory).
  */
 log_file?: string
 /**
- * Signs webhook bodies (X-TokenPak-Signature); use ${ENV}.
+ * Signs webhook bodies: X-TokenPak-Signature: sha256=<hex HMAC-SHA256 of the raw body>. Use ${ENV}.
  */
 webhook_secret?: string
+/**
+ * SMTP server for mailto: alert targets.
+ */
+smtp?: {
+host: string
+/**
+ * 587 (STARTTLS when the server offers it), 465 with secure: true, 25.
+ */
+port?: number
+/**
+ * TLS from the first byte (port 465). When false, STARTTLS is used if the server offers it.
+ */
+secure?: boolean
+user?: string
+/**
+ * Use ${ENV}.
+ */
+password?: string
+/**
+ * Sender address (default tokenpak@<host name>).
+ */
+from?: string
+}
+/**
+ * How long one delivery attempt (webhook request or SMTP conversation) may take.
+ */
+timeout_ms?: number
+/**
+ * Retries of a failed delivery: exponential backoff with jitter, then a dead-letter record.
+ */
+retry?: {
+/**
+ * Attempts per target, the first included.
+ */
+max_attempts?: number
+/**
+ * Wait before the second attempt; doubles after each failure.
+ */
+initial_delay_ms?: number
+/**
+ * The longest wait between two attempts.
+ */
+max_delay_ms?: number
+}
 }
 export interface Pricing {
 stale_after_hours?: number
@@ -555,13 +599,57 @@ fsync: ("always" | "batch")
 }
 export interface ResolvedAlerts {
 /**
- * Alerts log (default <data-dir>/alerts.log).
+ * Alerts log: one line per alert (default <data-dir>/alerts.log; a relative path is relative to the data directory).
  */
 log_file?: string
 /**
- * Signs webhook bodies (X-TokenPak-Signature); use ${ENV}.
+ * Signs webhook bodies: X-TokenPak-Signature: sha256=<hex HMAC-SHA256 of the raw body>. Use ${ENV}.
  */
 webhook_secret?: string
+/**
+ * SMTP server for mailto: alert targets.
+ */
+smtp?: {
+host: string
+/**
+ * 587 (STARTTLS when the server offers it), 465 with secure: true, 25.
+ */
+port: number
+/**
+ * TLS from the first byte (port 465). When false, STARTTLS is used if the server offers it.
+ */
+secure: boolean
+user?: string
+/**
+ * Use ${ENV}.
+ */
+password?: string
+/**
+ * Sender address (default tokenpak@<host name>).
+ */
+from?: string
+}
+/**
+ * How long one delivery attempt (webhook request or SMTP conversation) may take.
+ */
+timeout_ms: number
+/**
+ * Retries of a failed delivery: exponential backoff with jitter, then a dead-letter record.
+ */
+retry: {
+/**
+ * Attempts per target, the first included.
+ */
+max_attempts: number
+/**
+ * Wait before the second attempt; doubles after each failure.
+ */
+initial_delay_ms: number
+/**
+ * The longest wait between two attempts.
+ */
+max_delay_ms: number
+}
 }
 export interface ResolvedPricing {
 stale_after_hours: number

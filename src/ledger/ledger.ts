@@ -87,6 +87,18 @@ interface LedgerState {
   marks: Record<string, unknown>;
 }
 
+/**
+ * Told synchronously of what alerts need, by live operations only (replay
+ * tells nothing: what it replays was seen before). Must be cheap and must
+ * not throw: it runs inside reserve() and settle().
+ */
+export interface LedgerObserver {
+  /** Settled spend or an adjustment landed in these scopes, in the windows of moment `at`. */
+  spent(scopeIds: readonly string[], at: number): void;
+  /** reserve() refused, or served on the fallback model or past a soft limit. */
+  decided(decision: Reserved | Block, at: number): void;
+}
+
 export interface OpenReport {
   replayed: number;
   recovered: number;
@@ -145,6 +157,7 @@ export class Ledger {
   private snapshotTimer: NodeJS.Timeout | undefined;
   private saving: Promise<void> = Promise.resolve();
   private closed = false;
+  private observer: LedgerObserver | undefined;
 
   private constructor(
     private readonly options: Required<Omit<LedgerOptions, "fsync">>,
@@ -364,7 +377,11 @@ export class Ledger {
       (scope, limit) => this.counters.usage(scope.id, limit, now),
       policy,
     );
-    if (decision.action === "block") return this.withReset(decision, now);
+    if (decision.action === "block") {
+      const block = this.withReset(decision, now);
+      this.observer?.decided(block, now);
+      return block;
+    }
 
     const model = decision.model;
     const booked = decision.fallbackFrom !== undefined && fallbackScopes ? fallbackScopes : scopes;
@@ -392,10 +409,11 @@ export class Ledger {
     );
     if (decision.fallbackFrom !== undefined) r.fallbackFrom = decision.fallbackFrom;
     if (decision.overruns.length > 0) r.overrun = decision.overruns.map((b) => b.scope.id);
-    return {
+    const reserved: Reserved = {
       action: "allow",
       model,
       ...(decision.fallbackFrom !== undefined ? { fallbackFrom: decision.fallbackFrom } : {}),
+      ...(decision.fallbackBecause !== undefined ? { fallbackBecause: decision.fallbackBecause } : {}),
       maxOutputTokens: decision.maxOutputTokens,
       clamped: decision.clamped,
       reserve: decision.reserve,
@@ -403,6 +421,8 @@ export class Ledger {
       requestId: request.requestId,
       written,
     };
+    if (r.fallbackFrom !== undefined || r.overrun !== undefined) this.observer?.decided(reserved, now);
+    return reserved;
   }
 
   private withReset(decision: Extract<Decision, { action: "block" }>, now: number): Block {
@@ -435,7 +455,9 @@ export class Ledger {
       ...(r.fallbackFrom !== undefined ? { fallback_from: r.fallbackFrom } : {}),
       ...(r.overrun !== undefined ? { overrun: r.overrun } : {}),
     };
-    return this.record(entry);
+    const written = this.record(entry);
+    this.observer?.spent(r.scopeIds, r.atMs);
+    return written;
   }
 
   /** Drops a reservation without charging (nothing was spent: upstream unreachable, refused before sending). */
@@ -455,10 +477,11 @@ export class Ledger {
     source?: string;
   }): Promise<void> {
     const scopes = this.options.policy.scopesFor(input.identity, input.model ?? "");
-    return this.record({
+    const now = this.now();
+    const written = this.record({
       type: "adjust",
       seq: 0,
-      ts: iso(this.now()),
+      ts: iso(now),
       ...identityOf(scopes, input.identity),
       ...(input.model !== undefined ? { model: input.model } : {}),
       ...(input.provider !== undefined ? { provider: input.provider } : {}),
@@ -467,6 +490,20 @@ export class Ledger {
       reason: input.reason,
       ...(input.source !== undefined ? { source: input.source } : {}),
     });
+    this.observer?.spent(
+      scopes.map((s) => s.id),
+      now,
+    );
+    return written;
+  }
+
+  /** Whom to tell of spend and decisions (the alerts); one at a time. */
+  observe(observer: LedgerObserver | undefined): void {
+    this.observer = observer;
+  }
+
+  get policy(): Policy {
+    return this.options.policy;
   }
 
   /** The safety net: releases reservations past their TTL (a bug upstream of us forgot them). */
@@ -537,9 +574,9 @@ export class Ledger {
     return least === undefined ? undefined : Math.max(0, least);
   }
 
-  /** Usage of one scope's limit now (tests, alerts). */
-  usage(scopeId: string, limit: Parameters<Counters["usage"]>[1]) {
-    return this.counters.usage(scopeId, limit, this.now());
+  /** Usage of one scope's limit in the window of `at` (default now). */
+  usage(scopeId: string, limit: Parameters<Counters["usage"]>[1], at: number = this.now()) {
+    return this.counters.usage(scopeId, limit, at);
   }
 
   mark(name: string): unknown {

@@ -23,6 +23,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   ledger_locked: 500,
   ledger_corrupt: 500,
   unsafe_bind: 500,
+  alert_delivery_failed: 500,
   internal: 500,
 };
 

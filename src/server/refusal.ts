@@ -1,26 +1,9 @@
 import type { Breach } from "../budget/decide.js";
+import { scopeTitle } from "../budget/scope-names.js";
 import { windowLabel } from "../budget/windows.js";
 import { TokenpakError } from "../errors.js";
 import type { Block } from "../ledger/ledger.js";
 import { formatUsd, microsToCents } from "../money/money.js";
-
-const SCOPE_WORD: Record<string, string> = {
-  request: "This request",
-  run: "Run",
-  key: "Key",
-  user: "User",
-  project_model: "Project × model",
-  project: "Project",
-  team_model: "Team × model",
-  team: "Team",
-  model: "Model",
-  workspace: "Workspace",
-};
-
-function who(b: Breach): string {
-  const word = SCOPE_WORD[b.scope.kind] ?? b.scope.kind;
-  return b.scope.kind === "workspace" || b.scope.kind === "request" ? word : `${word} ${b.scope.name}`;
-}
 
 function amount(b: Breach, value: number): string {
   if (b.limit.unit === "cents") return formatUsd(value);
@@ -59,28 +42,28 @@ export function refusal(block: Block, now: number): TokenpakError {
   if (block.reason === "quota") {
     return new TokenpakError(
       "quota_exceeded",
-      `${who(b)} has used its ${window} request quota (${amount(b, limit)}).`,
+      `${scopeTitle(b.scope)} has used its ${window} request quota (${amount(b, limit)}).`,
       details,
     );
   }
   if (block.reason === "rate") {
     return new TokenpakError(
       "rate_limited",
-      `${who(b)} is over its rate limit (${amount(b, limit)} per ${window}).`,
+      `${scopeTitle(b.scope)} is over its rate limit (${amount(b, limit)} per ${window}).`,
       details,
     );
   }
   if (block.reason === "request") {
     return new TokenpakError(
       "budget_exceeded",
-      `${who(b)} would exceed the per-request limit (${amount(b, limit)}). Rejecting request.`,
+      `${scopeTitle(b.scope)} would exceed the per-request limit (${amount(b, limit)}). Rejecting request.`,
       details,
     );
   }
   const stop = b.cap !== limit ? ` (hard stop at ${amount(b, b.cap)})` : "";
   return new TokenpakError(
     "budget_exceeded",
-    `${who(b)} has reached ${window} budget limit (${amount(b, limit)})${stop}. Rejecting request.`,
+    `${scopeTitle(b.scope)} has reached ${window} budget limit (${amount(b, limit)})${stop}. Rejecting request.`,
     details,
   );
 }

@@ -1,6 +1,7 @@
 import { type IncomingMessage, type Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
+import { AlertMonitor } from "../alerts/monitor.js";
 import { compilePolicy } from "../budget/policy.js";
 import { isLoopbackHost } from "../config/semantic.js";
 import type { Config } from "../config/types.generated.js";
@@ -21,6 +22,8 @@ export interface ProxyOptions {
   /** How long shutdown waits for requests in flight (default 10 s). */
   drainMs?: number | undefined;
   clock?: () => number;
+  /** Problems of the alerts themselves (cannot write the log): default stderr. */
+  warn?: (message: string) => void;
 }
 
 export interface RunningProxy {
@@ -28,6 +31,7 @@ export interface RunningProxy {
   host: string;
   port: number;
   ledger: Ledger;
+  alerts: AlertMonitor;
   recovery: OpenReport;
   openMode: boolean;
   /** Stops accepting, lets requests in flight finish (bounded), settles, flushes. */
@@ -80,6 +84,19 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     fsync: config.storage.fsync,
     clock,
   });
+  let alerts: AlertMonitor;
+  try {
+    alerts = AlertMonitor.start({
+      config,
+      dataDir: options.dataDir,
+      ledger,
+      clock,
+      warn: options.warn ?? ((message) => process.stderr.write(`tokenpak: ${message}\n`)),
+    });
+  } catch (error) {
+    await ledger.close();
+    throw error;
+  }
   const upstreams = new Upstreams(providerSettings(config));
   const app = createApp({
     config,
@@ -121,6 +138,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       });
     });
   } catch (error) {
+    await alerts.close();
     await ledger.close();
     const code = (error as NodeJS.ErrnoException).code;
     throw new TokenpakError(
@@ -141,6 +159,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     host: address.address,
     port: address.port,
     ledger,
+    alerts,
     recovery: report,
     openMode: auth.openMode,
     close() {
@@ -161,6 +180,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         await stopped;
         clearInterval(sweeper);
         await upstreams.close();
+        await alerts.close(); // before the ledger's last snapshot: it holds the fired marks
         await ledger.close();
       })();
       return closing;

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { TokenpakError } from "../../errors.js";
 import { type CliContext, type GlobalOptions, line, paint, type SetExitCode } from "../context.js";
+import { loadCommandConfig } from "../load.js";
 import { describeLimits } from "./validate-config.js";
 
 interface ProxyFlags {
@@ -37,20 +38,10 @@ function parsePort(text: string | undefined): number | undefined {
 }
 
 export async function proxyCommand(ctx: CliContext, options: GlobalOptions & ProxyFlags): Promise<number> {
-  const { loadConfig } = await import("../../config/load.js");
-  const { resolveConfigPath, resolveDataDir } = await import("../../config/paths.js");
   const { summarize } = await import("../../config/summary.js");
   const { startProxy } = await import("../../server/serve.js");
 
-  const file = resolveConfigPath(options.config, ctx.cwd, ctx.env);
-  const { config, warnings } = await loadConfig(file, ctx.env);
-  const dataDir = resolveDataDir({
-    explicit: options.dataDir,
-    storagePath: config.storage.path,
-    configFile: file,
-    cwd: ctx.cwd,
-    env: ctx.env,
-  });
+  const { config, warnings, dataDir } = await loadCommandConfig(ctx, options);
   const c = paint(ctx, options);
   const proxy = await startProxy({
     config,
