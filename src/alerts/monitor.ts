@@ -221,12 +221,9 @@ export class AlertMonitor implements LedgerObserver {
 
   // --- LedgerObserver: on the request path; cheap, never throws ---
 
-  spent(scopeIds: readonly string[], at: number): void {
+  spent(scopes: readonly Scope[], at: number): void {
     try {
-      const { policy } = this.options.ledger;
-      for (const id of scopeIds) {
-        const scope = policy.scopeById(id);
-        if (!scope) continue;
+      for (const scope of scopes) {
         for (const limit of scope.limits) if (limit.kind === "budget") this.check(scope, limit, at);
       }
     } catch (error) {

@@ -60,7 +60,8 @@ interface Reservation {
   identity: EntryIdentity;
   model: string;
   provider: string;
-  scopeIds: string[];
+  /** The scopes it is booked in (the observer is told of them without parsing ids). */
+  scopes: readonly Scope[];
   cells: Cell[];
   amounts: Amounts;
   /** When it was booked: its cells are that moment's windows, and its spend counts there. */
@@ -94,7 +95,7 @@ interface LedgerState {
  */
 export interface LedgerObserver {
   /** Settled spend or an adjustment landed in these scopes, in the windows of moment `at`. */
-  spent(scopeIds: readonly string[], at: number): void;
+  spent(scopes: readonly Scope[], at: number): void;
   /** reserve() refused, or served on the fallback model or past a soft limit. */
   decided(decision: Reserved | Block, at: number): void;
 }
@@ -308,18 +309,22 @@ export class Ledger {
 
   private applyReserve(
     entry: Extract<JournalEntry, { type: "reserve" }>,
-    scopeIds: string[] = this.scopeIdsOf(entry, entry.model),
+    scopes: readonly Scope[] = this.scopesOf(entry, entry.model),
     ts: number = Date.parse(entry.ts),
     expiresAt: number = Date.parse(entry.expires_at),
     identity: EntryIdentity = pickIdentity(entry),
   ): Reservation {
-    const cells = this.counters.reserve(scopeIds, entry.reserved, ts);
+    const cells = this.counters.reserve(
+      scopes.map((s) => s.id),
+      entry.reserved,
+      ts,
+    );
     const r: Reservation = {
       id: entry.request_id,
       identity,
       model: entry.model,
       provider: entry.provider,
-      scopeIds,
+      scopes,
       cells,
       amounts: entry.reserved,
       at: entry.ts,
@@ -330,8 +335,12 @@ export class Ledger {
     return r;
   }
 
+  private scopesOf(e: EntryIdentity, model: string): Scope[] {
+    return this.options.policy.scopesFor(recorded(e), model);
+  }
+
   private scopeIdsOf(e: EntryIdentity, model: string): string[] {
-    return this.options.policy.scopesFor(recorded(e), model).map((s) => s.id);
+    return this.scopesOf(e, model).map((s) => s.id);
   }
 
   /** Gives the entry its sequence number and queues it for the journal. */
@@ -400,13 +409,7 @@ export class Ledger {
       expires_at: iso(expiresAt),
     };
     const written = this.append(entry);
-    const r = this.applyReserve(
-      entry,
-      booked.map((s) => s.id),
-      now,
-      expiresAt,
-      identity,
-    );
+    const r = this.applyReserve(entry, booked, now, expiresAt, identity);
     if (decision.fallbackFrom !== undefined) r.fallbackFrom = decision.fallbackFrom;
     if (decision.overruns.length > 0) r.overrun = decision.overruns.map((b) => b.scope.id);
     const reserved: Reserved = {
@@ -456,7 +459,7 @@ export class Ledger {
       ...(r.overrun !== undefined ? { overrun: r.overrun } : {}),
     };
     const written = this.record(entry);
-    this.observer?.spent(r.scopeIds, r.atMs);
+    this.observer?.spent(r.scopes, r.atMs);
     return written;
   }
 
@@ -490,10 +493,7 @@ export class Ledger {
       reason: input.reason,
       ...(input.source !== undefined ? { source: input.source } : {}),
     });
-    this.observer?.spent(
-      scopes.map((s) => s.id),
-      now,
-    );
+    this.observer?.spent(scopes, now);
     return written;
   }
 
