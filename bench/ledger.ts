@@ -13,7 +13,7 @@
  * Steps 3 and 4 run in child processes (a cold start, and a clean heap to measure).
  * Everything lives in a temp directory that is deleted at the end.
  */
-import { fork } from "node:child_process";
+import { execFileSync, fork } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -285,6 +285,8 @@ async function fillTo(ledger: Ledger, entries: number, current: number, label: s
 }
 
 async function costAt(ledger: Ledger, sizes: Sizes, entries: number): Promise<CostPoint> {
+  // The fill leaves up to hundreds of MB of dirty pages: written back now, not in the middle of the runs.
+  execFileSync("sync");
   const runs: number[] = [];
   let at = entries;
   for (let r = 0; r < sizes.costReps; r++) {
