@@ -20,7 +20,8 @@
  * the machine disturbs all three alike, and the median of the rounds counts.
  * Target: p50 at 1 connection of `hanging` within 10% of `none`.
  */
-import { type ChildProcess, fork } from "node:child_process";
+
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -28,6 +29,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { killChildren, median, percentile, spawnServer, stopServer } from "./lib.js";
 
 type Mode = "none" | "log" | "hanging";
 const MODES: Mode[] = ["none", "log", "hanging"];
@@ -93,36 +95,6 @@ async function child(mode: Mode, upstream: string, webhook: string): Promise<voi
 // ---------------------------------------------------------------------------
 // Parent.
 
-const children = new Set<ChildProcess>();
-
-function spawnChild(script: string, args: string[]): Promise<{ url: string; process: ChildProcess }> {
-  const proc = fork(script, args, {
-    execArgv: process.execArgv,
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  children.add(proc);
-  proc.once("exit", () => children.delete(proc));
-  return new Promise((resolve, reject) => {
-    proc.once("message", (m) => {
-      const url = (m as { url?: string }).url;
-      if (url) resolve({ url, process: proc });
-      else reject(new Error(`${script} did not report its URL: ${JSON.stringify(m)}`));
-    });
-    proc.once("exit", (code) => reject(new Error(`${script} ${args.join(" ")} exited early (code ${code})`)));
-  });
-}
-
-function stopChild(proc: ChildProcess): Promise<object> {
-  return new Promise((resolve) => {
-    let stats: object = {};
-    proc.on("message", (m) => {
-      stats = (m as { stats?: object }).stats ?? stats;
-    });
-    proc.once("exit", () => resolve(stats));
-    proc.send("stop");
-  });
-}
-
 /** A webhook receiver that takes every request and never answers. */
 async function hangingReceiver(): Promise<{
   url: string;
@@ -180,22 +152,12 @@ async function load(url: string, connections: number, seconds: number): Promise<
   });
   const result = await instance;
   times.sort((a, b) => a - b);
-  const at = (p: number) =>
-    times[Math.min(times.length - 1, Math.ceil((p / 100) * times.length) - 1)] ?? Number.NaN;
   return {
     rps: times.length / result.duration,
-    p50: at(50),
-    p99: at(99),
+    p50: percentile(times, 50),
+    p99: percentile(times, 99),
     failed: result.non2xx + result.errors + result.timeouts,
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 function progress(message: string): void {
@@ -224,12 +186,12 @@ async function main(): Promise<void> {
   if (loadBefore > 0.5) progress(`load average ${loadBefore.toFixed(2)}: something else is using the CPUs`);
 
   const receiver = await hangingReceiver();
-  const fake = await spawnChild(PROXY_BENCH, ["--serve", "fake"]);
+  const fake = await spawnServer(PROXY_BENCH, ["--serve", "fake"]);
   const servers = new Map<Mode, { url: string; process: ChildProcess }>();
   for (const mode of MODES) {
     servers.set(
       mode,
-      await spawnChild(fileURLToPath(import.meta.url), [
+      await spawnServer(fileURLToPath(import.meta.url), [
         "--serve",
         mode,
         "--upstream",
@@ -259,8 +221,8 @@ async function main(): Promise<void> {
     }
   }
   const stats = new Map<Mode, object>();
-  for (const [mode, s] of servers) stats.set(mode, await stopChild(s.process));
-  await stopChild(fake.process);
+  for (const [mode, s] of servers) stats.set(mode, await stopServer(s.process));
+  await stopServer(fake.process);
   const hung = receiver.received();
   await receiver.close();
 
@@ -345,6 +307,6 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   console.error(error);
-  for (const c of children) c.kill();
+  killChildren();
   process.exitCode = 1;
 });

@@ -13,6 +13,7 @@
  * Steps 3 and 4 run in child processes (a cold start, and a clean heap to measure).
  * Everything lives in a temp directory that is deleted at the end.
  */
+
 import { execFileSync, fork } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, tmpdir } from "node:os";
@@ -29,6 +30,7 @@ import type { Micros } from "../src/money/money.js";
 import { costOf, pricesFor } from "../src/pricing/cost.js";
 import type { Usage } from "../src/pricing/usage.js";
 import { configFrom } from "../test/helpers/policy.js";
+import { median } from "./lib.js";
 
 // ---------------------------------------------------------------------------
 // Set-up: a config with limits on several of the 6 scopes, all far too high to block.
@@ -303,12 +305,6 @@ async function costAt(ledger: Ledger, sizes: Sizes, entries: number): Promise<Co
     bestOpsPerSec: Math.max(...runs),
     runs,
   };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
 function countEntries(dir: string): number {

@@ -29,7 +29,8 @@
  * a short run at 1 connection per target measures latency without queueing
  * (at 20 busy connections p50 is mostly waiting in line: 20 / throughput).
  */
-import { type ChildProcess, execFileSync, fork } from "node:child_process";
+
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -38,6 +39,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Pool } from "undici";
+import { killChildren, percentile, spawnServer, stopServer } from "./lib.js";
 
 type Kind = "fake" | "passthrough" | "json" | "tokenpak";
 
@@ -279,25 +281,9 @@ interface Server {
   process: ChildProcess;
 }
 
-/** Servers started and not yet stopped: killed if the benchmark fails. */
-const children = new Set<ChildProcess>();
-
-function start(kind: Kind, upstream?: string, extraExecArgv: string[] = []): Promise<Server> {
+async function start(kind: Kind, upstream?: string, extraExecArgv: string[] = []): Promise<Server> {
   const args = ["--serve", kind, ...(upstream ? ["--upstream", upstream] : [])];
-  const proc = fork(fileURLToPath(import.meta.url), args, {
-    execArgv: [...process.execArgv, ...extraExecArgv],
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  children.add(proc);
-  proc.once("exit", () => children.delete(proc));
-  return new Promise((resolve, reject) => {
-    proc.once("message", (m) => {
-      const url = (m as { url?: string }).url;
-      if (url) resolve({ kind, url, process: proc });
-      else reject(new Error(`${kind} did not report its URL: ${JSON.stringify(m)}`));
-    });
-    proc.once("exit", (code) => reject(new Error(`${kind} exited early (code ${code})`)));
-  });
+  return { kind, ...(await spawnServer(fileURLToPath(import.meta.url), args, extraExecArgv)) };
 }
 
 /** CPU time (user + system, µs) the server's process has used so far. */
@@ -323,20 +309,6 @@ async function measure(server: Server, connections: number, seconds: number): Pr
   return l;
 }
 
-function stop(server: Server): Promise<object> {
-  return new Promise((resolve, reject) => {
-    let stats: object = {};
-    server.process.on("message", (m) => {
-      stats = (m as { stats?: object }).stats ?? stats;
-    });
-    server.process.once("exit", (code) => {
-      if (code === 0) resolve(stats);
-      else reject(new Error(`${server.kind} exited with code ${code}`));
-    });
-    server.process.send("stop");
-  });
-}
-
 interface Load {
   connections: number;
   seconds: number;
@@ -351,11 +323,6 @@ interface Load {
   errors: number;
   /** CPU time of the server process per 2xx response (µs), user + system. */
   cpuMicrosPerRequest?: number;
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
 async function load(url: string, connections: number, seconds: number): Promise<Load> {
@@ -503,9 +470,9 @@ async function main(): Promise<void> {
     const one = await measure(server, 1, latencySeconds);
     single.set(kind, one);
     progress(`  ${Math.round(one.rps)} req/s, p50 ${one.p50.toFixed(3)} ms, p99 ${one.p99.toFixed(3)} ms`);
-    if (kind !== "fake") stats.set(kind, await stop(server));
+    if (kind !== "fake") stats.set(kind, await stopServer(server.process));
   }
-  stats.set("fake", await stop(fake));
+  stats.set("fake", await stopServer(fake.process));
 
   // NaN when --targets left one out.
   const of = (m: Map<Kind, Load>, k: Kind, f: (l: Load) => number) => {
@@ -649,6 +616,6 @@ function print(
 
 main().catch((error: unknown) => {
   console.error(error);
-  for (const child of children) child.kill();
+  killChildren();
   process.exitCode = 1;
 });
