@@ -352,6 +352,39 @@ describe("proxy: refusals", () => {
     expect(fake.requests.length).toBe(before);
   });
 
+  it("passes the client's own JSON text on when only the output cap is added", async () => {
+    const proxy = await start();
+    // Unusual but valid JSON: spacing, an escape, a nested object. Re-serialising would change these bytes.
+    const raw =
+      '{ "model" : "cheap",\n "messages": [{"role":"user","content":"caf\\u00e9"}], "metadata": {"a": 1} }\n';
+    const res = await fetch(`${proxy.url}/v1/chat/completions`, { method: "POST", headers: auth, body: raw });
+    expect(res.status).toBe(200);
+    const seen = fake.requests[0];
+    const cap = seen?.body.max_tokens;
+    expect(cap).toBe(4096);
+    const end = raw.lastIndexOf("}");
+    expect(seen?.text).toBe(`${raw.slice(0, end)},"max_tokens":${cap}${raw.slice(end)}`);
+  });
+
+  it("relays the provider's JSON text as sent, with cost_cents written in", async () => {
+    const proxy = await start();
+    const answer =
+      '{"id": "chatcmpl-1",  "object": "chat.completion", "model": "cheap",\n' +
+      '"choices": [{"index": 0, "message": {"role": "assistant", "content": "d\\u00e9j\\u00e0 vu"}, "finish_reason": "stop"}],\n' +
+      '"usage": {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}}\n';
+    fake.next.push({ kind: "status", status: 200, text: answer });
+    const { res, text, json } = await post(proxy, "/v1/chat/completions", {
+      model: "cheap",
+      messages: hello,
+    });
+    expect(res.status).toBe(200);
+    // 1,000 input tokens at 0.01¢/1k + 500 output at 0.02¢/1k
+    expect(json().cost_cents).toBeCloseTo(0.02, 9);
+    const end = answer.lastIndexOf("}");
+    expect(text).toBe(`${answer.slice(0, end)},"cost_cents":${json().cost_cents}${answer.slice(end)}`);
+    expect(json().choices[0].message.content).toBe("déjà vu");
+  });
+
   it("clamps max_tokens to what the budget can pay for, and says so", async () => {
     const proxy = await start();
     const { res } = await post(proxy, "/v1/chat/completions", {

@@ -28,3 +28,19 @@ export function parseJson(text: string): unknown {
     return undefined;
   }
 }
+
+/**
+ * `text` (the JSON of `parsed`, an object) with one more member `name`
+ * (a plain identifier) set to a number, written in without re-serialising the
+ * rest: on the request path that saves a JSON.stringify of the whole body.
+ * Undefined when `parsed` already has `name`: a second member of the same
+ * name would be read differently by different parsers.
+ */
+export function withMember(text: string, parsed: Json, name: string, value: number): string | undefined {
+  if (name in parsed) return undefined;
+  // Only whitespace may follow an object's closing brace.
+  const end = text.lastIndexOf("}");
+  if (end < 0) return undefined;
+  const comma = Object.keys(parsed).length > 0 ? "," : "";
+  return `${text.slice(0, end)}${comma}"${name}":${value}${text.slice(end)}`;
+}

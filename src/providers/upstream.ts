@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { Pool } from "undici";
 import { TokenpakError } from "../errors.js";
-import type { Json } from "./json.js";
+import { obj, parseJson } from "./json.js";
 import { type MockOptions, type MockRoute, mockRespond } from "./mock.js";
 import { DEFAULT_BASE_URL, type ProviderType } from "./wire.js";
 
@@ -25,7 +25,8 @@ export interface UpstreamResponse {
 export interface UpstreamRequest {
   route: MockRoute;
   path: string;
-  body: Json;
+  /** The request body, as the JSON text to send. */
+  body: string;
   /** Extra headers for the provider (anthropic-version, anthropic-beta). */
   headers: Record<string, string>;
   signal: AbortSignal | UpstreamAbort;
@@ -83,7 +84,7 @@ export class Upstreams {
     const p = this.providers.get(providerName);
     if (!p) throw new TokenpakError("config_invalid", `provider ${providerName} is not configured`);
     if (p.type === "mock") {
-      const answer = mockRespond(request.route, request.body, p.mock);
+      const answer = mockRespond(request.route, obj(parseJson(request.body)), p.mock);
       return { status: answer.status, contentType: answer.contentType, headers: {}, body: answer.chunks };
     }
     const { pool, basePath } = this.poolFor(p);
@@ -98,7 +99,7 @@ export class Upstreams {
         path: basePath + request.path,
         method: "POST",
         headers,
-        body: JSON.stringify(request.body),
+        body: request.body,
         signal: request.signal,
         headersTimeout: p.timeoutMs,
         bodyTimeout: p.timeoutMs,

@@ -6,7 +6,7 @@ import type { Ledger } from "../ledger/ledger.js";
 import { type Micros, microsToCents } from "../money/money.js";
 import { costOf, pricesFor } from "../pricing/cost.js";
 import { NO_USAGE, type Usage } from "../pricing/usage.js";
-import { isObject, type Json, num, obj, parseJson, str } from "../providers/json.js";
+import { isObject, type Json, num, obj, parseJson, str, withMember } from "../providers/json.js";
 import { SseSplitter } from "../providers/sse.js";
 import {
   chatToMessagesRequest,
@@ -20,6 +20,7 @@ import {
 import type { UpstreamResponse, Upstreams } from "../providers/upstream.js";
 import { jsonUsage, streamUsage } from "../providers/usage-stream.js";
 import {
+  capField,
   formatOf,
   type ProviderType,
   setMaxTokens,
@@ -96,7 +97,7 @@ export async function exchange(deps: ExchangeDeps, route: Route, request: Reques
   }
 }
 
-async function readBody(request: Request, limit: number): Promise<Json> {
+async function readBody(request: Request, limit: number): Promise<{ text: string; body: Json }> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > limit) throw new TokenpakError("body_too_large", `request body is over ${limit} bytes`);
   const text = await request.text();
@@ -105,7 +106,44 @@ async function readBody(request: Request, limit: number): Promise<Json> {
   }
   const body = parseJson(text);
   if (!isObject(body)) throw new TokenpakError("invalid_request", "request body must be a JSON object");
-  return body;
+  return { text, body };
+}
+
+interface Forward {
+  route: Route;
+  clientFormat: WireFormat;
+  upstreamFormat: WireFormat;
+  model: string;
+  maxTokens: number;
+  streaming: boolean;
+}
+
+/**
+ * The request body for upstream, as JSON. When nothing but the output cap
+ * changes, the client's own text goes on, the cap written into it if missing:
+ * that saves re-serialising the body on every request.
+ */
+function upstreamText(text: string, body: Json, f: Forward): string {
+  const same = f.upstreamFormat === f.clientFormat;
+  if (same && body.model === f.model && !(f.streaming && f.upstreamFormat === "openai")) {
+    if (f.route === "embeddings") return text;
+    const field = capField(body, f.upstreamFormat);
+    if (body[field] === f.maxTokens) return text;
+    const added = body[field] === undefined ? withMember(text, body, field, f.maxTokens) : undefined;
+    if (added !== undefined) return added;
+  }
+  const out: Json = same
+    ? { ...body }
+    : f.clientFormat === "openai"
+      ? chatToMessagesRequest(body)
+      : messagesToChatRequest(body);
+  out.model = f.model;
+  if (f.route !== "embeddings") setMaxTokens(out, f.upstreamFormat, f.maxTokens);
+  if (f.streaming && f.upstreamFormat === "openai") {
+    // Usage arrives in a last chunk only when asked for; the relay drops it again if the client did not ask.
+    out.stream_options = { ...obj(out.stream_options), include_usage: true };
+  }
+  return JSON.stringify(out);
 }
 
 function providerOf(deps: ExchangeDeps, model: ResolvedModel): { name: string; type: ProviderType } {
@@ -137,7 +175,7 @@ async function proxied(
   request: Request,
 ): Promise<Response> {
   const { config, ledger } = deps;
-  const body = await readBody(request, deps.maxBodyBytes);
+  const { text: requestText, body } = await readBody(request, deps.maxBodyBytes);
   const modelName = str(body.model);
   const available = Object.keys(config.models ?? {});
   if (!modelName)
@@ -196,18 +234,15 @@ async function proxied(
   const chosenConfig = config.models?.[chosen.name] ?? modelConfig;
   const chosenProvider = providerOf(deps, chosenConfig);
   const upstreamFormat = formatOf(chosenProvider.type, clientFormat);
-  const upstreamBody: Json =
-    upstreamFormat === clientFormat
-      ? { ...body }
-      : clientFormat === "openai"
-        ? chatToMessagesRequest(body)
-        : messagesToChatRequest(body);
-  upstreamBody.model = chosenConfig.upstream_model ?? chosen.name;
-  if (route !== "embeddings") setMaxTokens(upstreamBody, upstreamFormat, decision.maxOutputTokens);
   const streaming = body.stream === true && route !== "embeddings";
-  if (streaming && upstreamFormat === "openai") {
-    upstreamBody.stream_options = { ...obj(upstreamBody.stream_options), include_usage: true };
-  }
+  const upstreamBody = upstreamText(requestText, body, {
+    route,
+    clientFormat,
+    upstreamFormat,
+    model: chosenConfig.upstream_model ?? chosen.name,
+    maxTokens: decision.maxOutputTokens,
+    streaming,
+  });
   const headers: Record<string, string> = {};
   for (const name of ["anthropic-version", "anthropic-beta"]) {
     const v = request.headers.get(name);
@@ -246,7 +281,8 @@ async function proxied(
       await release("upstream_read_failed");
       throw error;
     }
-    const parsed = obj(parseJson(text));
+    const answerJson = parseJson(text);
+    const parsed = obj(answerJson);
     const usage = jsonUsage(upstreamFormat, parsed);
     if (upstream.status >= 400) {
       // Charged only when the provider says it spent something.
@@ -261,17 +297,26 @@ async function proxied(
     // A 200 without usage is still spend: count what came back rather than charge $0.
     const charged = usage ?? { ...NO_USAGE, input: inputTokens, output: countTextTokens(text) };
     const cost = await settle(charged, "ok");
-    let answer =
-      upstreamFormat === clientFormat
-        ? parsed
-        : clientFormat === "openai"
-          ? messagesToChatResponse(parsed)
-          : chatToMessagesResponse(parsed);
-    if (decision.fallbackFrom !== undefined) answer = { ...answer, model: chosen.name };
-    answer.cost_cents = microsToCents(cost);
-    out["x-tokenpak-cost-cents"] = centsHeader(cost);
+    const cents = microsToCents(cost);
+    out["x-tokenpak-cost-cents"] = String(cents);
     remaining();
-    return new Response(JSON.stringify(answer), {
+    // The provider's own JSON, cost_cents written in, unless the answer must be rewritten anyway.
+    let answerText =
+      upstreamFormat === clientFormat && decision.fallbackFrom === undefined && isObject(answerJson)
+        ? withMember(text, parsed, "cost_cents", cents)
+        : undefined;
+    if (answerText === undefined) {
+      let answer =
+        upstreamFormat === clientFormat
+          ? parsed
+          : clientFormat === "openai"
+            ? messagesToChatResponse(parsed)
+            : chatToMessagesResponse(parsed);
+      if (decision.fallbackFrom !== undefined) answer = { ...answer, model: chosen.name };
+      answer.cost_cents = cents;
+      answerText = JSON.stringify(answer);
+    }
+    return new Response(answerText, {
       status: upstream.status,
       headers: { "content-type": "application/json", ...out },
     });

@@ -1,9 +1,12 @@
 import { countTokens as count } from "gpt-tokenizer";
+import { memoByText } from "./memo.js";
 
 // User text may contain "<|endoftext|>" and the like: providers read it as plain text, so do we
 // (gpt-tokenizer would otherwise throw on it).
 const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 const countTokens = (text: string) => count(text, PLAIN_TEXT);
+/** Input texts repeat from request to request (history, system prompts): about 8 MB of them are remembered. */
+const inputTokens = memoByText(countTokens, 4_000_000);
 
 /**
  * Input-token estimates for the worst-case reservation. gpt-tokenizer
@@ -23,13 +26,13 @@ const IMAGE_TOKENS = 1600;
 
 function textTokens(value: unknown): number {
   if (value === undefined || value === null) return 0;
-  if (typeof value === "string") return value.length === 0 ? 0 : countTokens(value);
+  if (typeof value === "string") return value.length === 0 ? 0 : inputTokens(value);
   if (Array.isArray(value)) {
     let n = 0;
     for (const part of value) n += partTokens(part);
     return n;
   }
-  return countTokens(JSON.stringify(value));
+  return inputTokens(JSON.stringify(value));
 }
 
 function partTokens(part: unknown): number {
@@ -39,7 +42,7 @@ function partTokens(part: unknown): number {
   if (typeof p.text === "string") return textTokens(p.text);
   if (p.type === "image_url" || p.type === "image" || p.type === "input_image") return IMAGE_TOKENS;
   if (p.type === "tool_result") return textTokens(p.content) + PER_MESSAGE;
-  return countTokens(JSON.stringify(p));
+  return inputTokens(JSON.stringify(p));
 }
 
 function messagesTokens(messages: unknown): number {

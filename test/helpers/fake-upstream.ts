@@ -6,12 +6,15 @@ export interface SeenRequest {
   path: string;
   headers: IncomingMessage["headers"];
   body: Record<string, unknown>;
+  /** The body as sent, byte for byte. */
+  text: string;
 }
 
 /** What the fake does with the next request: answer normally, fail, hang, or cut the connection mid-answer. */
 export type Behaviour =
   | { kind: "normal" }
-  | { kind: "status"; status: number; body: unknown }
+  /** Answer with this status and body (`text`: these exact bytes instead of `body` as JSON). */
+  | { kind: "status"; status: number; body?: unknown; text?: string }
   | { kind: "hang" }
   | { kind: "delay"; ms: number }
   /** Stream slowly: wait this long between events. */
@@ -59,7 +62,7 @@ export async function startFakeUpstream(options: Partial<MockOptions> = {}): Pro
       const path = (req.url ?? "").split("?")[0] ?? "";
       const route = ROUTES[path];
       const body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-      fake.requests.push({ path, headers: req.headers, body });
+      fake.requests.push({ path, headers: req.headers, body, text });
       if (!route) {
         res
           .writeHead(404, { "content-type": "application/json" })
@@ -74,7 +77,7 @@ export async function startFakeUpstream(options: Partial<MockOptions> = {}): Pro
       if (behaviour.kind === "status") {
         res
           .writeHead(behaviour.status, { "content-type": "application/json" })
-          .end(JSON.stringify(behaviour.body));
+          .end(behaviour.text ?? JSON.stringify(behaviour.body));
         return;
       }
       if (behaviour.kind === "delay") await new Promise((r) => setTimeout(r, behaviour.ms));
