@@ -22,6 +22,22 @@ models: { gpt-4: { provider: openai, estimated_input_cost_per_1k: 3, estimated_o
 `);
 
 describe("policy", () => {
+  it("resolves an identity once, and never mistakes one identity for another", () => {
+    const ids = (identity: Parameters<typeof policy.scopesFor>[0]) =>
+      policy.scopesFor(identity, "gpt-4").map((s) => s.id);
+    const again = { key: "ci", user: "alice", project: "bot" };
+    expect(policy.scopesFor(again, "gpt-4")).toBe(policy.scopesFor({ ...again }, "gpt-4"));
+    // Client-chosen user and run ids that would spell other identities under a separator-joined key.
+    expect(ids({ user: "a\nb" })).toContain("user:a\nb");
+    expect(ids({ user: "a", run: "b" })).toEqual(["run:b", "user:a", "model:gpt-4", "workspace"]);
+    expect(ids({ run: "1:a", user: "b" })).toEqual(["run:1:a", "user:b", "model:gpt-4", "workspace"]);
+    expect(ids({ run: "1:a1:b" })).toEqual(["run:1:a1:b", "model:gpt-4", "workspace"]);
+    expect(ids({ user: "" })).toContain("user:");
+    expect(ids({})).not.toContain("user:");
+    expect(ids({ project: "bot", team: null })).not.toContain("team:platform");
+    expect(ids({ project: "bot" })).toContain("team:platform");
+  });
+
   it("resolves every scope of a request, most specific first, the project's team included", () => {
     const scopes = policy.scopesFor({ key: "ci", user: "alice", project: "bot", run: "r1" }, "gpt-4");
     expect(scopes.map((s) => s.id)).toEqual([

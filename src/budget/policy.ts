@@ -62,7 +62,8 @@ export interface Policy {
   /** Every rolling window some limit uses; the ledger keeps buckets for exactly these. */
   rollingWindows: readonly WindowSpec[];
   /** Most specific first, workspace last. Scopes without limits are included: the ledger still counts them. */
-  scopesFor(identity: Identity, model: string): Scope[];
+  /** Shared arrays: callers must not change them. */
+  scopesFor(identity: Identity, model: string): readonly Scope[];
   /** The scope a counter key stands for, with its limits under the current config. */
   scopeById(id: string): Scope | undefined;
 }
@@ -216,6 +217,26 @@ export function compilePolicy(config: Config): Policy {
       cached(`team:${n}/model:${m}`, "team_model", `${n} × ${m}`, () => lookup(teamModel, `${n}\n${m}`)),
   };
 
+  const resolve = (identity: Identity, model: string): readonly Scope[] => {
+    const { run, key, user, project } = identity;
+    const team =
+      identity.team === null
+        ? undefined
+        : (identity.team ?? (project !== undefined ? projectTeam.get(project) : undefined));
+    const scopes: Scope[] = [];
+    if (run !== undefined) scopes.push(make.run(run));
+    if (key !== undefined) scopes.push(make.key(key));
+    if (user !== undefined) scopes.push(make.user(user));
+    if (project !== undefined) scopes.push(make.projectModel(project, model), make.project(project));
+    if (team !== undefined) scopes.push(make.teamModel(team, model), make.team(team));
+    scopes.push(make.model(model), WORKSPACE);
+    return scopes;
+  };
+  const resolved = new Map<string, readonly Scope[]>();
+  // Length-prefixed, so that no choice of user or run id (client input) can spell another identity's key.
+  const part = (v: string | undefined | null) =>
+    v === undefined ? "-" : v === null ? "!" : `${v.length}:${v}`;
+
   return {
     enabled: on,
     rejectOnExceed: b.reject_on_exceed,
@@ -225,18 +246,14 @@ export function compilePolicy(config: Config): Policy {
     perRequest,
     rollingWindows: [...rolling.values()],
     scopesFor(identity, model) {
-      const { run, key, user, project } = identity;
-      const team =
-        identity.team === null
-          ? undefined
-          : (identity.team ?? (project !== undefined ? projectTeam.get(project) : undefined));
-      const scopes: Scope[] = [];
-      if (run !== undefined) scopes.push(make.run(run));
-      if (key !== undefined) scopes.push(make.key(key));
-      if (user !== undefined) scopes.push(make.user(user));
-      if (project !== undefined) scopes.push(make.projectModel(project, model), make.project(project));
-      if (team !== undefined) scopes.push(make.teamModel(team, model), make.team(team));
-      scopes.push(make.model(model), WORKSPACE);
+      // One lookup per request instead of a lookup per scope (a request resolves them twice).
+      const id = `${part(identity.run)}${part(identity.key)}${part(identity.user)}${part(identity.project)}${part(identity.team)}${model}`;
+      let scopes = resolved.get(id);
+      if (!scopes) {
+        if (resolved.size >= 100_000) resolved.clear();
+        scopes = resolve(identity, model);
+        resolved.set(id, scopes);
+      }
       return scopes;
     },
     scopeById(id) {

@@ -335,7 +335,7 @@ export class Ledger {
     return r;
   }
 
-  private scopesOf(e: EntryIdentity, model: string): Scope[] {
+  private scopesOf(e: EntryIdentity, model: string): readonly Scope[] {
     return this.options.policy.scopesFor(recorded(e), model);
   }
 
@@ -370,7 +370,7 @@ export class Ledger {
     }
     const scopes = policy.scopesFor(request.identity, request.model.name);
     const fallback = request.fallback;
-    let fallbackScopes: Scope[] | undefined;
+    let fallbackScopes: readonly Scope[] | undefined;
     const decision = decide(
       {
         scopes,

@@ -177,13 +177,13 @@ async function proxied(
   const { config, ledger } = deps;
   const { text: requestText, body } = await readBody(request, deps.maxBodyBytes);
   const modelName = str(body.model);
-  const available = Object.keys(config.models ?? {});
+  const available = () => Object.keys(config.models ?? {});
   if (!modelName)
-    throw new TokenpakError("invalid_request", "`model` is required", { available_models: available });
+    throw new TokenpakError("invalid_request", "`model` is required", { available_models: available() });
   const modelConfig = config.models?.[modelName];
   if (!modelConfig) {
     throw new TokenpakError("unknown_model", `model ${modelName} is not configured`, {
-      available_models: available,
+      available_models: available(),
     });
   }
   const identity = deps.auth.identify(request.headers, body, clientFormat);
