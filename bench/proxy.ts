@@ -5,7 +5,7 @@
  *   npm run bench:proxy -- --quick             # 1 round of 3 s per target, a smoke run
  *   npm run bench:proxy -- --rounds 5          # more rounds, for a noisy machine
  *   npm run bench:proxy -- --json out.json     # also write the figures as JSON
- *   npm run bench:proxy -- --profile DIR       # --cpu-prof the tokenpak process into DIR
+ *   npm run bench:proxy -- --profile DIR       # --cpu-prof each proxy process (b, b2, c) into DIR
  *   npm run bench:proxy -- --targets tokenpak  # only some of fake,passthrough,json,tokenpak
  *   npm run bench:proxy -- --no-pin            # let the scheduler place the processes
  *
