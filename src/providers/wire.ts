@@ -24,14 +24,8 @@ export function upstreamPath(route: "chat" | "messages" | "embeddings", format: 
   return format === "anthropic" ? "/v1/messages" : "/chat/completions";
 }
 
-/** The field that carries the output cap: OpenAI's newer max_completion_tokens when the client used it. */
-export function capField(body: Json, format: WireFormat): "max_tokens" | "max_completion_tokens" {
-  return format === "openai" && body.max_completion_tokens !== undefined
-    ? "max_completion_tokens"
-    : "max_tokens";
-}
-
 /** Sets the output cap the reservation paid for, in the field the format uses. */
 export function setMaxTokens(body: Json, format: WireFormat, maxTokens: number): void {
-  body[capField(body, format)] = maxTokens;
+  if (format === "openai" && body.max_completion_tokens !== undefined) body.max_completion_tokens = maxTokens;
+  else body.max_tokens = maxTokens;
 }

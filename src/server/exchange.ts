@@ -20,7 +20,6 @@ import {
 import type { UpstreamResponse, Upstreams } from "../providers/upstream.js";
 import { jsonUsage, streamUsage } from "../providers/usage-stream.js";
 import {
-  capField,
   formatOf,
   type ProviderType,
   setMaxTokens,
@@ -97,7 +96,7 @@ export async function exchange(deps: ExchangeDeps, route: Route, request: Reques
   }
 }
 
-async function readBody(request: Request, limit: number): Promise<{ text: string; body: Json }> {
+async function readBody(request: Request, limit: number): Promise<Json> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > limit) throw new TokenpakError("body_too_large", `request body is over ${limit} bytes`);
   const text = await request.text();
@@ -106,7 +105,7 @@ async function readBody(request: Request, limit: number): Promise<{ text: string
   }
   const body = parseJson(text);
   if (!isObject(body)) throw new TokenpakError("invalid_request", "request body must be a JSON object");
-  return { text, body };
+  return body;
 }
 
 interface Forward {
@@ -119,24 +118,19 @@ interface Forward {
 }
 
 /**
- * The request body for upstream, as JSON. When nothing but the output cap
- * changes, the client's own text goes on, the cap written into it if missing:
- * that saves re-serialising the body on every request.
+ * The request body for upstream, always re-serialised from what was parsed
+ * and priced. Passing the client's own text on would be cheaper, but JSON with
+ * a key given twice (`"max_tokens": 100000, …, "max_tokens": 10`) is read as
+ * the last value here and possibly as the first by a provider: the model or
+ * the output cap served could then differ from the one paid for.
  */
-function upstreamText(text: string, body: Json, f: Forward): string {
-  const same = f.upstreamFormat === f.clientFormat;
-  if (same && body.model === f.model && !(f.streaming && f.upstreamFormat === "openai")) {
-    if (f.route === "embeddings") return text;
-    const field = capField(body, f.upstreamFormat);
-    if (body[field] === f.maxTokens) return text;
-    const added = body[field] === undefined ? withMember(text, body, field, f.maxTokens) : undefined;
-    if (added !== undefined) return added;
-  }
-  const out: Json = same
-    ? { ...body }
-    : f.clientFormat === "openai"
-      ? chatToMessagesRequest(body)
-      : messagesToChatRequest(body);
+function upstreamText(body: Json, f: Forward): string {
+  const out: Json =
+    f.upstreamFormat === f.clientFormat
+      ? { ...body }
+      : f.clientFormat === "openai"
+        ? chatToMessagesRequest(body)
+        : messagesToChatRequest(body);
   out.model = f.model;
   if (f.route !== "embeddings") setMaxTokens(out, f.upstreamFormat, f.maxTokens);
   if (f.streaming && f.upstreamFormat === "openai") {
@@ -175,7 +169,7 @@ async function proxied(
   request: Request,
 ): Promise<Response> {
   const { config, ledger } = deps;
-  const { text: requestText, body } = await readBody(request, deps.maxBodyBytes);
+  const body = await readBody(request, deps.maxBodyBytes);
   const modelName = str(body.model);
   const available = () => Object.keys(config.models ?? {});
   if (!modelName)
@@ -235,7 +229,7 @@ async function proxied(
   const chosenProvider = providerOf(deps, chosenConfig);
   const upstreamFormat = formatOf(chosenProvider.type, clientFormat);
   const streaming = body.stream === true && route !== "embeddings";
-  const upstreamBody = upstreamText(requestText, body, {
+  const upstreamBody = upstreamText(body, {
     route,
     clientFormat,
     upstreamFormat,
