@@ -8,6 +8,7 @@
  *   npm run bench:proxy -- --profile DIR       # --cpu-prof each proxy process (b, b2, c) into DIR
  *   npm run bench:proxy -- --targets tokenpak  # only some of fake,passthrough,json,tokenpak
  *   npm run bench:proxy -- --no-pin            # let the scheduler place the processes
+ *   npm run bench:proxy -- --tokenpak-flags=--max-semi-space-size=32  # node flags for c only
  *
  * Three servers, each measured with autocannon (POST /v1/chat/completions, JSON):
  *  a. a fake OpenAI upstream (a fixed chat completion answer), directly;
@@ -423,6 +424,7 @@ async function main(): Promise<void> {
       profile: { type: "string" },
       duration: { type: "string" },
       rounds: { type: "string" },
+      "tokenpak-flags": { type: "string" },
       targets: { type: "string" },
       "no-pin": { type: "boolean", default: false },
       serve: { type: "string" },
@@ -455,11 +457,9 @@ async function main(): Promise<void> {
   const servers = new Map<Kind, Server>([["fake", fake]]);
   for (const kind of kinds) {
     if (kind === "fake") continue;
-    const profile = values.profile !== undefined;
-    servers.set(
-      kind,
-      await start(kind, fake.url, profile ? ["--cpu-prof", "--cpu-prof-dir", values.profile as string] : []),
-    );
+    const flags = values.profile !== undefined ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [];
+    if (kind === "tokenpak" && values["tokenpak-flags"]) flags.push(...values["tokenpak-flags"].split(" "));
+    servers.set(kind, await start(kind, fake.url, flags));
   }
   const serverOf = (kind: Kind) => servers.get(kind) as Server;
   /** Gives the server measured next its own CPU. */
@@ -538,6 +538,7 @@ async function main(): Promise<void> {
       users: USERS,
       note: "servers run as child processes; autocannon runs in the benchmark process and shares the CPUs",
       pinning: pinned && place ? describePlacement(cores) : "none",
+      tokenpakFlags: values["tokenpak-flags"] ?? "",
       totalSeconds: (Date.now() - began) / 1000,
       loadAverageBefore: loadBefore,
     },
@@ -578,6 +579,7 @@ function print(
       totalSeconds: number;
       loadAverageBefore: number;
       pinning: string;
+      tokenpakFlags: string;
     };
     saturated: Record<string, Load>;
     singleConnection: Record<string, Load>;
@@ -628,6 +630,7 @@ function print(
     "servers in child processes, autocannon in this one: they share the machine's CPUs, so absolute figures are pessimistic",
   );
   console.log(`pinned to CPUs with taskset: ${meta.pinning}`);
+  if (meta.tokenpakFlags) console.log(`tokenpak (c) started with node flags: ${meta.tokenpakFlags}`);
   console.log(
     `1-minute load average before the run: ${meta.loadAverageBefore.toFixed(2)}` +
       (meta.loadAverageBefore > 0.5 ? " (the machine was busy: req/s and latencies are disturbed)" : ""),
