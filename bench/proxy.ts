@@ -10,7 +10,7 @@
  *   npm run bench:proxy -- --no-pin            # let the scheduler place the processes
  *   npm run bench:proxy -- --tokenpak-flags=--max-semi-space-size=32  # node flags for c only
  *
- * Three servers, each measured with autocannon (POST /v1/chat/completions, JSON):
+ * Four servers, each measured with autocannon (POST /v1/chat/completions, JSON):
  *  a. a fake OpenAI upstream (a fixed chat completion answer), directly;
  *  b. a minimal node:http + undici Pool passthrough in front of it;
  *  b2. Hono on @hono/node-server doing the JSON work tokenpak must do (parse
@@ -501,15 +501,15 @@ async function main(): Promise<void> {
     const sorted = [...loads].sort((x, y) => x.rps - y.rps);
     saturated.set(kind, sorted[(sorted.length - 1) >> 1] as Load);
   }
-  /**
-   * A comparison of two targets, made within each round (both measured minutes apart on the same
-   * machine), then the median over rounds; NaN when --targets left one out.
-   */
+  /** A comparison of two targets in each round, where both ran seconds apart; [] when --targets left one out. */
+  const perRound = (x: Kind, y: Kind, f: (a: Load, b: Load) => number): number[] => {
+    const ys = runs.get(y) ?? [];
+    return (runs.get(x) ?? []).flatMap((a, r) => (ys[r] ? [f(a, ys[r])] : []));
+  };
+  /** The median of perRound (NaN when there is none). */
   const compare = (x: Kind, y: Kind, f: (a: Load, b: Load) => number): number => {
-    const xs = runs.get(x);
-    const ys = runs.get(y);
-    if (!xs || !ys) return Number.NaN;
-    return median(xs.map((a, r) => f(a, ys[r] as Load)));
+    const values = perRound(x, y, f);
+    return values.length > 0 ? median(values) : Number.NaN;
   };
   const ratio = compare("tokenpak", "passthrough", (c, b) => c.rps / b.rps);
   const jsonRatio = compare("json", "passthrough", (b2, b) => b2.rps / b.rps);
@@ -519,9 +519,7 @@ async function main(): Promise<void> {
   const addedP50 = compare("tokenpak", "fake", (c, a) => c.p50 - a.p50);
   const singleOf = (k: Kind) => single.get(k)?.p50 ?? Number.NaN;
   const addedP50Single = singleOf("tokenpak") - singleOf("fake");
-  const roundRatios = (runs.get("tokenpak") ?? []).map(
-    (c, r) => c.rps / (runs.get("passthrough")?.[r]?.rps ?? Number.NaN),
-  );
+  const roundRatios = perRound("tokenpak", "passthrough", (c, b) => c.rps / b.rps);
   const bad = [...saturated.values(), ...single.values()].filter((l) => l.non2xx > 0 || l.errors > 0);
   const results = {
     meta: {
