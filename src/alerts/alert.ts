@@ -35,7 +35,7 @@ export interface Alert {
   pct: number | null;
   spent: number | null;
   limit: number | null;
-  /** When the window starts over (calendar windows only). */
+  /** When the window frees up: a calendar window's end, or when a rolling window's oldest counted spend leaves it. */
   resets_at: string | null;
   /** fallback_engaged: the model asked for and the one served instead. */
   model?: string;

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { type Breach, capOf } from "../budget/decide.js";
 import type { Limit, Scope } from "../budget/policy.js";
-import { parseWindow, resetsAt, windowInstance, windowLabel } from "../budget/windows.js";
+import { parseWindow, windowInstance, windowLabel } from "../budget/windows.js";
 import { alertThresholds } from "../config/load.js";
 import { resolveAlertsLog } from "../config/paths.js";
 import type { Config } from "../config/types.generated.js";
@@ -366,7 +366,7 @@ export class AlertMonitor implements LedgerObserver {
       limit: c.limit,
       thresholdPct: typeof c.level === "number" ? c.level : c.level === "stop" ? policy.hardStopPct : null,
       spent: c.spent,
-      resetsAt: resetsAt(c.limit.window, c.windowAt, policy.timeZone),
+      resetsAt: this.options.ledger.resetsAt(c.scope.id, c.limit.window, c.windowAt),
       model: c.model,
       fallbackModel: c.fallbackModel,
     });

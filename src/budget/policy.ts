@@ -1,7 +1,8 @@
+import { createHash } from "node:crypto";
 import type { Config, ResolvedPeriodLimits, ResolvedRollingLimit } from "../config/types.generated.js";
 import { centsToMicros, type Micros } from "../money/money.js";
 import { formatScopeId, parseScopeId, type ScopeKind, type ScopeRef, scopeName } from "./scope-id.js";
-import { parseWindow, type WindowSpec } from "./windows.js";
+import { parseWindow, type WindowSpec, windowLabel } from "./windows.js";
 
 export type { ScopeKind } from "./scope-id.js";
 
@@ -52,11 +53,19 @@ export interface Policy {
   perRequest: PerRequestRules;
   /** Every rolling window some limit uses; the ledger keeps buckets for exactly these. */
   rollingWindows: readonly WindowSpec[];
+  /**
+   * Which windows each scope's limits count in, as a digest. The ledger keeps
+   * only those; when this changes, a snapshot may lack a window now needed,
+   * so the ledger rebuilds from the journal.
+   */
+  windowsKey: string;
   /** Most specific first, workspace last. Scopes without limits are included: the ledger still counts them. */
   /** Shared arrays: callers must not change them. */
   scopesFor(identity: Identity, model: string): readonly Scope[];
   /** The scope a counter key stands for, with its limits under the current config. */
   scopeById(id: string): Scope | undefined;
+  /** Just the limits of scopeById(id), without keeping a Scope object for it (sweeps over every scope). */
+  limitsById(id: string): readonly Limit[] | undefined;
 }
 
 const NO_LIMITS: readonly Limit[] = Object.freeze([]);
@@ -111,6 +120,18 @@ function modelLimitTable(
       table.set(`${owner}\n${model}`, periodLimits(l));
   }
   return table;
+}
+
+/** A digest of the windows each limit list, and each named one of the tables, counts in; amounts play no part. */
+function digestWindows(
+  lists: readonly (readonly Limit[])[],
+  tables: readonly ReadonlyMap<string, readonly Limit[]>[],
+): string {
+  const windows = (limits: readonly Limit[]) => [...new Set(limits.map((l) => windowLabel(l.window)))].sort();
+  const named = (table: ReadonlyMap<string, readonly Limit[]>) =>
+    [...table.keys()].sort().map((name) => [name, windows(table.get(name) ?? [])]);
+  const text = JSON.stringify([lists.map(windows), tables.map(named)]);
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }
 
 /** Compiles the config's budgets into a Policy. With `budget.enabled: false` only quotas and rate limits remain. */
@@ -238,6 +259,10 @@ export function compilePolicy(config: Config): Policy {
     scopes.push(scopeOf({ kind: "model", name: model }), WORKSPACE);
     return scopes;
   };
+  const windowsKey = digestWindows(
+    [workspace, defaultUser, runLimits],
+    [teams, projects, keys, users, ...(on ? [workspaceModel, projectModel, teamModel] : [])],
+  );
   const resolved = new Map<string, readonly Scope[]>();
   // Length-prefixed, so that no choice of user or run id (client input) can spell another identity's key.
   const part = (v: string | undefined | null) =>
@@ -251,6 +276,7 @@ export function compilePolicy(config: Config): Policy {
     ...(b.fallback_model_on_exceed !== undefined ? { fallbackModel: b.fallback_model_on_exceed } : {}),
     perRequest,
     rollingWindows: [...rolling.values()],
+    windowsKey,
     scopesFor(identity, model) {
       // One lookup per request instead of a lookup per scope (a request resolves them twice).
       const id = `${part(identity.run)}${part(identity.key)}${part(identity.user)}${part(identity.project)}${part(identity.team)}${model}`;
@@ -266,6 +292,10 @@ export function compilePolicy(config: Config): Policy {
       const ref = parseScopeId(id);
       // The per-request rules are no scope the ledger counts.
       return ref === undefined || ref.kind === "request" ? undefined : scopeOf(ref, id);
+    },
+    limitsById(id) {
+      const ref = parseScopeId(id);
+      return ref === undefined ? undefined : limitsOf(ref);
     },
   };
 }

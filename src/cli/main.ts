@@ -1,12 +1,11 @@
 import { readFileSync } from "node:fs";
 import chalk from "chalk";
 import { Command, CommanderError } from "commander";
-import { isTokenpakError } from "../errors.js";
 import { registerAlerts } from "./commands/alerts.js";
 import { registerProxy } from "./commands/proxy.js";
 import { registerValidateConfig } from "./commands/validate-config.js";
 import type { CliContext, GlobalOptions, SetExitCode } from "./context.js";
-import { EXIT_OK, EXIT_USAGE, exitCodeFor } from "./exit-codes.js";
+import { asTokenpakError, EXIT_OK, EXIT_USAGE, exitCodeFor, exitCodesHelp } from "./exit-codes.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -30,10 +29,7 @@ export function createProgram(ctx: CliContext, setExitCode: SetExitCode = () => 
       writeOut: (s) => ctx.stdout.write(s),
       writeErr: (s) => ctx.stderr.write(s),
     })
-    .addHelpText(
-      "after",
-      "\nExit codes: 0 ok, 1 invalid input (config, arguments), 2 usage error, 3 I/O error, 8 alert delivery failed, 70 internal error.",
-    );
+    .addHelpText("after", `\n${exitCodesHelp()}`);
 
   registerValidateConfig(program, ctx, setExitCode);
   registerProxy(program, ctx, setExitCode);
@@ -57,14 +53,11 @@ export async function main(argv: readonly string[], ctx: CliContext = processCon
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     const json = (program.opts() as GlobalOptions).json === true;
-    if (isTokenpakError(error)) {
-      if (json)
-        ctx.stdout.write(`${JSON.stringify({ error: { code: error.code, message: error.message } })}\n`);
-      ctx.stderr.write(`tokenpak: ${error.message}\n`);
-      return exitCodeFor(error.code);
-    }
-    ctx.stderr.write(`tokenpak: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
-    return exitCodeFor("internal");
+    const failure = asTokenpakError(error);
+    if (json)
+      ctx.stdout.write(`${JSON.stringify({ error: { code: failure.code, message: failure.message } })}\n`);
+    ctx.stderr.write(`tokenpak: ${failure.message}\n`);
+    return exitCodeFor(failure.code);
   }
 }
 

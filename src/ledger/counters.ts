@@ -183,8 +183,8 @@ export class Counters {
       : { spent: 0, reserved: 0 };
   }
 
-  /** When a rolling window's oldest counted spend stops counting; undefined when nothing is counted. */
-  rollingResetsAt(scopeId: string, w: WindowSpec, now: number): number | undefined {
+  /** The bucket index of a rolling window's oldest spend still counted at `now`; undefined when none is. */
+  oldestLiveBucket(scopeId: string, w: WindowSpec, now: number): number | undefined {
     if (w.kind !== "rolling") return undefined;
     const cell = this.scopes.get(scopeId)?.rolling.get(w.label);
     if (!cell) return undefined;
@@ -192,7 +192,7 @@ export class Counters {
     let oldest: number | undefined;
     for (const index of cell.buckets.keys())
       if (index >= first && (oldest === undefined || index < oldest)) oldest = index;
-    return oldest === undefined ? undefined : (oldest + 1) * cell.bucketMs + cell.windowMs;
+    return oldest;
   }
 
   private rollingSum(cell: RollingCell, unit: LimitUnit, now: number): number {
@@ -205,24 +205,30 @@ export class Counters {
     return sum;
   }
 
-  /** Drops windows that can no longer matter: past calendar instances with nothing reserved, expired buckets. */
-  prune(now: number): void {
+  /**
+   * Drops what can no longer matter: windows that have ended, expired rolling
+   * buckets, and every window no limit of its scope counts in (a user without
+   * a monthly limit needs no month, a scope without a run limit no total). So
+   * a scope idle past its longest window leaves memory altogether. A cell
+   * holding a reservation stays until the reservation ends.
+   */
+  prune(now: number, limitsOf: (scopeId: string) => readonly Limit[] | undefined): void {
     const current = new Set(this.calendarKeys(now));
     for (const [id, s] of this.scopes) {
+      const counted = countedWindows(limitsOf(id));
       for (const [key, cell] of s.calendar) {
-        if (!current.has(key) && cell.rSpent === 0 && cell.rTokens === 0 && cell.rRequests === 0)
-          s.calendar.delete(key);
+        if (!isReserved(cell) && !(current.has(key) && counted.has(key.charAt(0)))) s.calendar.delete(key);
       }
-      for (const cell of s.rolling.values()) {
-        const first = firstLiveBucket(now, cell.windowMs, cell.bucketMs);
-        for (const index of cell.buckets.keys()) if (index < first) cell.buckets.delete(index);
+      for (const [label, cell] of s.rolling) {
+        if (counted.has(`r:${label}`)) {
+          const first = firstLiveBucket(now, cell.windowMs, cell.bucketMs);
+          for (const index of cell.buckets.keys()) if (index < first) cell.buckets.delete(index);
+        } else {
+          cell.buckets.clear();
+        }
+        if (cell.buckets.size === 0 && !isReserved(cell)) s.rolling.delete(label);
       }
-      if (
-        s.calendar.size === 0 &&
-        [...s.rolling.values()].every((c) => c.buckets.size === 0 && c.rRequests === 0)
-      ) {
-        this.scopes.delete(id);
-      }
+      if (s.calendar.size === 0 && s.rolling.size === 0) this.scopes.delete(id);
     }
   }
 
@@ -265,6 +271,24 @@ export class Counters {
     }
     return counters;
   }
+}
+
+function isReserved(cell: Cell): boolean {
+  return cell.rSpent !== 0 || cell.rTokens !== 0 || cell.rRequests !== 0;
+}
+
+const countedCache = new WeakMap<readonly Limit[], Set<string>>();
+/** The windows a scope's limits count in: "d", "m", "t" (calendar keys' first letter) and "r:<label>". */
+function countedWindows(limits: readonly Limit[] | undefined): Set<string> {
+  if (limits === undefined) return new Set();
+  let set = countedCache.get(limits);
+  if (!set) {
+    set = new Set(
+      limits.map((l) => (l.window.kind === "rolling" ? `r:${l.window.label}` : (l.window.kind[0] ?? ""))),
+    );
+    countedCache.set(limits, set);
+  }
+  return set;
 }
 
 function pick(cell: Cell, unit: LimitUnit, reserved: boolean): number {

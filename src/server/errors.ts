@@ -17,6 +17,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   rate_limited: 429,
   upstream_unreachable: 502,
   upstream_timeout: 504,
+  store_unavailable: 503,
   config_not_found: 500,
   config_invalid: 500,
   io_error: 500,

@@ -1,0 +1,83 @@
+// The exit-code table: one source (src/cli/exit-codes.ts), printed by --help,
+// copied into the docs (checked here), and what a read-only data directory exits with.
+import { execFile } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { EXIT_CODE_TABLE, exitCodeFor, exitCodesMarkdown } from "../src/cli/exit-codes.js";
+import { readOnlyDisk } from "./helpers/disk.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BIN = join(ROOT, "bin", "tokenpak.js");
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? "", HOME: tmpdir(), NO_COLOR: "1" }, timeout: 15_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: typeof error?.code === "number" ? error.code : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Every Markdown table headed `| code | meaning |` in the README and docs/. */
+function docTables(): { file: string; table: string }[] {
+  const docs = existsSync(join(ROOT, "docs"))
+    ? readdirSync(join(ROOT, "docs"))
+        .filter((f) => f.endsWith(".md"))
+        .map((f) => join("docs", f))
+    : [];
+  return ["README.md", ...docs].flatMap((file) => {
+    const text = readFileSync(join(ROOT, file), "utf8");
+    const out: { file: string; table: string }[] = [];
+    for (let at = text.indexOf("| code | meaning"); at >= 0; at = text.indexOf("| code | meaning", at + 1)) {
+      const end = text.indexOf("\n\n", at);
+      out.push({ file, table: text.slice(at, end < 0 ? undefined : end).trimEnd() });
+    }
+    return out;
+  });
+}
+
+describe("exit codes", () => {
+  it("obs 9: every exit-code table in README.md and docs/ is the one in src/cli/exit-codes.ts", () => {
+    const tables = docTables();
+    expect(tables.map((t) => t.file)).toContain("README.md");
+    for (const { file, table } of tables) expect(table, file).toBe(exitCodesMarkdown());
+    // The codes the table once lacked.
+    expect(exitCodeFor("ledger_corrupt")).toBe(5);
+    expect(exitCodeFor("budget_exceeded")).toBe(6);
+    expect(exitCodeFor("upstream_unreachable")).toBe(7);
+    expect(new Set(EXIT_CODE_TABLE.map((r) => r.code)).size).toBe(EXIT_CODE_TABLE.length);
+  });
+
+  describe("a data directory tokenpak cannot write", () => {
+    const ro = readOnlyDisk();
+    let dir: string;
+    let how: string;
+    if (typeof ro === "string") {
+      // Without root, a directory without write permission (EACCES) stands in for a read-only mount.
+      dir = mkdtempSync(join(tmpdir(), "tokenpak-ro-"));
+      chmodSync(dir, 0o555);
+      how = `mode 0555 (${ro})`;
+    } else {
+      dir = ro.path;
+      how = "a read-only tmpfs (EROFS)";
+    }
+    afterAll(() => {
+      if (typeof ro !== "string") ro.unmount();
+    });
+
+    it(`obs 9: exits 3 (I/O error), not 70, naming the file: ${how}`, async () => {
+      const r = await run(["proxy", "--config", "examples/demo.yaml", "--data-dir", dir, "--port", "0"]);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/^tokenpak: cannot (lock|write|create) .*(EROFS|EACCES)/m);
+      expect(r.stderr).not.toContain("internal error");
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    });
+  });
+});
