@@ -35,6 +35,8 @@ interface ScopeState {
   /** Calendar and total windows by instance key ("d:2026-03-25", "m:2026-03", "t"). */
   calendar: Map<string, Cell>;
   rolling: Map<string, RollingCell>;
+  /** The latest moment spend was booked here (undefined: loaded from a snapshot that did not say). */
+  lastAt: number | undefined;
 }
 
 const DAY: WindowSpec = { kind: "day" };
@@ -47,7 +49,10 @@ export type CountersSnapshot = Record<
   string,
   Record<
     string,
-    [number, number, number] | { bucket_ms: number; buckets: Record<string, [number, number, number]> }
+    | [number, number, number]
+    /** The total cell: also when the scope last booked spend (epoch ms). */
+    | [number, number, number, number]
+    | { bucket_ms: number; buckets: Record<string, [number, number, number]> }
   >
 >;
 
@@ -75,7 +80,7 @@ export class Counters {
   private state(scopeId: string): ScopeState {
     let s = this.scopes.get(scopeId);
     if (!s) {
-      s = { calendar: new Map(), rolling: new Map() };
+      s = { calendar: new Map(), rolling: new Map(), lastAt: undefined };
       this.scopes.set(scopeId, s);
     }
     return s;
@@ -109,6 +114,7 @@ export class Counters {
     const keys = this.calendarKeys(ts);
     for (const id of scopeIds) {
       const s = this.state(id);
+      if (s.lastAt === undefined || ts > s.lastAt) s.lastAt = ts;
       for (const key of keys) cells.push(this.calendarCell(s, key));
       for (const spec of this.rollingWindows) {
         if (spec.kind === "rolling") cells.push(this.rollingCell(s, spec));
@@ -209,15 +215,20 @@ export class Counters {
    * Drops what can no longer matter: windows that have ended, expired rolling
    * buckets, and every window no limit of its scope counts in (a user without
    * a monthly limit needs no month, a scope without a run limit no total). So
-   * a scope idle past its longest window leaves memory altogether. A cell
-   * holding a reservation stays until the reservation ends.
+   * a scope idle past its longest window leaves memory altogether. A total
+   * window never ends: its cell goes once the scope (an agent run) has been
+   * idle for `totalIdleMs`. A cell holding a reservation stays until the
+   * reservation ends.
    */
-  prune(now: number, limitsOf: (scopeId: string) => readonly Limit[] | undefined): void {
+  prune(now: number, limitsOf: (scopeId: string) => readonly Limit[] | undefined, totalIdleMs: number): void {
     const current = new Set(this.calendarKeys(now));
     for (const [id, s] of this.scopes) {
       const counted = countedWindows(limitsOf(id));
+      s.lastAt ??= now;
+      const totalKept = now - s.lastAt <= totalIdleMs;
       for (const [key, cell] of s.calendar) {
-        if (!isReserved(cell) && !(current.has(key) && counted.has(key.charAt(0)))) s.calendar.delete(key);
+        const kept = current.has(key) && counted.has(key.charAt(0)) && (key !== "t" || totalKept);
+        if (!kept && !isReserved(cell)) s.calendar.delete(key);
       }
       for (const [label, cell] of s.rolling) {
         if (counted.has(`r:${label}`)) {
@@ -237,7 +248,13 @@ export class Counters {
     const out: CountersSnapshot = {};
     for (const [id, s] of this.scopes) {
       const entry: CountersSnapshot[string] = {};
-      for (const [key, c] of s.calendar) entry[key] = [c.spent, c.tokens, c.requests];
+      for (const [key, c] of s.calendar) {
+        // A total cell also says when the scope was last active: it is dropped after a long idle time.
+        entry[key] =
+          key === "t" && s.lastAt !== undefined
+            ? [c.spent, c.tokens, c.requests, s.lastAt]
+            : [c.spent, c.tokens, c.requests];
+      }
       for (const [label, c] of s.rolling) {
         const buckets: Record<string, [number, number, number]> = {};
         for (const [index, b] of c.buckets) buckets[index] = [b.spent, b.tokens, b.requests];
@@ -257,8 +274,9 @@ export class Counters {
       const s = counters.state(id);
       for (const [key, value] of Object.entries(entry)) {
         if (Array.isArray(value)) {
-          const [spent, tokens, requests] = value;
+          const [spent, tokens, requests, lastAt] = value;
           s.calendar.set(key, { ...emptyCell(), spent, tokens, requests });
+          if (lastAt !== undefined) s.lastAt = lastAt;
           continue;
         }
         const spec = specs.get(key.slice(2));

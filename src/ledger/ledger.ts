@@ -82,6 +82,17 @@ export interface LedgerHealth {
 }
 
 const DEFAULT_TTL_MS = 10 * 60_000;
+const DAY_MS = 86_400_000;
+
+/**
+ * How long a total window (an agent run's) is kept after the run's last
+ * spend: a month, or the longest rolling window if that is longer. A run id
+ * used again after that starts from zero.
+ */
+export function totalIdleMs(policy: Policy): number {
+  const rolling = policy.rollingWindows.map((w) => (w.kind === "rolling" ? w.ms : 0));
+  return Math.max(31 * DAY_MS, ...rolling);
+}
 
 function openDataDir(dir: string): LockHandle {
   try {
@@ -244,6 +255,12 @@ export class Ledger {
     return this.journal.error === undefined;
   }
 
+  /** While the journal cannot be written: the error every request gets (503 `store_unavailable`). */
+  get unavailable(): TokenpakError | undefined {
+    const failure = this.journal.error;
+    return failure === undefined ? undefined : storeUnavailable(failure);
+  }
+
   get health(): LedgerHealth {
     const error = this.journal.error;
     if (error === undefined) return { writable: true };
@@ -281,8 +298,8 @@ export class Ledger {
    * Throws `store_unavailable` while the journal cannot be written.
    */
   reserve(request: ReserveRequest): Reserved | Block {
-    const failure = this.journal.error;
-    if (failure !== undefined) throw storeUnavailable(failure);
+    const refusal = this.unavailable;
+    if (refusal !== undefined) throw refusal;
     const now = this.now();
     const booked = this.books.reserve(request, now, this.options.reservationTtlMs);
     if (booked.action === "block") {
@@ -292,6 +309,11 @@ export class Ledger {
     }
     const { decision, entry, reservation } = booked;
     const written = this.append(entry);
+    // Not in the journal, so not forwarded: nothing is spent. The release follows the reservation
+    // into the journal once it takes writes again.
+    written.catch(() => {
+      if (!this.closed) void this.release(request.requestId, "store_unavailable");
+    });
     const reserved: Reserved = {
       action: "allow",
       model: decision.model,
@@ -426,8 +448,8 @@ export class Ledger {
       this.journal.flushSync();
       if (this.journal.error !== undefined) return;
       const now = this.now();
-      this.books.counters.prune(now, (id) => this.options.policy.limitsById(id));
       const { policy } = this.options;
+      this.books.counters.prune(now, (id) => policy.limitsById(id), totalIdleMs(policy));
       const state: LedgerState = {
         version: 1,
         seq: this.seq,

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { TokenpakError } from "../errors.js";
 import { errorResponse } from "./errors.js";
 import { type ExchangeDeps, exchange } from "./exchange.js";
+import { storeGuard } from "./store-guard.js";
 
 /**
  * The proxy's HTTP surface. Builds the app; never listens (serve.ts does).
@@ -9,6 +10,9 @@ import { type ExchangeDeps, exchange } from "./exchange.js";
  */
 export function createApp(deps: ExchangeDeps): Hono {
   const app = new Hono();
+  app.use("/v1/chat/completions", storeGuard(deps.ledger, "openai"));
+  app.use("/v1/messages", storeGuard(deps.ledger, "anthropic"));
+  app.use("/v1/embeddings", storeGuard(deps.ledger, "openai"));
   app.post("/v1/chat/completions", (c) => exchange(deps, "chat", c.req.raw));
   app.post("/v1/messages", (c) => exchange(deps, "messages", c.req.raw));
   app.post("/v1/embeddings", (c) => exchange(deps, "embeddings", c.req.raw));
@@ -23,7 +27,13 @@ export function createApp(deps: ExchangeDeps): Hono {
       })),
     }),
   );
-  app.get("/healthz", (c) => c.json({ ok: true, open_reservations: deps.ledger.openReservations }));
+  app.get("/healthz", (c) => {
+    const health = deps.ledger.health;
+    const body = { ok: health.writable, open_reservations: deps.ledger.openReservations };
+    if (health.writable) return c.json(body);
+    const since = health.since !== undefined ? new Date(health.since).toISOString() : null;
+    return c.json({ ...body, store: { writable: false, error: health.error, since } }, 503);
+  });
   app.notFound((c) => {
     const format = c.req.path.startsWith("/v1/messages") ? "anthropic" : "openai";
     return errorResponse(

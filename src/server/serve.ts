@@ -5,7 +5,13 @@ import { AlertMonitor } from "../alerts/monitor.js";
 import { compilePolicy } from "../budget/policy.js";
 import type { Config } from "../config/types.generated.js";
 import { TokenpakError } from "../errors.js";
-import { Ledger, type OpenReport } from "../ledger/ledger.js";
+import {
+  type CloseReport,
+  Ledger,
+  type LedgerHealth,
+  type LedgerOptions,
+  type OpenReport,
+} from "../ledger/ledger.js";
 import { isLoopbackHost } from "../net/loopback.js";
 import { type ProviderSettings, Upstreams } from "../providers/upstream.js";
 import { createApp } from "./app.js";
@@ -22,8 +28,10 @@ export interface ProxyOptions {
   /** How long shutdown waits for requests in flight (default 10 s). */
   drainMs?: number | undefined;
   clock?: () => number;
-  /** Problems of the alerts themselves (cannot write the log): default stderr. */
+  /** Problems of the alerts themselves (cannot write the log) and of the ledger's files: default stderr. */
   warn?: (message: string) => void;
+  /** Ledger options beyond the config's (fault-injection tests: `journalIo`, `journalRetryMs`). */
+  ledger?: Pick<LedgerOptions, "journalIo" | "journalRetryMs">;
 }
 
 export interface RunningProxy {
@@ -35,7 +43,7 @@ export interface RunningProxy {
   recovery: OpenReport;
   openMode: boolean;
   /** Stops accepting, lets requests in flight finish (bounded), settles, flushes. */
-  close(): Promise<void>;
+  close(): Promise<CloseReport>;
 }
 
 const SWEEP_MS = 30_000;
@@ -62,6 +70,15 @@ function providerSettings(config: Readonly<Config>): Map<string, ProviderSetting
   );
 }
 
+/** One log line and one alert each time the journal stops, or starts, taking writes. */
+function reportHealth(health: LedgerHealth, alerts: AlertMonitor, warn: (message: string) => void): void {
+  const message = health.writable
+    ? "the ledger can write its journal again: requests are admitted"
+    : `the ledger cannot write its journal (${health.error}): requests get 503 store_unavailable until it can; retrying`;
+  warn(message);
+  alerts.raise({ event: health.writable ? "store_recovered" : "store_unavailable", message });
+}
+
 /** Opens the ledger and starts listening. Throws TokenpakError for anything the user must fix. */
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const { config } = options;
@@ -78,25 +95,23 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     throw new TokenpakError("invalid_argument", "storage.backend redis is not available yet; use file");
   }
   const clock = options.clock ?? Date.now;
+  const warn = options.warn ?? ((message: string) => process.stderr.write(`tokenpak: ${message}\n`));
   const { ledger, report } = await Ledger.open({
     dir: options.dataDir,
     policy: compilePolicy(config),
     fsync: config.storage.fsync,
     clock,
+    warn,
+    ...options.ledger,
   });
   let alerts: AlertMonitor;
   try {
-    alerts = AlertMonitor.start({
-      config,
-      dataDir: options.dataDir,
-      ledger,
-      clock,
-      warn: options.warn ?? ((message) => process.stderr.write(`tokenpak: ${message}\n`)),
-    });
+    alerts = AlertMonitor.start({ config, dataDir: options.dataDir, ledger, clock, warn });
   } catch (error) {
     await ledger.close();
     throw error;
   }
+  ledger.onHealth((health) => reportHealth(health, alerts, warn));
   const upstreams = new Upstreams(providerSettings(config));
   const app = createApp({
     config,
@@ -153,7 +168,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const address = server.address() as AddressInfo;
   const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
-  let closing: Promise<void> | undefined;
+  let closing: Promise<CloseReport> | undefined;
   return {
     url: `http://${shownHost}:${address.port}`,
     host: address.address,
@@ -181,7 +196,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         clearInterval(sweeper);
         await upstreams.close();
         await alerts.close(); // before the ledger's last snapshot: it holds the fired marks
-        await ledger.close();
+        return ledger.close();
       })();
       return closing;
     },
