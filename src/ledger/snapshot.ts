@@ -85,7 +85,7 @@ export class DurableJsonFile<T> implements Adapter<T> {
 
 /** Why a parsed state.json cannot be used as it is, if it cannot. */
 function problemOf(value: unknown): string | undefined {
-  if (value === null || typeof value !== "object") return "is not a JSON object";
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return "is not a JSON object";
   const s = value as Partial<LedgerState>;
   if (s.version !== VERSION)
     return `has version ${JSON.stringify(s.version)}, this tokenpak writes ${VERSION}`;
