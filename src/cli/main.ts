@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import chalk from "chalk";
 import { Command, CommanderError } from "commander";
 import { registerAlerts } from "./commands/alerts.js";
+import { registerLedger } from "./commands/ledger.js";
 import { registerProxy } from "./commands/proxy.js";
 import { registerValidateConfig } from "./commands/validate-config.js";
 import type { CliContext, GlobalOptions, SetExitCode } from "./context.js";
@@ -34,6 +35,7 @@ export function createProgram(ctx: CliContext, setExitCode: SetExitCode = () => 
   registerValidateConfig(program, ctx, setExitCode);
   registerProxy(program, ctx, setExitCode);
   registerAlerts(program, ctx, setExitCode);
+  registerLedger(program, ctx, setExitCode);
   return program;
 }
 
