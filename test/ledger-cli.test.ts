@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { journalFiles } from "../src/ledger/journal.js";
 import { Ledger } from "../src/ledger/ledger.js";
 import { policyFrom } from "./helpers/policy.js";
 
@@ -36,11 +37,9 @@ async function damaged(): Promise<{ dir: string; file: string }> {
   await ledger.adjust({ identity: {}, cost: 5, reason: "one" });
   await ledger.adjust({ identity: {}, cost: 7, reason: "two" });
   await ledger.close();
-  const file = join(
-    dir,
-    "journal",
-    readFileSync(join(dir, "state.json"), "utf8").match(/"month":"([\d-]+)"/)?.[1] + ".jsonl",
-  );
+  const [file] = journalFiles(join(dir, "journal"));
+  if (file === undefined) throw new Error("no journal written");
+
   const [a, b] = readFileSync(file, "utf8").split("\n");
   writeFileSync(file, `${a}\nnot json at all\n${b}\n`);
   return { dir, file };
