@@ -10,12 +10,14 @@ const GPT4: Prices = {
   output: centsToMicros(6),
   cached_input: centsToMicros(3),
   cache_write: centsToMicros(3),
+  cache_write_1h: centsToMicros(3),
 };
 const GPT35: Prices = {
   input: centsToMicros(0.5),
   output: centsToMicros(1.5),
   cached_input: 0,
   cache_write: 0,
+  cache_write_1h: 0,
 };
 const gpt4 = { name: "gpt-4", provider: "openai", prices: GPT4, maxOutputTokens: 4096 };
 const gpt35 = { name: "gpt-3.5-turbo", provider: "openai", prices: GPT35, maxOutputTokens: 4096 };

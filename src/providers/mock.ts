@@ -7,14 +7,13 @@ import {
 } from "../tokenize/estimate.js";
 import { type Json, num, str } from "./json.js";
 import { formatEvent } from "./sse.js";
+import type { Route } from "./wire.js";
 
 export interface MockOptions {
   /** Tokens in each reply (capped by the request's max_tokens). */
   replyTokens: number;
   latencyMs: number;
 }
-
-export type MockRoute = "chat" | "messages" | "embeddings";
 
 export interface MockResponse {
   status: number;
@@ -80,7 +79,7 @@ let counter = 0;
  * or SSE), deterministically, with usage counted by the same tokenizer the
  * proxy estimates with. It never touches the network.
  */
-export function mockRespond(route: MockRoute, body: Json, options: MockOptions): MockResponse {
+export function mockRespond(route: Route, body: Json, options: MockOptions): MockResponse {
   const model = str(body.model) ?? "mock";
   const id = `mock-${++counter}`;
   if (route === "embeddings") {

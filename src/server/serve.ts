@@ -78,6 +78,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     throw new TokenpakError("invalid_argument", "storage.backend redis is not available yet; use file");
   }
   const clock = options.clock ?? Date.now;
+  const warn = options.warn ?? ((message: string) => process.stderr.write(`tokenpak: ${message}\n`));
   const { ledger, report } = await Ledger.open({
     dir: options.dataDir,
     policy: compilePolicy(config),
@@ -91,7 +92,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       dataDir: options.dataDir,
       ledger,
       clock,
-      warn: options.warn ?? ((message) => process.stderr.write(`tokenpak: ${message}\n`)),
+      warn,
     });
   } catch (error) {
     await ledger.close();
@@ -105,6 +106,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     auth,
     maxBodyBytes: config.server.max_body_bytes,
     clock,
+    warn,
   });
 
   const server = createAdaptorServer({

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type MockOptions, type MockRoute, mockRespond } from "../../src/providers/mock.js";
+import { type MockOptions, mockRespond } from "../../src/providers/mock.js";
+import type { Route } from "../../src/providers/wire.js";
 
 export interface SeenRequest {
   path: string;
@@ -33,7 +34,7 @@ export interface FakeUpstream {
   close(): Promise<void>;
 }
 
-const ROUTES: Record<string, MockRoute> = {
+const ROUTES: Record<string, Route> = {
   "/v1/chat/completions": "chat",
   "/v1/messages": "messages",
   "/v1/embeddings": "embeddings",
