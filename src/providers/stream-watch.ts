@@ -33,8 +33,12 @@ export interface StreamWatch {
   event(e: SseEvent): WatchedEvent;
   /** The final usage, once the provider reported it. */
   usage(): UsageReading | undefined;
-  /** What to charge when the final usage never came: the input, and the output counted from the text. */
-  countedUsage(estimatedInput: number): Usage;
+  /**
+   * What to charge when the final usage never came: the input, and the output
+   * counted from the text — at most `maxOutput`, which the provider was not
+   * allowed to exceed.
+   */
+  countedUsage(estimatedInput: number, maxOutput: number): Usage;
   error(): ProviderError | undefined;
   /** The provider said the answer is whole: `[DONE]` or a finish reason, `message_stop`. */
   complete(): boolean;
@@ -53,6 +57,27 @@ export function providerError(value: unknown): ProviderError {
   };
 }
 
+/**
+ * Generated text kept per choice or content block: counting each apart, then
+ * adding, errs high where one count of the joined text could merge tokens
+ * across the seams.
+ */
+class Texts {
+  private readonly parts = new Map<number, string>();
+
+  add(index: unknown, text: string): void {
+    if (!text) return;
+    const i = typeof index === "number" ? index : 0;
+    this.parts.set(i, (this.parts.get(i) ?? "") + text);
+  }
+
+  tokens(family: "openai" | "other"): number {
+    let n = 0;
+    for (const text of this.parts.values()) n += countOutputTokens(text, family);
+    return n;
+  }
+}
+
 function read(e: SseEvent): Json | undefined {
   if (!e.data.startsWith("{")) return undefined;
   const parsed = parseJson(e.data);
@@ -61,7 +86,7 @@ function read(e: SseEvent): Json | undefined {
 
 function openaiWatch(): StreamWatch {
   let usage: UsageReading | undefined;
-  let text = "";
+  const texts = new Texts();
   let error: ProviderError | undefined;
   let complete = false;
   return {
@@ -80,18 +105,23 @@ function openaiWatch(): StreamWatch {
       for (const c of arr(data.choices)) {
         const choice = obj(c);
         const delta = obj(choice.delta);
-        text +=
+        const text =
           (str(delta.content) ?? "") + (str(delta.refusal) ?? "") + (str(delta.reasoning_content) ?? "");
+        texts.add(choice.index, text);
         for (const t of arr(delta.tool_calls)) {
           const fn = obj(obj(t).function);
-          text += (str(fn.name) ?? "") + (str(fn.arguments) ?? "");
+          texts.add(choice.index, (str(fn.name) ?? "") + (str(fn.arguments) ?? ""));
         }
         if (typeof choice.finish_reason === "string") complete = true;
       }
       return { kind: "data", data };
     },
     usage: () => usage,
-    countedUsage: (input) => ({ ...NO_USAGE, input, output: countOutputTokens(text, "openai") }),
+    countedUsage: (input, maxOutput) => ({
+      ...NO_USAGE,
+      input,
+      output: Math.min(texts.tokens("openai"), maxOutput),
+    }),
     error: () => error,
     complete: () => complete,
   };
@@ -102,7 +132,7 @@ function anthropicWatch(): StreamWatch {
   let start: Json | undefined;
   /** message_delta's: cumulative counts, the final ones. */
   let final: Json | undefined;
-  let text = "";
+  const texts = new Texts();
   let error: ProviderError | undefined;
   let complete = false;
   return {
@@ -115,20 +145,25 @@ function anthropicWatch(): StreamWatch {
       if (!data) return { kind: "other" };
       if (data.type === "message_start") start = obj(obj(data.message).usage);
       else if (data.type === "message_delta") {
-        final = { ...start, ...final };
-        for (const [k, v] of Object.entries(obj(data.usage))) if (v !== null) final[k] = v;
+        // Cumulative counts; only a delta that gives the output count ends the question.
+        const delta = obj(data.usage);
+        if (delta.output_tokens !== undefined && delta.output_tokens !== null) {
+          final = { ...start, ...final };
+          for (const [k, v] of Object.entries(delta)) if (v !== null) final[k] = v;
+        }
       } else if (data.type === "content_block_delta") {
         const delta = obj(data.delta);
-        text += str(delta.text) ?? str(delta.partial_json) ?? str(delta.thinking) ?? "";
+        texts.add(data.index, str(delta.text) ?? str(delta.partial_json) ?? str(delta.thinking) ?? "");
       } else if (data.type === "message_stop") complete = true;
       return { kind: "data", data };
     },
     usage: () => (final ? readAnthropicUsage(final) : undefined),
-    countedUsage(estimatedInput) {
+    countedUsage(estimatedInput, maxOutput) {
       const begun = start ? readAnthropicUsage(start) : undefined;
-      const counted = countOutputTokens(text, "other");
+      // message_start's output count is a floor, not the answer.
+      const counted = Math.min(texts.tokens("other"), maxOutput);
       if (!begun?.ok) return { ...NO_USAGE, input: estimatedInput, output: counted };
-      return { ...begun.usage, output: Math.max(begun.usage.output, counted) };
+      return { ...begun.usage, output: Math.min(Math.max(begun.usage.output, counted), maxOutput) };
     },
     error: () => error,
     complete: () => complete,

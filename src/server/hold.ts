@@ -42,22 +42,35 @@ export class Hold {
    * flagged `usage_invalid` and logged: never NaN, never negative.
    */
   async settle(reading: UsageReading, status: string, note?: string): Promise<Micros> {
-    if (reading.ok) {
-      const cost = costOf(reading.usage, this.decision.model.prices);
-      if (Number.isSafeInteger(cost) && cost >= 0) return this.end(reading.usage, cost, status, note);
+    const reason = reading.ok ? this.implausible(reading.usage) : reading.reason;
+    if (reading.ok && reason === undefined) {
+      return this.end(reading.usage, costOf(reading.usage, this.decision.model.prices), status, note);
     }
-    const reason = reading.ok ? "the usage prices to an impossible cost" : reading.reason;
-    this.warn(`request ${this.requestId}: ${reason}; charged at its reservation`);
-    return this.chargeReserved("usage_invalid", reason);
+    const why = reason ?? "the usage cannot be read";
+    this.warn(`request ${this.requestId}: ${why}; charged at its reservation`);
+    return this.chargeReserved("usage_invalid", why);
+  }
+
+  /** The most output the provider was allowed: the output cap sent, once per answer. */
+  get maxOutput(): number {
+    return Math.max(0, this.decision.reserve.tokens - this.inputTokens);
+  }
+
+  /**
+   * Why a well-formed usage still cannot be what the provider billed: more
+   * output than the cap it was sent allows, or a cost beyond safe integers.
+   */
+  private implausible(usage: Usage): string | undefined {
+    if (usage.output > this.maxOutput) {
+      return `the provider reports ${usage.output} output tokens where it was allowed ${this.maxOutput}`;
+    }
+    const cost = costOf(usage, this.decision.model.prices);
+    return Number.isSafeInteger(cost) && cost >= 0 ? undefined : "the usage prices to an impossible cost";
   }
 
   /** Charges the worst case reserved: the provider may have billed it, and what it billed is unknown. */
   chargeReserved(status: string, note: string): Promise<Micros> {
-    const worst: Usage = {
-      ...NO_USAGE,
-      input: this.inputTokens,
-      output: Math.max(0, this.decision.reserve.tokens - this.inputTokens),
-    };
+    const worst: Usage = { ...NO_USAGE, input: this.inputTokens, output: this.maxOutput };
     return this.end(worst, this.decision.reserve.micros, status, note);
   }
 

@@ -5,7 +5,7 @@ import { isObject, type Json, obj, parseJson, withMember } from "../providers/js
 import { jsonUsage, providerError } from "../providers/stream-watch.js";
 import { answerAsStream } from "../providers/synthesize.js";
 import { chatToMessagesResponse, messagesToChatResponse } from "../providers/translate.js";
-import type { UpstreamResponse } from "../providers/upstream.js";
+import { type UpstreamResponse, upstreamError } from "../providers/upstream.js";
 import type { WireFormat } from "../providers/wire.js";
 import { countOutputTokens, type TokenizerFamily } from "../tokenize/estimate.js";
 import { errorResponse } from "./errors.js";
@@ -84,8 +84,9 @@ export async function relayJson(ctx: RelayContext, upstream: UpstreamResponse): 
   try {
     text = await readAll(upstream.body);
   } catch (error) {
+    // The provider answered and may bill; what it billed never arrived.
     await hold.chargeReserved("upstream_failed", `the answer could not be read: ${String(error)}`);
-    throw error;
+    throw upstreamError(error, plan.provider.name);
   }
   const parsed = parseJson(text);
   const usage = isObject(parsed)
@@ -102,10 +103,8 @@ export async function relayJson(ctx: RelayContext, upstream: UpstreamResponse): 
     });
   }
   // A success we cannot read is still spend: count what came back rather than charge $0.
-  const counted = {
-    ok: true as const,
-    usage: { ...NO_USAGE, input: call.inputTokens, output: countOutputTokens(text, family(plan)) },
-  };
+  const output = Math.min(countOutputTokens(text, family(plan)), hold.maxOutput);
+  const counted = { ok: true as const, usage: { ...NO_USAGE, input: call.inputTokens, output } };
   if (!isObject(parsed)) {
     await hold.settle(counted, "upstream_invalid", "the provider's answer is not a JSON object");
     ctx.remaining();

@@ -26,7 +26,7 @@ export function relayStream(ctx: RelayContext, upstream: UpstreamResponse, abort
   const iterator = upstream.body[Symbol.asyncIterator]();
   const settle = (status: string) => {
     const reported: UsageReading | undefined = relay.watch.usage();
-    const usage = reported ?? { ok: true, usage: relay.watch.countedUsage(call.inputTokens) };
+    const usage = reported ?? { ok: true, usage: relay.watch.countedUsage(call.inputTokens, hold.maxOutput) };
     const note = reported ? undefined : "the stream ended without its usage; output counted from its text";
     return hold.settle(usage, status, note);
   };
