@@ -16,9 +16,6 @@ import { refusal } from "./refusal.js";
 import { type RelayContext, relayJson } from "./relay-json.js";
 import { relayStream } from "./relay-stream.js";
 
-export type { Route } from "../providers/wire.js";
-export { DEFAULT_MAX_OUTPUT_TOKENS } from "./intake.js";
-
 export interface ExchangeDeps {
   config: Readonly<Config>;
   ledger: Ledger;

@@ -16,7 +16,7 @@ import {
 import type { ExchangeDeps } from "./exchange.js";
 
 /** When neither the config nor the client bounds a model's output, the reservation assumes this much. */
-export const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
+const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
 
 /** A request read, checked and priced — everything decided before anything is reserved. */
 export interface Intake {
