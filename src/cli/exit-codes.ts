@@ -48,7 +48,7 @@ export const EXIT_CODE_TABLE = [
   {
     code: 7,
     meaning: "a provider could not be reached, or did not answer in time",
-    errors: ["upstream_unreachable", "upstream_timeout"],
+    errors: ["upstream_unreachable", "upstream_timeout", "upstream_invalid_response"],
   },
   {
     code: 8,

@@ -16,13 +16,17 @@ export interface ReserveRequest {
   fallback?: ModelChoice | undefined;
   inputTokens: number;
   requestedMaxTokens?: number | undefined;
+  /** Answers per request (OpenAI `n`): the output reservation counts each. */
+  choices?: number | undefined;
 }
 
 export interface SettleInput {
   usage: Usage;
   cost: Micros;
-  /** ok | upstream_error | aborted */
+  /** ok | upstream_error | upstream_timeout | aborted | usage_invalid | … (see JournalEntry) */
   status: string;
+  /** Why it was charged as it was, when that is not the provider's usage. */
+  note?: string | undefined;
 }
 
 export interface Reservation {
@@ -199,6 +203,7 @@ export class Books {
         scopes,
         inputTokens: request.inputTokens,
         requestedMaxTokens: request.requestedMaxTokens,
+        choices: request.choices,
         model: request.model,
         fallback,
         fallbackScopes: () => {
@@ -247,6 +252,7 @@ export class Books {
       tokens: totalTokens(input.usage),
       reserved: r.amounts.micros,
       status: input.status,
+      ...(input.note !== undefined ? { note: input.note } : {}),
       reserved_at: r.at,
       ...(r.fallbackFrom !== undefined ? { fallback_from: r.fallbackFrom } : {}),
       ...(r.overrun !== undefined ? { overrun: r.overrun } : {}),

@@ -7,6 +7,7 @@ import {
   type WindowSpec,
   windowInstance,
 } from "../budget/windows.js";
+import { TokenpakError } from "../errors.js";
 
 /** Settled and reserved amounts in one window instance of one scope. */
 export interface Cell {
@@ -55,6 +56,35 @@ export type CountersSnapshot = Record<
     | { bucket_ms: number; buckets: Record<string, [number, number, number]> }
   >
 >;
+
+/**
+ * Counters hold integers only (µ¢, tokens, requests). A NaN, a fraction or a
+ * string added once would poison every total it reaches, and every decision
+ * after it; so nothing that is not a safe integer gets in.
+ */
+export function assertAmounts(amounts: Amounts): void {
+  if (
+    Number.isSafeInteger(amounts.micros) &&
+    Number.isSafeInteger(amounts.tokens) &&
+    Number.isSafeInteger(amounts.requests)
+  )
+    return;
+  throw new TokenpakError("internal", `refusing a non-integer ledger amount: ${JSON.stringify(amounts)}`);
+}
+
+/** A count the ledger can hold: a safe integer, not negative. */
+export function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+function triple(value: unknown, where: string): [number, number, number] {
+  if (Array.isArray(value) && value.length === 3 && value.every((v) => Number.isSafeInteger(v)))
+    return value as [number, number, number];
+  throw new TokenpakError(
+    "ledger_corrupt",
+    `snapshot counter ${where} is not three integers: ${JSON.stringify(value)}`,
+  );
+}
 
 function emptyCell(): Cell {
   return { spent: 0, tokens: 0, requests: 0, rSpent: 0, rTokens: 0, rRequests: 0 };
@@ -125,6 +155,7 @@ export class Counters {
 
   /** Books a reservation in every window of every scope; returns the cells, so settle and release hit exactly these. */
   reserve(scopeIds: readonly string[], amounts: Amounts, ts: number): Cell[] {
+    assertAmounts(amounts);
     const cells = this.cellsFor(scopeIds, ts);
     for (const cell of cells) {
       cell.rSpent += amounts.micros;
@@ -149,6 +180,7 @@ export class Counters {
 
   /** Adds settled spend to cells a reservation holds (its windows), bucketing rolling ones at `ts`. */
   addToCells(cells: readonly Cell[], amounts: Amounts, ts: number): void {
+    assertAmounts(amounts);
     for (const cell of cells) {
       if ("buckets" in cell) {
         const rolling = cell as RollingCell;
@@ -274,15 +306,19 @@ export class Counters {
       const s = counters.state(id);
       for (const [key, value] of Object.entries(entry)) {
         if (Array.isArray(value)) {
-          const [spent, tokens, requests, lastAt] = value;
+          // A total cell also carries when its scope last booked spend.
+          const total = key === "t" && value.length === 4;
+          const [spent, tokens, requests] = triple(total ? value.slice(0, 3) : value, `${id} ${key}`);
           s.calendar.set(key, { ...emptyCell(), spent, tokens, requests });
-          if (lastAt !== undefined) s.lastAt = lastAt;
+          const lastAt: unknown = total ? value[3] : undefined;
+          if (Number.isSafeInteger(lastAt)) s.lastAt = lastAt as number;
           continue;
         }
         const spec = specs.get(key.slice(2));
         if (spec?.kind !== "rolling") continue;
         const cell = counters.rollingCell(s, spec);
-        for (const [index, [spent, tokens, requests]] of Object.entries(value.buckets)) {
+        for (const [index, bucket] of Object.entries(value.buckets)) {
+          const [spent, tokens, requests] = triple(bucket, `${id} ${key} ${index}`);
           cell.buckets.set(Number(index), { spent, tokens, requests });
         }
       }

@@ -38,13 +38,14 @@ const MODEL: ModelChoice = {
     output: centsToMicros(6),
     cached_input: centsToMicros(3),
     cache_write: centsToMicros(3),
+    cache_write_1h: centsToMicros(3),
   },
   maxOutputTokens: 100,
 };
 const DAY: Limit = { window: { kind: "day" }, unit: "cents", amount: 0, kind: "budget" };
 const MONTH: Limit = { window: { kind: "month" }, unit: "cents", amount: 0, kind: "budget" };
 const TOTAL: Limit = { window: { kind: "total" }, unit: "cents", amount: 0, kind: "budget" };
-const USAGE = { input: 10, output: 10, cached_input: 0, cache_write: 0, reasoning: 0 };
+const USAGE = { input: 10, output: 10, cached_input: 0, cache_write: 0, cache_write_1h: 0, reasoning: 0 };
 
 let now = Date.parse("2026-03-10T12:00:00Z");
 const clock = () => now;

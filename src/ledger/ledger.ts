@@ -5,13 +5,13 @@ import type { Identity, Limit, Policy, Scope } from "../budget/policy.js";
 import { TokenpakError } from "../errors.js";
 import type { Micros } from "../money/money.js";
 import { Books, iso, type ReserveRequest, type SettleInput } from "./booking.js";
-import { Counters } from "./counters.js";
+import { Counters, isCount } from "./counters.js";
 import { type JournalEntry, journalFiles } from "./journal.js";
 import { type FsyncPolicy, Journal, type JournalIo, storeUnavailable } from "./journal-writer.js";
 import { acquireLock, type LockHandle } from "./lock.js";
 import { Marks } from "./marks.js";
 import { LedgerQueries, type ScopeStatus } from "./queries.js";
-import { replayJournal } from "./replay.js";
+import { replayJournal, soundEntry } from "./replay.js";
 import { type LedgerState, mismatchOf, rollingLabels, SnapshotStore, STATE_FILE } from "./snapshot.js";
 
 export type { ReserveRequest, SettleInput } from "./booking.js";
@@ -61,6 +61,8 @@ export interface OpenReport {
   replayed: number;
   /** Requests in flight at a crash, now charged at their reservation. */
   recovered: number;
+  /** Journal entries whose amounts were not integers (written by an older version): read as their worst case. */
+  repaired: number;
   tornBytes: number;
   fullReplay: boolean;
   /** Why the snapshot was not used, when it was not (each also rebuilt the ledger from the journal). */
@@ -175,7 +177,7 @@ export class Ledger {
     this.month = state?.month ?? null;
     this.marks = new Marks(state?.marks ?? {});
     this.savedSeq = this.seq;
-    for (const r of state?.reservations ?? []) this.books.book(r);
+    for (const r of state?.reservations ?? []) this.books.book(soundEntry(r) as typeof r);
     this.journal = new Journal({
       dir: join(options.dir, "journal"),
       fsync: options.fsync ?? "batch",
@@ -238,6 +240,7 @@ export class Ledger {
     return {
       replayed: replay.replayed,
       recovered: open.length,
+      repaired: replay.repaired,
       tornBytes: replay.tornBytes,
       fullReplay: full,
       warnings: [],
@@ -341,6 +344,14 @@ export class Ledger {
   settle(requestId: string, input: SettleInput): Promise<void> {
     const r = this.books.reservations.get(requestId);
     if (!r) return Promise.reject(new TokenpakError("internal", `no open reservation ${requestId}`));
+    if (!isCount(input.cost) || !Object.values(input.usage).every(isCount)) {
+      return Promise.reject(
+        new TokenpakError("internal", `refusing to settle ${requestId} at a non-integer amount`, {
+          cost: input.cost,
+          usage: input.usage,
+        }),
+      );
+    }
     const written = this.record(this.books.settleEntry(r, input, this.now()));
     this.observer?.spent(r.scopes, r.atMs);
     return written;
@@ -362,6 +373,9 @@ export class Ledger {
     reason: string;
     source?: string;
   }): Promise<void> {
+    if (!Number.isSafeInteger(input.cost) || !isCount(input.tokens ?? 0)) {
+      throw new TokenpakError("internal", "refusing a non-integer adjustment", { cost: input.cost });
+    }
     const now = this.now();
     const { entry, scopes } = this.books.adjustEntry(input, now);
     const written = this.record(entry);

@@ -15,7 +15,7 @@ models: { m: { provider: p, estimated_input_cost_per_1k: 3, estimated_output_cos
 `);
 const MONTH: Limit = { window: { kind: "month" }, unit: "cents", amount: 0, kind: "budget" };
 const clock = () => Date.parse("2026-03-10T12:00:00Z");
-const USAGE = { input: 1, output: 1, cached_input: 0, cache_write: 0, reasoning: 0 };
+const USAGE = { input: 1, output: 1, cached_input: 0, cache_write: 0, cache_write_1h: 0, reasoning: 0 };
 
 /** A journal of 3 settled requests (6 lines), then damaged as obs. 1 left it, and by a bad sector. */
 async function damagedJournal() {
@@ -28,7 +28,7 @@ async function damagedJournal() {
       model: {
         name: "m",
         provider: "p",
-        prices: { input: 1, output: 1, cached_input: 1, cache_write: 1 },
+        prices: { input: 1, output: 1, cached_input: 1, cache_write: 1, cache_write_1h: 1 },
         maxOutputTokens: 10,
       },
       inputTokens: 1,
