@@ -47,7 +47,7 @@ export const EXIT_CODE_TABLE = [
   },
   {
     code: 7,
-    meaning: "a provider could not be reached, or did not answer in time",
+    meaning: "a provider could not be reached, did not answer in time, or answered something unusable",
     errors: ["upstream_unreachable", "upstream_timeout", "upstream_invalid_response"],
   },
   {

@@ -77,7 +77,7 @@ function removeAt(data: unknown, path: readonly PathSegment[]): boolean {
 }
 
 /**
- * The semantic problems of the well-formed part of a config, so one run
+ * The semantic errors of the well-formed part of a config, so one run
  * reports them together with the schema errors: every node the schema
  * rejects is set aside (the property, or the list it lies in), until the rest
  * is valid, and the whole-config checks run on that. What lies in, or refers
@@ -103,7 +103,10 @@ function semanticProblemsOfValidPart(
   const within = (p: Problem) =>
     paths.some((a) => p.path === a || p.path.startsWith(`${a}.`) || p.path.startsWith(`${a}[`));
   const refersAside = (p: Problem) => names.has(/`([^`]+)` is not defined/.exec(p.message)?.[1] ?? "");
-  return semanticProblems(rest as Config, source).filter((p) => !within(p) && !refersAside(p));
+  // Errors only: warnings about a config that cannot run yet would bury what must be fixed.
+  return semanticProblems(rest as Config, source).filter(
+    (p) => p.severity === "error" && !within(p) && !refersAside(p),
+  );
 }
 
 /** Reads and checks a config file; throws a TokenpakError listing every problem. */
