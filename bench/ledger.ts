@@ -196,6 +196,9 @@ async function memoryPoint(ledger: Ledger, dir: string): Promise<MemoryPoint> {
   const snapStart = performance.now();
   await ledger.snapshot();
   const snapshotSeconds = (performance.now() - snapStart) / 1000;
+  // A daemon is idle now and then: V8 returns freed pages to the system only after a while.
+  gc();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
   gc();
   const m = process.memoryUsage();
   const statePath = join(dir, "state.json");

@@ -66,6 +66,12 @@ export interface Policy {
   scopeById(id: string): Scope | undefined;
   /** Just the limits of scopeById(id), without keeping a Scope object for it (sweeps over every scope). */
   limitsById(id: string): readonly Limit[] | undefined;
+  /**
+   * Forgets the scope objects cached for identities seen (they are rebuilt on
+   * demand) when there are more than `keep`: the ledger calls this as it lets
+   * idle scopes go, so the cache does not hold on to them either.
+   */
+  forgetScopes(keep: number): void;
 }
 
 const NO_LIMITS: readonly Limit[] = Object.freeze([]);
@@ -292,6 +298,10 @@ export function compilePolicy(config: Config): Policy {
       const ref = parseScopeId(id);
       // The per-request rules are no scope the ledger counts.
       return ref === undefined || ref.kind === "request" ? undefined : scopeOf(ref, id);
+    },
+    forgetScopes(keep) {
+      if (cache.size > keep) cache.clear();
+      if (resolved.size > keep) resolved.clear();
     },
     limitsById(id) {
       const ref = parseScopeId(id);

@@ -107,6 +107,11 @@ export class Counters {
     return this.scopes.keys();
   }
 
+  /** How many scopes hold counters. */
+  get size(): number {
+    return this.scopes.size;
+  }
+
   private state(scopeId: string): ScopeState {
     let s = this.scopes.get(scopeId);
     if (!s) {

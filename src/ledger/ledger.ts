@@ -85,6 +85,8 @@ export interface LedgerHealth {
 
 const DEFAULT_TTL_MS = 10 * 60_000;
 const DAY_MS = 86_400_000;
+/** Scope objects the policy may keep cached beyond twice the scopes the counters hold. */
+const SCOPES_CACHED = 10_000;
 
 /**
  * How long a total window (an agent run's) is kept after the run's last
@@ -464,6 +466,7 @@ export class Ledger {
       const now = this.now();
       const { policy } = this.options;
       this.books.counters.prune(now, (id) => policy.limitsById(id), totalIdleMs(policy));
+      policy.forgetScopes(Math.max(SCOPES_CACHED, 2 * this.books.counters.size));
       const state: LedgerState = {
         version: 1,
         seq: this.seq,
