@@ -1,30 +1,28 @@
 // Several processes take over a dead holder's lock at the same moment:
 // exactly one may win (issue #11, obs. 11).
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const RACER = new URL("./helpers/lock-racer.mjs", import.meta.url).pathname;
-const RACERS = 6;
-const ROUNDS = 6;
+const RACERS = 8;
+const ROUNDS = 20;
 const DEAD_PID = 2147483646;
 
-function race(dir: string, startAt: number): Promise<string> {
+/** Starts a racer; resolves with what it printed, and the process (a winner keeps running). */
+function race(dir: string, startAt: number): Promise<{ said: string; child: ChildProcess }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [RACER, dir, String(startAt), "1200"], {
+    const child = spawn(process.execPath, [RACER, dir, String(startAt)], {
       stdio: ["ignore", "pipe", "pipe"],
     });
-    let out = "";
     let err = "";
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-    });
+    child.stdout.on("data", (d: Buffer) => resolve({ said: d.toString().trim(), child }));
     child.stderr.on("data", (d: Buffer) => {
       err += d.toString();
     });
-    child.on("exit", () => (out ? resolve(out.trim()) : reject(new Error(`racer failed: ${err}`))));
+    child.on("exit", () => reject(new Error(`racer said nothing: ${err}`)));
   });
 }
 
@@ -35,8 +33,10 @@ describe("stale lock takeover", () => {
       // Left by a process that is gone: in the old one-line format, or with a token.
       const stale = round % 2 === 0 ? `${DEAD_PID}\n` : `${DEAD_PID}\n${crypto.randomUUID()}\n`;
       writeFileSync(join(dir, "tokenpak.lock"), stale);
-      const startAt = Date.now() + 700; // every racer has loaded by then
-      const results = await Promise.all(Array.from({ length: RACERS }, () => race(dir, startAt)));
+      const startAt = Date.now() + 400; // every racer has loaded by then
+      const raced = await Promise.all(Array.from({ length: RACERS }, () => race(dir, startAt)));
+      for (const { child } of raced) child.kill("SIGKILL"); // winners die holding the lock
+      const results = raced.map((r) => r.said);
       const winners = results.filter((r) => r === "won");
       expect(winners, `round ${round}: ${results.join(", ")}`).toHaveLength(1);
       expect(results.filter((r) => r !== "won").every((r) => r === "ledger_locked")).toBe(true);
