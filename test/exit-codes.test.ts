@@ -1,29 +1,12 @@
 // The exit-code table: one source (src/cli/exit-codes.ts), printed by --help,
 // copied into the docs (checked here), and what a read-only data directory exits with.
-import { execFile } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { EXIT_CODE_TABLE, exitCodeFor, exitCodesMarkdown } from "../src/cli/exit-codes.js";
+import { ROOT, runCli } from "./helpers/cli.js";
 import { readOnlyDisk } from "./helpers/disk.js";
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const BIN = join(ROOT, "bin", "tokenpak.js");
-
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? "", HOME: tmpdir(), NO_COLOR: "1" }, timeout: 15_000 },
-      (error, stdout, stderr) => {
-        resolve({ code: typeof error?.code === "number" ? error.code : 0, stdout, stderr });
-      },
-    );
-  });
-}
 
 /** Every Markdown table headed `| code | meaning |` in the README and docs/. */
 function docTables(): { file: string; table: string }[] {
@@ -73,7 +56,7 @@ describe("exit codes", () => {
     });
 
     it(`obs 9: exits 3 (I/O error), not 70, naming the file: ${how}`, async () => {
-      const r = await run(["proxy", "--config", "examples/demo.yaml", "--data-dir", dir, "--port", "0"]);
+      const r = await runCli(["proxy", "--config", "examples/demo.yaml", "--data-dir", dir, "--port", "0"]);
       expect(r.code, r.stderr).toBe(3);
       expect(r.stderr).toMatch(/^tokenpak: cannot (lock|write|create) .*(EROFS|EACCES)/m);
       expect(r.stderr).not.toContain("internal error");

@@ -1,34 +1,19 @@
 // `tokenpak ledger repair` as a user runs it: the built CLI as a subprocess.
-import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { journalFiles } from "../src/ledger/journal.js";
 import { Ledger } from "../src/ledger/ledger.js";
+import { runCli } from "./helpers/cli.js";
 import { policyFrom } from "./helpers/policy.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const BIN = join(ROOT, "bin", "tokenpak.js");
 const policy = policyFrom(`
 budget: { daily_limit_cents: 100000 }
 providers: { p: { type: mock } }
 models: { m: { provider: p } }
 `);
-
-function tokenpak(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? "", HOME: tmpdir(), NO_COLOR: "1" }, timeout: 15_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: typeof error?.code === "number" ? error.code : 0, stdout, stderr }),
-    );
-  });
-}
 
 /** A data directory whose journal has one good request and, in the middle, a line of garbage. */
 async function damaged(): Promise<{ dir: string; file: string }> {
@@ -49,7 +34,7 @@ describe("tokenpak ledger repair", () => {
   it("lists the bad line as FILE:LINE, changes nothing, exits 5; --yes moves it aside and exits 0", async () => {
     const { dir, file } = await damaged();
     const before = readFileSync(file, "utf8");
-    const dry = await tokenpak(["ledger", "repair", "--data-dir", dir]);
+    const dry = await runCli(["ledger", "repair", "--data-dir", dir]);
     expect(dry.code).toBe(5);
     expect(dry.stdout).toMatch(
       /^journal\/\d{4}-\d{2}\.jsonl:2 {2}not a journal entry, 15 bytes: "not json at all"$/m,
@@ -58,18 +43,18 @@ describe("tokenpak ledger repair", () => {
     expect(dry.stderr).toContain("tokenpak ledger repair --yes");
     expect(readFileSync(file, "utf8")).toBe(before);
 
-    const applied = await tokenpak(["ledger", "repair", "--data-dir", dir, "--yes"]);
+    const applied = await runCli(["ledger", "repair", "--data-dir", dir, "--yes"]);
     expect(applied.code, applied.stderr).toBe(0);
     expect(applied.stdout).toContain(".jsonl.corrupt with a record of what was dropped");
     expect(readFileSync(`${file}.corrupt`, "utf8")).toContain('"dropped":"not json at all"');
 
-    const again = await tokenpak(["ledger", "repair", "--data-dir", dir, "--json"]);
+    const again = await runCli(["ledger", "repair", "--data-dir", dir, "--json"]);
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ applied: false, files: 1, entries: 2, bad: [] });
   });
 
   it("--help says what it does and that --yes needs the daemon stopped", async () => {
-    const help = await tokenpak(["ledger", "repair", "--help"]);
+    const help = await runCli(["ledger", "repair", "--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("Usage: tokenpak ledger repair [options]");
     expect(help.stdout).toContain("stop the daemon first");

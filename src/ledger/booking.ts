@@ -29,6 +29,18 @@ export interface SettleInput {
   note?: string | undefined;
 }
 
+/** A signed correction (reconcile-spend, manual credit) to every scope of `identity`. */
+export interface AdjustInput {
+  identity: Identity;
+  model?: string;
+  provider?: string;
+  /** Signed µ¢. */
+  cost: Micros;
+  tokens?: number;
+  reason: string;
+  source?: string;
+}
+
 export interface Reservation {
   id: string;
   identity: EntryIdentity;
@@ -238,7 +250,12 @@ export class Books {
   }
 
   /** The settle entry that replaces reservation `r` by the real cost. */
-  settleEntry(r: Reservation, input: SettleInput, now: number): SettleEntry {
+  settleEntry(
+    r: Reservation,
+    input: SettleInput,
+    now: number,
+    tokens: number = totalTokens(input.usage),
+  ): SettleEntry {
     return {
       type: "settle",
       seq: 0,
@@ -249,7 +266,7 @@ export class Books {
       model: r.model,
       usage: input.usage,
       cost: input.cost,
-      tokens: totalTokens(input.usage),
+      tokens,
       reserved: r.amounts.micros,
       status: input.status,
       ...(input.note !== undefined ? { note: input.note } : {}),
@@ -265,36 +282,12 @@ export class Books {
    * flight when the daemon stopped).
    */
   chargeEntry(r: Reservation, now: number, status: "recovered" | "interrupted"): SettleEntry {
-    return {
-      type: "settle",
-      seq: 0,
-      ts: iso(now),
-      request_id: r.id,
-      ...r.identity,
-      provider: r.provider,
-      model: r.model,
-      usage: { ...NO_USAGE },
-      cost: r.amounts.micros,
-      tokens: r.amounts.tokens,
-      reserved: r.amounts.micros,
-      status,
-      reserved_at: r.at,
-    };
+    const usage = { ...NO_USAGE };
+    return this.settleEntry(r, { usage, cost: r.amounts.micros, status }, now, r.amounts.tokens);
   }
 
   /** The correction entry for `adjust`, and the scopes it lands in. */
-  adjustEntry(
-    input: {
-      identity: Identity;
-      model?: string;
-      provider?: string;
-      cost: Micros;
-      tokens?: number;
-      reason: string;
-      source?: string;
-    },
-    now: number,
-  ): { entry: JournalEntry; scopes: readonly Scope[] } {
+  adjustEntry(input: AdjustInput, now: number): { entry: JournalEntry; scopes: readonly Scope[] } {
     const scopes = this.policy.scopesFor(input.identity, input.model ?? "");
     const entry: JournalEntry = {
       type: "adjust",

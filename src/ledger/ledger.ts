@@ -4,7 +4,7 @@ import type { Decision } from "../budget/decide.js";
 import type { Identity, Limit, Policy, Scope } from "../budget/policy.js";
 import { TokenpakError } from "../errors.js";
 import type { Micros } from "../money/money.js";
-import { Books, iso, type ReserveRequest, type SettleInput } from "./booking.js";
+import { type AdjustInput, Books, iso, type ReserveRequest, type SettleInput } from "./booking.js";
 import { Counters, isCount } from "./counters.js";
 import { type JournalEntry, journalFiles } from "./journal.js";
 import { type FsyncPolicy, Journal, type JournalIo, storeUnavailable } from "./journal-writer.js";
@@ -14,7 +14,7 @@ import { LedgerQueries, type ScopeStatus } from "./queries.js";
 import { replayJournal, soundEntry } from "./replay.js";
 import { type LedgerState, mismatchOf, rollingLabels, SnapshotStore, STATE_FILE } from "./snapshot.js";
 
-export type { ReserveRequest, SettleInput } from "./booking.js";
+export type { AdjustInput, ReserveRequest, SettleInput } from "./booking.js";
 export type { ScopeStatus } from "./queries.js";
 
 export interface LedgerOptions {
@@ -366,15 +366,7 @@ export class Ledger {
   }
 
   /** Adds a signed correction (reconcile-spend, manual credit) to every scope of `identity`. */
-  adjust(input: {
-    identity: Identity;
-    model?: string;
-    provider?: string;
-    cost: Micros;
-    tokens?: number;
-    reason: string;
-    source?: string;
-  }): Promise<void> {
+  adjust(input: AdjustInput): Promise<void> {
     if (!Number.isSafeInteger(input.cost) || !isCount(input.tokens ?? 0)) {
       throw new TokenpakError("internal", "refusing a non-integer adjustment", { cost: input.cost });
     }

@@ -1,9 +1,8 @@
-import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { BadLine, RepairResult } from "../../ledger/repair.js";
 import { type CliContext, type GlobalOptions, line, paint, type SetExitCode } from "../context.js";
 import { exitCodeFor } from "../exit-codes.js";
-import { loadCommandConfig } from "../load.js";
+import { commandDataDir } from "../load.js";
 
 interface RepairFlags {
   yes?: boolean;
@@ -49,9 +48,7 @@ export async function ledgerRepairCommand(
   options: GlobalOptions & RepairFlags,
 ): Promise<number> {
   const { repairLedger } = await import("../../ledger/repair.js");
-  const dataDir = options.dataDir
-    ? resolve(ctx.cwd, options.dataDir)
-    : (await loadCommandConfig(ctx, options)).dataDir;
+  const dataDir = await commandDataDir(ctx, options);
   const result: RepairResult = await repairLedger(dataDir, { apply: options.yes === true });
   const code = result.bad.length === 0 || result.applied ? 0 : exitCodeFor("ledger_corrupt");
   if (options.json) {
