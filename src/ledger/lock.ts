@@ -127,7 +127,9 @@ function sweepLeftovers(dir: string): void {
     if (!name.startsWith(`${LOCK_FILE}.`)) continue;
     const path = join(dir, name);
     try {
-      const pid = name.endsWith(".tmp") ? Number(name.split(".")[2]) : readHeld(path)?.pid;
+      // Temp files are named <file>.<pid>.<token>.tmp; claims hold their maker's pid.
+      const pid = name.endsWith(".tmp") ? Number(name.split(".").at(-3)) : readHeld(path)?.pid;
+      if (pid !== undefined && !Number.isInteger(pid)) continue;
       if (pid === undefined || !alive(pid)) unlinkSync(path);
     } catch {
       // gone already, or not ours to judge
