@@ -8,7 +8,9 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { compilePolicy } from "../src/budget/policy.js";
 import { journalFiles } from "../src/ledger/journal.js";
+import { Ledger } from "../src/ledger/ledger.js";
 import { type ProxyOptions, startProxy } from "../src/server/serve.js";
 import { type AlertReceiver, startAlertReceiver } from "./helpers/alert-receiver.js";
 import { fillDisk, skipReason, smallDisk } from "./helpers/disk.js";
@@ -191,5 +193,31 @@ describe("the disk fills up mid-load", () => {
       });
     },
     90_000,
+  );
+
+  it.skipIf(skip !== undefined)(
+    `obs 1 (a real tmpfs runs full): a restart on the full disk refuses cleanly and leaves the journal as it was${skip ? ` — ${skip}` : ""}`,
+    async () => {
+      if (typeof mounted === "string") return;
+      const dir = join(mounted.path, "restart");
+      const policy = compilePolicy(config());
+      const { ledger } = await Ledger.open({ dir, policy, snapshotIntervalMs: 0 });
+      await ledger.adjust({ identity: {}, cost: 5, reason: "before the crash" });
+      ledger.abandon(); // crashed: its lock is left behind for the restart to take over
+      const journal = () => journalFiles(join(dir, "journal")).map((f) => readFileSync(f, "utf8"));
+      const before = journal();
+      const free = fillDisk(mounted.path);
+      try {
+        await expect(Ledger.open({ dir, policy, snapshotIntervalMs: 0 })).rejects.toMatchObject({
+          code: expect.stringMatching(/^(store_unavailable|io_error)$/),
+          message: expect.stringContaining("ENOSPC"),
+        });
+        expect(journal()).toEqual(before);
+      } finally {
+        free();
+      }
+      const { ledger: again } = await Ledger.open({ dir, policy, snapshotIntervalMs: 0 });
+      await again.close();
+    },
   );
 });

@@ -203,7 +203,7 @@ export function readJournal(
           }
         }
         const entry = parseEntry(line);
-        if (entry === undefined) throw corrupt(file, place, "is not a journal entry (not valid JSON)");
+        if (entry === undefined) throw corrupt(file, place, "is not a journal entry");
         entries++;
         lastSeq = entry.seq;
         onEntry(entry);
