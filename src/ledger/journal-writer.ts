@@ -24,6 +24,8 @@ export interface JournalOptions {
   io?: JournalIo;
   /** Told once when writing starts to fail, and once when it works again. */
   onHealth?: (failure: Error | undefined) => void;
+  /** Told of each batch of appends as it ends: written, or not (its appends rejected). */
+  onBatch?: (written: boolean) => void;
   /** First wait before writing again after a failure; doubles up to `retryMaxMs`. */
   retryMs?: number;
   retryMaxMs?: number;
@@ -166,8 +168,10 @@ export class Journal {
     }
     // While failing, only the retry timer writes: a batch queued meanwhile fails at once.
     if (this.failure === undefined) this.writeBacklog();
-    if (this.failure) batch?.reject(storeUnavailable(this.failure));
-    else batch?.resolve();
+    if (!batch) return;
+    if (this.failure) batch.reject(storeUnavailable(this.failure));
+    else batch.resolve();
+    this.options.onBatch?.(this.failure === undefined);
   }
 
   /** Writes the backlog in order; on failure keeps what is left and starts retrying. */

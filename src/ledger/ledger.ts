@@ -5,14 +5,14 @@ import type { Identity, Limit, Policy, Scope } from "../budget/policy.js";
 import { TokenpakError } from "../errors.js";
 import type { Micros } from "../money/money.js";
 import { type AdjustInput, Books, iso, type ReserveRequest, type SettleInput } from "./booking.js";
-import { Counters, isCount } from "./counters.js";
-import { type JournalEntry, journalFiles } from "./journal.js";
+import { type Counters, isCount } from "./counters.js";
+import type { JournalEntry } from "./journal.js";
 import { type FsyncPolicy, Journal, type JournalIo, storeUnavailable } from "./journal-writer.js";
 import { acquireLock, type LockHandle } from "./lock.js";
 import { Marks } from "./marks.js";
 import { LedgerQueries, type ScopeStatus } from "./queries.js";
 import { replayJournal, soundEntry } from "./replay.js";
-import { type LedgerState, mismatchOf, rollingLabels, SnapshotStore, STATE_FILE } from "./snapshot.js";
+import { type LedgerState, loadSnapshot, rollingLabels, SnapshotStore, STATE_FILE } from "./snapshot.js";
 
 export type { AdjustInput, ReserveRequest, SettleInput } from "./booking.js";
 export type { ScopeStatus } from "./queries.js";
@@ -111,37 +111,6 @@ function openDataDir(dir: string): LockHandle {
 }
 
 /**
- * The snapshot to start from, with its counters. When it cannot be used as it
- * is — missing while there is a journal, torn, another version, or kept for
- * other windows than the policy's — `why` says so and the state starts empty
- * (only the marks are kept), for a full replay.
- */
-async function loadSnapshot(
-  store: SnapshotStore,
-  policy: Policy,
-  journalDir: string,
-): Promise<{ state: LedgerState | null; why?: string; counters: Counters }> {
-  const fresh = () => new Counters(policy.timeZone, policy.rollingWindows);
-  const read = await store.read();
-  const { state } = read;
-  if (state === null) {
-    if (read.problem !== undefined) return { state, why: `${store.path} ${read.problem}`, counters: fresh() };
-    const why = journalFiles(journalDir).length > 0 ? `${store.path} is missing` : undefined;
-    return { state, ...(why !== undefined ? { why } : {}), counters: fresh() };
-  }
-  const empty = { ...state, seq: 0, month: null, reservations: [], counters: {} };
-  const mismatch = mismatchOf(state, policy);
-  if (mismatch !== undefined)
-    return { state: empty, why: `${mismatch} since the last snapshot`, counters: fresh() };
-  try {
-    return { state, counters: Counters.fromJSON(state.counters, policy.timeZone, policy.rollingWindows) };
-  } catch (error) {
-    const why = `${store.path} holds counters that cannot be used (${String(error)})`;
-    return { state: empty, why, counters: fresh() };
-  }
-}
-
-/**
  * The spend ledger (file backend). In memory: counters per scope and window,
  * and the open reservations (booking.ts). On disk: the append-only journal,
  * the truth (journal-writer.ts), and a snapshot that is only a cache
@@ -163,6 +132,8 @@ export class Ledger {
   private closed = false;
   private observer: LedgerObserver | undefined;
   private readonly healthListeners = new Set<(health: LedgerHealth) => void>();
+  /** Reservations in the journal batch being written. */
+  private unconfirmed: string[] = [];
   private downSince: number | undefined;
 
   private constructor(
@@ -186,17 +157,19 @@ export class Ledger {
       ...(options.journalIo ? { io: options.journalIo } : {}),
       ...(options.journalRetryMs !== undefined ? { retryMs: options.journalRetryMs } : {}),
       onHealth: (failure) => this.journalHealth(failure),
+      onBatch: (written) => this.batchEnded(written),
     });
   }
 
   static async open(options: LedgerOptions): Promise<{ ledger: Ledger; report: OpenReport }> {
     const { dir, policy } = options;
     const lock = openDataDir(dir);
+    let ledger: Ledger | undefined;
     try {
       const store = new SnapshotStore(join(dir, STATE_FILE));
       const { state, why, counters } = await loadSnapshot(store, policy, join(dir, "journal"));
       const clock = options.clock ?? Date.now;
-      const ledger = new Ledger(
+      ledger = new Ledger(
         {
           ...options,
           reservationTtlMs: options.reservationTtlMs ?? DEFAULT_TTL_MS,
@@ -216,6 +189,7 @@ export class Ledger {
       ledger.startSnapshots();
       return { ledger, report };
     } catch (error) {
+      ledger?.journal.abandon(); // its timers, and nothing more written
       lock.release();
       throw error;
     }
@@ -235,10 +209,7 @@ export class Ledger {
     for (const r of open) this.record(this.books.chargeEntry(r, now, "recovered"));
     this.journal.flushSync();
     const failure = this.journal.error;
-    if (failure !== undefined) {
-      this.journal.abandon();
-      throw storeUnavailable(failure);
-    }
+    if (failure !== undefined) throw storeUnavailable(failure);
     return {
       replayed: replay.replayed,
       recovered: open.length,
@@ -247,6 +218,18 @@ export class Ledger {
       fullReplay: full,
       warnings: [],
     };
+  }
+
+  /**
+   * A reservation whose line could not be written was not forwarded (its
+   * `written` rejected): nothing is spent, so it is released. The release
+   * follows it into the journal once that takes writes again.
+   */
+  private batchEnded(written: boolean): void {
+    if (this.unconfirmed.length === 0) return;
+    const ids = this.unconfirmed;
+    this.unconfirmed = [];
+    if (!written && !this.closed) for (const id of ids) void this.release(id, "store_unavailable");
   }
 
   private journalHealth(failure: Error | undefined): void {
@@ -314,11 +297,7 @@ export class Ledger {
     }
     const { decision, entry, reservation } = booked;
     const written = this.append(entry);
-    // Not in the journal, so not forwarded: nothing is spent. The release follows the reservation
-    // into the journal once it takes writes again.
-    written.catch(() => {
-      if (!this.closed) void this.release(request.requestId, "store_unavailable");
-    });
+    this.unconfirmed.push(request.requestId);
     const reserved: Reserved = {
       action: "allow",
       model: decision.model,

@@ -4,7 +4,8 @@ import { dirname } from "node:path";
 import { type Adapter, Low } from "lowdb";
 import type { Policy } from "../budget/policy.js";
 import type { ReserveEntry } from "./booking.js";
-import type { CountersSnapshot } from "./counters.js";
+import { Counters, type CountersSnapshot } from "./counters.js";
+import { journalFiles } from "./journal.js";
 
 export const STATE_FILE = "state.json";
 const VERSION = 1;
@@ -146,4 +147,36 @@ export function mismatchOf(state: LedgerState, policy: Policy): string | undefin
 
 export function rollingLabels(policy: Policy): string[] {
   return policy.rollingWindows.flatMap((w) => (w.kind === "rolling" ? [w.label] : [])).sort();
+}
+
+/**
+ * The snapshot to start from, with its counters. When it cannot be used as it
+ * is — missing while there is a journal, torn, another version, or kept for
+ * other windows than the policy's — `why` says so and the state starts empty
+ * (only the marks are kept), for a full replay.
+ */
+export async function loadSnapshot(
+  store: SnapshotStore,
+  policy: Policy,
+  journalDir: string,
+): Promise<{ state: LedgerState | null; why?: string; counters: Counters }> {
+  const fresh = () => new Counters(policy.timeZone, policy.rollingWindows);
+  const read = await store.read();
+  const { state } = read;
+  if (state === null) {
+    if (read.problem !== undefined) return { state, why: `${store.path} ${read.problem}`, counters: fresh() };
+    const why = journalFiles(journalDir).length > 0 ? `${store.path} is missing` : undefined;
+    return { state, ...(why !== undefined ? { why } : {}), counters: fresh() };
+  }
+  const empty = { ...state, seq: 0, month: null, reservations: [], counters: {} };
+  const mismatch = mismatchOf(state, policy);
+  if (mismatch !== undefined)
+    return { state: empty, why: `${mismatch} since the last snapshot`, counters: fresh() };
+  try {
+    return { state, counters: Counters.fromJSON(state.counters, policy.timeZone, policy.rollingWindows) };
+  } catch (error) {
+    const what = error instanceof Error ? error.message : String(error);
+    const why = `${store.path} holds counters that cannot be used (${what})`;
+    return { state: empty, why, counters: fresh() };
+  }
 }
