@@ -25,6 +25,11 @@ export type ErrorCode =
   | "upstream_timeout"
   | "unsafe_bind"
   | "alert_delivery_failed"
+  | "provider_rejected"
+  | "provider_error"
+  | "csv_invalid"
+  | "reconcile_running"
+  | "daemon_unavailable"
   | "internal";
 
 export class TokenpakError extends Error {

@@ -14,8 +14,16 @@ import { resetsAt as calendarResetsAt } from "../budget/windows.js";
 import { TokenpakError } from "../errors.js";
 import type { Micros } from "../money/money.js";
 import { NO_USAGE, totalTokens, type Usage } from "../pricing/usage.js";
+import { CORRECTIONS_MARK, Corrections } from "./corrections.js";
 import { type Cell, Counters, type CountersSnapshot } from "./counters.js";
-import { type EntryIdentity, type FsyncPolicy, Journal, type JournalEntry, readJournal } from "./journal.js";
+import {
+  type EntryIdentity,
+  type FsyncPolicy,
+  Journal,
+  type JournalEntry,
+  type ReconcileRef,
+  readJournal,
+} from "./journal.js";
 import { acquireLock } from "./lock.js";
 
 export interface LedgerOptions {
@@ -39,8 +47,11 @@ export interface ReserveRequest {
   requestedMaxTokens?: number | undefined;
 }
 
-/** A breach with the moment its window frees up, for the refusal's `resets_at`. */
-export type Block = Extract<Decision, { action: "block" }> & { resetsAt?: number };
+/**
+ * A breach with the moment its window frees up, for the refusal's `resets_at`,
+ * and how much of the window's spend was added by corrections (reconcile-spend).
+ */
+export type Block = Extract<Decision, { action: "block" }> & { resetsAt?: number; corrected?: Micros };
 
 export type Reserved = Extract<Decision, { action: "allow" }> & {
   requestId: string;
@@ -154,6 +165,7 @@ export class Ledger {
   private seq: number;
   private month: string | null;
   private marks: Record<string, unknown>;
+  private readonly corrections: Corrections;
   private savedSeq: number;
   private snapshotTimer: NodeJS.Timeout | undefined;
   private saving: Promise<void> = Promise.resolve();
@@ -179,6 +191,12 @@ export class Ledger {
     this.seq = compatible ? state.seq : 0;
     this.month = compatible ? state.month : null;
     this.marks = state?.marks ?? {};
+    // Rebuilt by the full replay when the snapshot's counters are not used.
+    this.corrections = Corrections.from(
+      compatible ? this.marks[CORRECTIONS_MARK] : undefined,
+      policy.timeZone,
+    );
+    this.marks[CORRECTIONS_MARK] = this.corrections.table;
     this.savedSeq = this.seq;
     if (compatible) for (const r of state.reservations) this.applyReserve(r);
   }
@@ -297,11 +315,9 @@ export class Ledger {
       }
       case "adjust": {
         const ids = this.scopeIdsOf(entry, entry.model ?? "");
-        this.counters.add(
-          ids,
-          { micros: entry.cost, tokens: entry.tokens, requests: 0 },
-          Date.parse(entry.ts),
-        );
+        const at = Date.parse(entry.at ?? entry.ts);
+        this.counters.add(ids, { micros: entry.cost, tokens: entry.tokens, requests: 0 }, at);
+        this.corrections.add(ids, entry.cost, at, this.now());
         return;
       }
     }
@@ -434,7 +450,13 @@ export class Ledger {
       breach.limit.window.kind === "rolling"
         ? this.counters.rollingResetsAt(breach.scope.id, breach.limit.window, now)
         : calendarResetsAt(breach.limit.window, now, this.options.policy.timeZone);
-    return at === undefined ? decision : { ...decision, resetsAt: at };
+    const corrected =
+      breach.limit.unit === "cents" ? this.corrections.in(breach.scope.id, breach.limit.window, now) : 0;
+    return {
+      ...decision,
+      ...(at !== undefined ? { resetsAt: at } : {}),
+      ...(corrected > 0 ? { corrected } : {}),
+    };
   }
 
   /** Replaces the reservation by the real cost; resolves once the settle line is written. */
@@ -469,7 +491,11 @@ export class Ledger {
     return this.record({ type: "release", seq: 0, ts: iso(this.now()), request_id: requestId, reason });
   }
 
-  /** Adds a signed correction (reconcile-spend, manual credit) to every scope of `identity`. */
+  /**
+   * Adds a signed correction (reconcile-spend, manual credit) to every scope
+   * of `identity`, in the windows of moment `at` (default now; never later):
+   * a correction to last Tuesday changes this month's total, not today's.
+   */
   adjust(input: {
     identity: Identity;
     model?: string;
@@ -478,9 +504,12 @@ export class Ledger {
     tokens?: number;
     reason: string;
     source?: string;
+    at?: number;
+    reconcile?: ReconcileRef;
   }): Promise<void> {
     const scopes = this.options.policy.scopesFor(input.identity, input.model ?? "");
     const now = this.now();
+    const at = Math.min(input.at ?? now, now);
     const written = this.record({
       type: "adjust",
       seq: 0,
@@ -492,8 +521,10 @@ export class Ledger {
       tokens: input.tokens ?? 0,
       reason: input.reason,
       ...(input.source !== undefined ? { source: input.source } : {}),
+      ...(at !== now ? { at: new Date(at).toISOString() } : {}),
+      ...(input.reconcile !== undefined ? { reconcile: input.reconcile } : {}),
     });
-    this.observer?.spent(scopes, now);
+    this.observer?.spent(scopes, at);
     return written;
   }
 
