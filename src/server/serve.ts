@@ -1,16 +1,18 @@
 import { type IncomingMessage, type Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
-import { AlertMonitor } from "../alerts/monitor.js";
-import { compilePolicy } from "../budget/policy.js";
+import type { AlertMonitor } from "../alerts/monitor.js";
 import { isLoopbackHost } from "../config/semantic.js";
 import type { Config } from "../config/types.generated.js";
 import { TokenpakError } from "../errors.js";
-import { Ledger, type OpenReport } from "../ledger/ledger.js";
+import type { Ledger, OpenReport } from "../ledger/ledger.js";
 import { type ProviderSettings, Upstreams } from "../providers/upstream.js";
+import { createAdminRouter } from "./admin.js";
 import { createApp } from "./app.js";
+import { type ControlChannel, controlSocketPath, listenControl } from "./control-socket.js";
 import { bindResponse } from "./disconnect.js";
 import { Authenticator } from "./identity.js";
+import { closeLedgerServices, openLedgerServices } from "./services.js";
 
 export interface ProxyOptions {
   config: Readonly<Config>;
@@ -34,6 +36,8 @@ export interface RunningProxy {
   alerts: AlertMonitor;
   recovery: OpenReport;
   openMode: boolean;
+  /** The local control channel's socket (<data-dir>/tokenpak.sock); undefined when it could not be opened. */
+  controlSocket: string | undefined;
   /** Stops accepting, lets requests in flight finish (bounded), settles, flushes. */
   close(): Promise<void>;
 }
@@ -78,25 +82,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     throw new TokenpakError("invalid_argument", "storage.backend redis is not available yet; use file");
   }
   const clock = options.clock ?? Date.now;
-  const { ledger, report } = await Ledger.open({
-    dir: options.dataDir,
-    policy: compilePolicy(config),
-    fsync: config.storage.fsync,
-    clock,
-  });
-  let alerts: AlertMonitor;
-  try {
-    alerts = AlertMonitor.start({
-      config,
-      dataDir: options.dataDir,
-      ledger,
-      clock,
-      warn: options.warn ?? ((message) => process.stderr.write(`tokenpak: ${message}\n`)),
-    });
-  } catch (error) {
-    await ledger.close();
-    throw error;
-  }
+  const warn = options.warn ?? ((message: string) => process.stderr.write(`tokenpak: ${message}\n`));
+  const services = await openLedgerServices({ config, dataDir: options.dataDir, clock, warn });
+  const { ledger, alerts, recovery: report } = services;
   const upstreams = new Upstreams(providerSettings(config));
   const app = createApp({
     config,
@@ -138,14 +126,26 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       });
     });
   } catch (error) {
-    await alerts.close();
-    await ledger.close();
+    await closeLedgerServices(services);
     const code = (error as NodeJS.ErrnoException).code;
     throw new TokenpakError(
       "io_error",
       code === "EADDRINUSE"
         ? `${host}:${port} is already in use`
         : `cannot listen on ${host}:${port}: ${code ?? String(error)}`,
+    );
+  }
+  // Commands that change the ledger while we run (reconcile-spend) come through here.
+  let control: ControlChannel | undefined;
+  const startedAt = clock();
+  try {
+    control = await listenControl(
+      createAdminRouter({ ledger, alerts, dataDir: options.dataDir, clock, startedAt }),
+      controlSocketPath(options.dataDir),
+    );
+  } catch (error) {
+    warn(
+      `no control channel (${error instanceof Error ? error.message : String(error)}): commands that change the ledger will refuse while the proxy runs`,
     );
   }
   const sweeper = setInterval(() => ledger.sweep(), SWEEP_MS);
@@ -162,9 +162,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     alerts,
     recovery: report,
     openMode: auth.openMode,
+    controlSocket: control?.path,
     close() {
       closing ??= (async () => {
         closingDown = true;
+        await control?.close();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         // Each connection busy with a response closes once that response is out.
         for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false;
@@ -180,8 +182,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         await stopped;
         clearInterval(sweeper);
         await upstreams.close();
-        await alerts.close(); // before the ledger's last snapshot: it holds the fired marks
-        await ledger.close();
+        await closeLedgerServices(services);
       })();
       return closing;
     },

@@ -43,7 +43,12 @@ const ROUTES: Record<string, MockRoute> = {
  * A provider on loopback that speaks OpenAI and Anthropic (JSON and SSE), with
  * the mock provider's deterministic answers, and records what it was sent.
  */
-export async function startFakeUpstream(options: Partial<MockOptions> = {}): Promise<FakeUpstream> {
+export async function startFakeUpstream(
+  options: Partial<MockOptions> & {
+    /** More routes on the same origin (a provider's admin API): true when it answered. */
+    also?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  } = {},
+): Promise<FakeUpstream> {
   const fake: Omit<FakeUpstream, "url" | "close"> = {
     requests: [],
     cutOff: 0,
@@ -59,6 +64,7 @@ export async function startFakeUpstream(options: Partial<MockOptions> = {}): Pro
       text += chunk;
     });
     req.on("end", async () => {
+      if (options.also?.(req, res)) return;
       const path = (req.url ?? "").split("?")[0] ?? "";
       const route = ROUTES[path];
       const body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
