@@ -139,8 +139,16 @@ async function reconcile(w: Workspace, args: string[], env: Record<string, strin
   const code = await main(
     ["node", "tokenpak", "reconcile-spend", "--config", w.config, "--data-dir", w.data, ...provider, ...args],
     {
-      stdout: { write: (s) => void (stdout += s) },
-      stderr: { write: (s) => void (stderr += s) },
+      stdout: {
+        write: (s) => {
+          stdout += s;
+        },
+      },
+      stderr: {
+        write: (s) => {
+          stderr += s;
+        },
+      },
       cwd: process.cwd(),
       env,
       colorLevel: 0,

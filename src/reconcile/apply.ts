@@ -49,7 +49,7 @@ export async function writeAdjustments(
   batch: AdjustmentBatch,
   now: number,
 ): Promise<BatchResult> {
-  const { ledger, alerts } = target;
+  const { ledger } = target;
   const written: Promise<void>[] = [];
   let cost = 0;
   let tokens = 0;
