@@ -260,6 +260,28 @@ describe("reconcile-spend against Anthropic's cost report", () => {
   });
 });
 
+describe("reconcile-spend without a filter", () => {
+  it("warns that the whole organisation's bill is compared", async () => {
+    const w = await workspace();
+    writeFileSync(
+      w.config,
+      yaml().replace(
+        "reconcile: { project_ids: [proj_tokenpak], timeout_ms: 1500 }",
+        "reconcile: { timeout_ms: 1500 }",
+      ),
+    );
+    admin.spend.push(bill(D2, "gpt-4o-2024-08-06", "proj_other", 3_000_000));
+    const run = await reconcile(w, []);
+    expect(run.stderr).toContain(
+      "! no providers.openai.reconcile.project_ids: comparing the whole organisation's bill, including traffic that never went through tokenpak",
+    );
+    // Then every project's spend is taken for tokenpak's: here, the workspace's.
+    expect(admin.requests[0]?.query.has("project_ids[]")).toBe(false);
+    expect(adjustments(w).map((a) => [a.cost, a.user, a.model])).toEqual([[3_000_000, undefined, "gpt-4o"]]);
+    expect((await reconcile(w, ["--quiet"])).stderr).toBe("");
+  });
+});
+
 describe("reconcile-spend from a CSV", () => {
   it("reads quoted fields and ignores extra columns; the file's days are the period", async () => {
     const w = await workspace();

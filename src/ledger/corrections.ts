@@ -7,6 +7,7 @@ export const CORRECTIONS_MARK = "ledger.corrections";
 /** Per scope id, per window instance ("d:2026-03-25", "m:2026-03", "t"): [µ¢, when the window ends or null]. */
 export type CorrectionTable = Record<string, Record<string, [number, number | null]>>;
 
+const PRUNE_EVERY_MS = 60_000;
 const CALENDAR: readonly WindowSpec[] = [{ kind: "day" }, { kind: "month" }, { kind: "total" }];
 
 function isTable(value: unknown): value is CorrectionTable {
@@ -24,6 +25,8 @@ function isTable(value: unknown): value is CorrectionTable {
  * are not tracked: a correction is to a past day, outside them.
  */
 export class Corrections {
+  private prunedAt = Number.NEGATIVE_INFINITY;
+
   private constructor(
     readonly table: CorrectionTable,
     private readonly timeZone: string,
@@ -36,7 +39,8 @@ export class Corrections {
   /** Records `micros` in the windows of moment `at` that are still open at `now`. */
   add(scopeIds: readonly string[], micros: number, at: number, now: number): void {
     if (micros === 0) return;
-    this.prune(now);
+    // A batch of corrections touches thousands of scopes: sweeping the table on every one would be quadratic.
+    if (now - this.prunedAt >= PRUNE_EVERY_MS) this.prune(now);
     for (const spec of CALENDAR) {
       const w = windowInstance(spec, at, this.timeZone);
       if (w.end <= now) continue;
@@ -56,6 +60,7 @@ export class Corrections {
   }
 
   private prune(now: number): void {
+    this.prunedAt = now;
     for (const [id, windows] of Object.entries(this.table)) {
       for (const [key, [, end]] of Object.entries(windows))
         if (end !== null && end <= now) delete windows[key];

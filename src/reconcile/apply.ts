@@ -36,13 +36,18 @@ export interface BatchResult {
 /** The ledger mark holding the (provider, day) drifts that alerted: { "openai|2026-03-24": "<when>" }. */
 export const DRIFT_MARK = "reconcile.drift_alerted";
 const KEEP_DAYS = 92;
+/** Corrections booked per event-loop turn (about 10 ms of work). */
+const SLICE = 500;
 
 /**
  * Writes one run's corrections to the ledger and raises its drift alerts.
  * The daemon's control channel and the command without a daemon both call
- * this, so the effect is the same journal entries either way. All entries are
- * booked in one synchronous step (no request can see half a batch) and the
- * result waits until they are in the journal.
+ * this, so the effect is the same journal entries either way. They are booked
+ * a slice at a time, letting requests through between slices (a batch for
+ * thousands of users would otherwise hold the daemon for a good part of a
+ * second); the result waits until all are in the journal. A crash halfway
+ * leaves part of a batch, which the next run completes: it writes what is
+ * still missing from each identity's correction, whatever was written before.
  */
 export async function writeAdjustments(
   target: { ledger: Ledger; alerts: AlertMonitor },
@@ -53,7 +58,8 @@ export async function writeAdjustments(
   const written: Promise<void>[] = [];
   let cost = 0;
   let tokens = 0;
-  for (const a of batch.adjustments) {
+  for (const [i, a] of batch.adjustments.entries()) {
+    if (i > 0 && i % SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     written.push(
       ledger.adjust({
         // The identity as recorded: no team means none, not the project's team of today.

@@ -121,6 +121,15 @@ function describe(e: ErrorObject): string {
   return `${at} ${e.message ?? "is invalid"}`;
 }
 
+function validatorOf(schema: Record<string, unknown>): ValidateFunction {
+  let validate = validators.get(schema);
+  if (!validate) {
+    validate = ajv.compile(schema);
+    validators.set(schema, validate);
+  }
+  return validate;
+}
+
 /** Checks a body against the operation's schema and runs it: the one way into an operation. */
 export async function runOp<Body, Result>(
   op: AdminOp<Body, Result>,
@@ -128,11 +137,7 @@ export async function runOp<Body, Result>(
   body: unknown,
 ): Promise<Result> {
   if (op.body) {
-    let validate = validators.get(op.body);
-    if (!validate) {
-      validate = ajv.compile(op.body);
-      validators.set(op.body, validate);
-    }
+    const validate = validatorOf(op.body);
     if (!validate(body)) {
       const first = validate.errors?.[0];
       throw new TokenpakError("invalid_request", first ? describe(first) : "invalid body", {
@@ -156,6 +161,7 @@ export function createAdminRouter(ctx: AdminContext): Hono {
     }),
   );
   for (const op of ADMIN_OPS) {
+    if (op.body) validatorOf(op.body); // compiled now, not on the first call while requests wait
     app.on(op.method, op.path, async (c) => {
       let body: unknown;
       if (op.method === "POST") {
