@@ -3,10 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../src/server/serve.js";
+import { estimateChatInput } from "../src/tokenize/estimate.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
 import { settleEntries } from "./helpers/journal.js";
 import type { Parsed } from "./helpers/json.js";
 import { configFrom } from "./helpers/policy.js";
+import { sseData } from "./helpers/sse.js";
 
 const SECRET = "tp-test-client-key-1";
 let fake: FakeUpstream;
@@ -73,14 +75,6 @@ async function post(
   return { res, text, json: () => JSON.parse(text) as Parsed };
 }
 
-/** SSE text → the JSON of each data line (skipping [DONE] and comments). */
-function events(text: string): Parsed[] {
-  return text
-    .split("\n")
-    .filter((l) => l.startsWith("data: ") && l !== "data: [DONE]")
-    .map((l) => JSON.parse(l.slice(6)) as Parsed);
-}
-
 describe("proxy: OpenAI chat/completions", () => {
   it("forwards with the provider's key, the upstream model name and the reserved max_tokens; prices the answer", async () => {
     const proxy = await start();
@@ -130,7 +124,7 @@ describe("proxy: OpenAI chat/completions", () => {
     });
     expect(streamed.res.headers.get("content-type")).toContain("text/event-stream");
     expect(fake.requests[1]?.body.stream_options).toEqual({ include_usage: true });
-    const chunks = events(streamed.text);
+    const chunks = sseData(streamed.text);
     expect(chunks.every((c) => !("usage" in c))).toBe(true);
     expect(chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("")).toBe(
       plain.json().choices[0].message.content,
@@ -148,7 +142,7 @@ describe("proxy: OpenAI chat/completions", () => {
       stream: true,
       stream_options: { include_usage: true },
     });
-    const usage = events(text).filter((c) => c.usage);
+    const usage = sseData(text).filter((c) => c.usage);
     expect(usage).toHaveLength(1);
     expect(usage[0]?.usage.completion_tokens).toBe(40);
   });
@@ -175,7 +169,7 @@ describe("proxy: OpenAI chat/completions", () => {
       max_tokens: 100,
       stream: true,
     });
-    const chunks = events(text);
+    const chunks = sseData(text);
     expect(chunks[0]?.object).toBe("chat.completion.chunk");
     expect(chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("")).toBe(
       body.choices[0].message.content,
@@ -221,12 +215,12 @@ describe("proxy: Anthropic messages", () => {
       .map((l) => l.slice(7));
     expect(types[0]).toBe("message_start");
     expect(types.at(-1)).toBe("message_stop");
-    const streamedText = events(text)
+    const streamedText = sseData(text)
       .filter((e) => e.type === "content_block_delta")
       .map((e) => e.delta.text)
       .join("");
     expect(streamedText).toBe(answer.content[0].text);
-    const delta = events(text).find((e) => e.type === "message_delta");
+    const delta = sseData(text).find((e) => e.type === "message_delta");
     expect(delta?.usage.output_tokens).toBe(40);
   });
 
@@ -424,23 +418,32 @@ describe("proxy: refusals", () => {
     expect(third.json()).toMatchObject({ error: { code: "quota_exceeded", window: "monthly" } });
   });
 
-  it("502 when the provider is unreachable and 504 when it times out: reservation released, nothing charged", async () => {
+  it("502 when the provider is unreachable: released; 504 when it times out: charged at the reservation, as it may bill", async () => {
     const proxy = await start();
-    const down = await post(proxy, "/v1/chat/completions", { model: "broken", messages: hello });
-    expect(down.res.status).toBe(502);
-    expect(down.json()).toMatchObject({ error: { code: "upstream_unreachable" } });
-    fake.next.push({ kind: "hang" });
-    const slow = await post(proxy, "/v1/chat/completions", { model: "gpt-4o", messages: hello });
-    expect(slow.res.status).toBe(504);
-    expect(slow.json()).toMatchObject({ error: { code: "upstream_timeout" } });
-    expect(proxy.ledger.openReservations).toBe(0);
     const day = {
       window: { kind: "day" as const },
       unit: "cents" as const,
       amount: 0,
       kind: "budget" as const,
     };
+    const down = await post(proxy, "/v1/chat/completions", { model: "broken", messages: hello });
+    expect(down.res.status).toBe(502);
+    expect(down.json()).toMatchObject({ error: { code: "upstream_unreachable" } });
     expect(proxy.ledger.usage("workspace", day)).toEqual({ spent: 0, reserved: 0 });
+    fake.next.push({ kind: "hang" });
+    const slow = await post(proxy, "/v1/chat/completions", {
+      model: "gpt-4o",
+      messages: hello,
+      max_tokens: 100,
+    });
+    expect(slow.res.status).toBe(504);
+    expect(slow.json()).toMatchObject({ error: { code: "upstream_timeout" } });
+    expect(proxy.ledger.openReservations).toBe(0);
+    // The provider had the request: what it billed cannot be known, so the worst case reserved is charged.
+    const input = estimateChatInput({ messages: hello }, "openai");
+    expect(proxy.ledger.usage("workspace", day).spent).toBe(
+      Math.ceil((input * 250_000 + 100 * 1_000_000) / 1000),
+    );
   });
 
   it("passes upstream errors through; charges only when the provider reports usage", async () => {

@@ -86,6 +86,7 @@ const usage = (input: number, output: number): Usage => ({
   output,
   cached_input: 0,
   cache_write: 0,
+  cache_write_1h: 0,
   reasoning: 0,
 });
 
@@ -431,5 +432,21 @@ describe("Ledger", () => {
       requestedMaxTokens: 10,
     });
     expect(still).toMatchObject({ action: "block", corrected: centsToMicros(20250) + 1 });
+  });
+
+  it("a correction may take tokens away as well as money, and replays so", async () => {
+    const { ledger, dir } = await fresh();
+    const MONTH_TOKENS: Limit = { window: { kind: "month" }, unit: "tokens", amount: 0, kind: "budget" };
+    await ledger.adjust({ identity: { user: "user-a" }, cost: 500, tokens: 40, reason: "reconcile" });
+    await ledger.adjust({ identity: { user: "user-a" }, cost: -200, tokens: -15, reason: "reconcile" });
+    expect(ledger.usage("user:user-a", MONTH_TOKENS).spent).toBe(25);
+    await expect(async () =>
+      ledger.adjust({ identity: { user: "user-a" }, cost: 1, tokens: 0.5, reason: "reconcile" }),
+    ).rejects.toThrow(/non-integer adjustment/);
+    await ledger.close();
+    rmSync(join(dir, "state.json"));
+    const again = (await fresh(dir)).ledger;
+    expect(again.usage("user:user-a", MONTH_TOKENS).spent).toBe(25);
+    expect(again.usage("user:user-a", MONTH_CENTS).spent).toBe(300);
   });
 });

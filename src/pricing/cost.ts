@@ -1,6 +1,7 @@
 import type { Config } from "../config/types.generated.js";
 import { TokenpakError } from "../errors.js";
 import { centsToMicros, type Micros } from "../money/money.js";
+import { ownValue } from "../own.js";
 import type { Usage } from "./usage.js";
 
 /** Prices in integer micro-cents per 1,000 tokens. */
@@ -8,7 +9,9 @@ export interface Prices {
   input: Micros;
   output: Micros;
   cached_input: Micros;
+  /** 5-minute cache writes (the only kind OpenAI-format usage reports). */
   cache_write: Micros;
+  cache_write_1h: Micros;
 }
 
 /**
@@ -20,6 +23,7 @@ export function costOf(usage: Usage, prices: Prices): Micros {
     usage.input * prices.input +
     usage.cached_input * prices.cached_input +
     usage.cache_write * prices.cache_write +
+    usage.cache_write_1h * prices.cache_write_1h +
     usage.output * prices.output;
   return Math.ceil(perThousand / 1000);
 }
@@ -37,12 +41,24 @@ export function affordableOutputTokens(budget: Micros, prices: Prices): number {
 }
 
 /**
+ * Anthropic bills a 5-minute cache write at 1.25× the input price and a
+ * 1-hour write at 2×. These are the defaults when the config sets no price of
+ * its own: defaulting to the input price would under-charge every write.
+ * OpenAI reports no cache writes, so for its models they never apply.
+ */
+const CACHE_WRITE_FACTOR = { fiveMinutes: [5, 4], oneHour: [2, 1] } as const;
+
+function scaled(micros: Micros, [num, den]: readonly [number, number]): Micros {
+  return Math.ceil((micros * num) / den);
+}
+
+/**
  * A model's prices from the config. A model without a price is refused
  * (`model_unpriced`), or priced by `pricing.unknown_model` — never at $0,
  * which would let spend through every budget unseen.
  */
 export function pricesFor(model: string, config: Pick<Config, "models" | "pricing">): Prices {
-  const m = config.models?.[model];
+  const m = ownValue(config.models, model);
   const fallback = config.pricing.unknown_model;
   const input =
     m?.estimated_input_cost_per_1k ?? (fallback === "refuse" ? undefined : fallback.input_cost_per_1k);
@@ -55,10 +71,14 @@ export function pricesFor(model: string, config: Pick<Config, "models" | "pricin
       { model },
     );
   }
+  const inputMicros = centsToMicros(input);
+  const set = (price: number | undefined) => (price === undefined ? undefined : centsToMicros(price));
   return {
-    input: centsToMicros(input),
+    input: inputMicros,
     output: centsToMicros(output),
-    cached_input: centsToMicros(m?.cached_input_cost_per_1k ?? input),
-    cache_write: centsToMicros(m?.cache_write_cost_per_1k ?? input),
+    // Cached reads cost less than input everywhere; the input price is the safe default.
+    cached_input: set(m?.cached_input_cost_per_1k) ?? inputMicros,
+    cache_write: set(m?.cache_write_cost_per_1k) ?? scaled(inputMicros, CACHE_WRITE_FACTOR.fiveMinutes),
+    cache_write_1h: set(m?.cache_write_1h_cost_per_1k) ?? scaled(inputMicros, CACHE_WRITE_FACTOR.oneHour),
   };
 }

@@ -1,4 +1,4 @@
-import type { ErrorCode, TokenpakError } from "../errors.js";
+import { type ErrorCode, TokenpakError } from "../errors.js";
 import type { WireFormat } from "../providers/wire.js";
 
 /** The one place error codes become HTTP statuses. */
@@ -22,6 +22,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   provider_error: 502,
   daemon_unavailable: 503,
   upstream_timeout: 504,
+  upstream_invalid_response: 502,
   config_not_found: 500,
   config_invalid: 500,
   io_error: 500,
@@ -60,12 +61,37 @@ export function errorResponse(
   >;
   const inner = { type: errorType(status), code: error.code, message: error.message, ...details };
   const body =
-    format === "anthropic" ? { type: "error", error: inner } : { error: { ...inner, param: null } };
+    format === "anthropic" ? { type: "error", error: inner } : { error: { param: null, ...inner } };
   const out: Record<string, string> = { "content-type": "application/json", ...headers };
-  // Retrying cannot help until a budget resets or the input changes.
-  if (status === 400 || status === 401 || status === 402 || status === 404 || status === 413) {
+  if (details.in_flight === true) {
+    // Held by requests in flight, not spent: the SDKs retry on this header, after Retry-After.
+    out["x-should-retry"] = "true";
+  } else if (status === 400 || status === 401 || status === 402 || status === 404 || status === 413) {
+    // Retrying cannot help until a budget resets or the input changes.
     out["x-should-retry"] = "false";
   }
   if (retryAfterSeconds !== undefined) out["retry-after"] = String(retryAfterSeconds);
   return new Response(JSON.stringify(body), { status, headers: out });
+}
+
+/**
+ * A failure that is ours, not the client's: the stack goes to the operator's
+ * log, the client gets a generic error with the request id to quote — never
+ * the internal message, which may say more than it should.
+ */
+export function internalError(
+  error: unknown,
+  requestId: string,
+  format: WireFormat,
+  log: (message: string) => void,
+): Response {
+  log(
+    `internal error in request ${requestId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
+  const refusal = new TokenpakError(
+    "internal",
+    `internal error (request id ${requestId}); the details are in tokenpak's log`,
+    { request_id: requestId },
+  );
+  return errorResponse(refusal, format, { "x-tokenpak-request-id": requestId });
 }

@@ -93,6 +93,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     auth,
     maxBodyBytes: config.server.max_body_bytes,
     clock,
+    warn,
   });
 
   const server = createAdaptorServer({
