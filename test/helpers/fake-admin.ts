@@ -53,6 +53,15 @@ export interface FakeAdmin {
 }
 
 const DAY_MS = 86_400_000;
+/** A cost report result's detail fields when not grouped by description. */
+const UNDESCRIBED = {
+  description: null,
+  cost_type: null,
+  model: null,
+  token_type: null,
+  service_tier: null,
+  context_window: null,
+} as const;
 
 /** µ¢ as OpenAI's `amount.value`: a JSON number of dollars. */
 const dollars = (micros: number) => micros / 100_000_000;
@@ -262,14 +271,7 @@ export function createFakeAdmin(options: AdminOptions): AdminRoutes {
                   service_tier: "standard",
                   context_window: "0-200k",
                 }
-              : {
-                  description: null,
-                  cost_type: null,
-                  model: null,
-                  token_type: null,
-                  service_tier: null,
-                  context_window: null,
-                };
+              : UNDESCRIBED;
             bump(
               JSON.stringify([detail.description, ws(s)]),
               { currency: "USD", micros: 0, workspace_id: ws(s), ...detail },
@@ -299,22 +301,8 @@ export function createFakeAdmin(options: AdminOptions): AdminRoutes {
       if (costs) {
         for (const o of fake.other.filter((x) => x.day === d)) {
           const detail = described
-            ? {
-                description: "Web Search",
-                cost_type: "web_search",
-                model: null,
-                token_type: null,
-                service_tier: null,
-                context_window: null,
-              }
-            : {
-                description: null,
-                cost_type: null,
-                model: null,
-                token_type: null,
-                service_tier: null,
-                context_window: null,
-              };
+            ? { ...UNDESCRIBED, description: "Web Search", cost_type: "web_search" }
+            : UNDESCRIBED;
           bump(
             JSON.stringify(["web", ws(o), detail.description]),
             { currency: "USD", micros: 0, workspace_id: ws(o), ...detail },

@@ -1,10 +1,10 @@
 import { TokenpakError } from "../../errors.js";
 import { decimalToMicros } from "../../money/decimal.js";
-import { arr, type Json, num, obj, str } from "../../providers/json.js";
+import { type Json, num, obj, str } from "../../providers/json.js";
 import type { BilledCost, BilledTokens, Billing } from "../diff.js";
 import { canonicalModel } from "../models.js";
 import { utcDay } from "../period.js";
-import { getAllPages } from "./pages.js";
+import { type Buckets, forEachResult, requireUsd } from "./pages.js";
 import type { SourceRequest } from "./source.js";
 
 /** Daily buckets per page: at most 31. */
@@ -44,69 +44,50 @@ export async function anthropicBilling(req: SourceRequest): Promise<Billing> {
     headers: { "x-api-key": req.adminKey, "anthropic-version": "2023-06-01", accept: "application/json" },
     timeoutMs: req.timeoutMs,
   };
-  const inPeriod = new Set(req.period.days);
+  const buckets: Buckets = {
+    day: (bucket) => bucketDay(bucket, provider),
+    days: new Set(req.period.days),
+    wanted: (result) => wanted(result, workspaces),
+  };
   const costs: BilledCost[] = [];
-  await getAllPages(
-    {
-      ...get,
-      path: "/v1/organizations/cost_report",
-      query: { ...common, group_by: ["workspace_id", "description"] },
-    },
-    (page) => {
-      for (const bucket of arr(page.data).map(obj)) {
-        const day = bucketDay(bucket, provider);
-        if (!inPeriod.has(day)) continue;
-        for (const result of arr(bucket.results).map(obj)) {
-          if (!wanted(result, workspaces)) continue;
-          const currency = str(result.currency) ?? "USD";
-          if (currency.toUpperCase() !== "USD") {
-            throw new TokenpakError(
-              "provider_error",
-              `${provider} reports costs in ${currency}; only USD is supported`,
-            );
-          }
-          const amount = str(result.amount);
-          if (amount === undefined) {
-            throw new TokenpakError("provider_error", `${provider}: a cost result on ${day} has no amount`);
-          }
-          costs.push({
-            day,
-            model: canonicalModel(str(result.model) ?? ""),
-            cost: decimalToMicros(amount, "cents"),
-          });
-        }
+  const costsQuery = { ...common, group_by: ["workspace_id", "description"] };
+  await forEachResult(
+    { ...get, path: "/v1/organizations/cost_report", query: costsQuery },
+    buckets,
+    (day, result) => {
+      requireUsd(provider, str(result.currency) ?? "USD");
+      const amount = str(result.amount);
+      if (amount === undefined) {
+        throw new TokenpakError("provider_error", `${provider}: a cost result on ${day} has no amount`);
       }
+      // model is null for costs that are not tokens (web search, code execution): the whole day's.
+      costs.push({
+        day,
+        model: canonicalModel(str(result.model) ?? ""),
+        cost: decimalToMicros(amount, "cents"),
+      });
     },
   );
   const tokens: BilledTokens[] = [];
-  await getAllPages(
-    {
-      ...get,
-      path: "/v1/organizations/usage_report/messages",
-      query: {
-        ...common,
-        group_by: ["model", "workspace_id"],
-        // The default workspace has no id to filter by: then the grouping tells it apart.
-        workspace_ids: workspaces?.includes(DEFAULT_WORKSPACE) ? undefined : workspaces,
-        api_key_ids: filter.api_key_ids,
-      },
-    },
-    (page) => {
-      for (const bucket of arr(page.data).map(obj)) {
-        const day = bucketDay(bucket, provider);
-        if (!inPeriod.has(day)) continue;
-        for (const result of arr(bucket.results).map(obj)) {
-          if (!wanted(result, workspaces)) continue;
-          const created = obj(result.cache_creation);
-          const n =
-            (num(result.uncached_input_tokens) ?? 0) +
-            (num(result.cache_read_input_tokens) ?? 0) +
-            (num(created.ephemeral_5m_input_tokens) ?? 0) +
-            (num(created.ephemeral_1h_input_tokens) ?? 0) +
-            (num(result.output_tokens) ?? 0);
-          tokens.push({ day, model: canonicalModel(str(result.model) ?? ""), tokens: n });
-        }
-      }
+  const usageQuery = {
+    ...common,
+    group_by: ["model", "workspace_id"],
+    // The default workspace has no id to filter by: then the grouping tells it apart.
+    workspace_ids: workspaces?.includes(DEFAULT_WORKSPACE) ? undefined : workspaces,
+    api_key_ids: filter.api_key_ids,
+  };
+  await forEachResult(
+    { ...get, path: "/v1/organizations/usage_report/messages", query: usageQuery },
+    buckets,
+    (day, result) => {
+      const created = obj(result.cache_creation);
+      const n =
+        (num(result.uncached_input_tokens) ?? 0) +
+        (num(result.cache_read_input_tokens) ?? 0) +
+        (num(created.ephemeral_5m_input_tokens) ?? 0) +
+        (num(created.ephemeral_1h_input_tokens) ?? 0) +
+        (num(result.output_tokens) ?? 0);
+      tokens.push({ day, model: canonicalModel(str(result.model) ?? ""), tokens: n });
     },
   );
   return { source: `${provider}:cost_report`, days: req.period.days, costs, tokens };

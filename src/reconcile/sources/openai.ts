@@ -1,10 +1,10 @@
 import { TokenpakError } from "../../errors.js";
 import { decimalToMicros } from "../../money/decimal.js";
-import { arr, type Json, num, obj, str } from "../../providers/json.js";
+import { type Json, num, obj, str } from "../../providers/json.js";
 import type { BilledCost, BilledTokens, Billing } from "../diff.js";
 import { canonicalModel, lineItemModel } from "../models.js";
 import { utcDay } from "../period.js";
-import { getAllPages } from "./pages.js";
+import { type Buckets, forEachResult, requireUsd } from "./pages.js";
 import type { SourceRequest } from "./source.js";
 
 /** Buckets per page: costs allow up to 180, usage up to 31 daily buckets. */
@@ -44,63 +44,33 @@ export async function openaiBilling(req: SourceRequest): Promise<Billing> {
     headers: { authorization: `Bearer ${req.adminKey}`, accept: "application/json" },
     timeoutMs: req.timeoutMs,
   };
-  const inPeriod = new Set(req.period.days);
+  const buckets: Buckets = {
+    day: (bucket) => bucketDay(bucket, provider),
+    days: new Set(req.period.days),
+    wanted: (result) => wanted(result, filter.project_ids),
+  };
   const costs: BilledCost[] = [];
-  await getAllPages(
-    {
-      ...get,
-      path: "/organization/costs",
-      query: { ...common, group_by: ["line_item", "project_id"], limit: COSTS_LIMIT },
-    },
-    (page) => {
-      for (const bucket of arr(page.data).map(obj)) {
-        const day = bucketDay(bucket, provider);
-        if (!inPeriod.has(day)) continue;
-        for (const result of arr(bucket.results).map(obj)) {
-          if (!wanted(result, filter.project_ids)) continue;
-          const amount = obj(result.amount);
-          const currency = str(amount.currency) ?? "usd";
-          if (currency.toLowerCase() !== "usd") {
-            throw new TokenpakError(
-              "provider_error",
-              `${provider} reports costs in ${currency}; only USD is supported`,
-            );
-          }
-          const value = amount.value;
-          if (typeof value !== "number" && typeof value !== "string") {
-            throw new TokenpakError(
-              "provider_error",
-              `${provider}: a cost result on ${day} has no amount.value`,
-            );
-          }
-          const item = str(result.line_item);
-          costs.push({
-            day,
-            model: item ? canonicalModel(lineItemModel(item)) : "",
-            cost: decimalToMicros(value, "usd"),
-          });
-        }
-      }
-    },
-  );
+  const costsQuery = { ...common, group_by: ["line_item", "project_id"], limit: COSTS_LIMIT };
+  await forEachResult({ ...get, path: "/organization/costs", query: costsQuery }, buckets, (day, result) => {
+    const amount = obj(result.amount);
+    requireUsd(provider, str(amount.currency) ?? "usd");
+    const value = amount.value;
+    if (typeof value !== "number" && typeof value !== "string") {
+      throw new TokenpakError("provider_error", `${provider}: a cost result on ${day} has no amount.value`);
+    }
+    const item = str(result.line_item);
+    const model = item ? canonicalModel(lineItemModel(item)) : "";
+    costs.push({ day, model, cost: decimalToMicros(value, "usd") });
+  });
   const tokens: BilledTokens[] = [];
-  await getAllPages(
-    {
-      ...get,
-      path: "/organization/usage/completions",
-      query: { ...common, group_by: ["model", "project_id"], limit: USAGE_LIMIT },
-    },
-    (page) => {
-      for (const bucket of arr(page.data).map(obj)) {
-        const day = bucketDay(bucket, provider);
-        if (!inPeriod.has(day)) continue;
-        for (const result of arr(bucket.results).map(obj)) {
-          if (!wanted(result, filter.project_ids)) continue;
-          // input_tokens includes the cached ones.
-          const n = (num(result.input_tokens) ?? 0) + (num(result.output_tokens) ?? 0);
-          tokens.push({ day, model: canonicalModel(str(result.model) ?? ""), tokens: n });
-        }
-      }
+  const usageQuery = { ...common, group_by: ["model", "project_id"], limit: USAGE_LIMIT };
+  await forEachResult(
+    { ...get, path: "/organization/usage/completions", query: usageQuery },
+    buckets,
+    (day, result) => {
+      // input_tokens includes the cached ones.
+      const n = (num(result.input_tokens) ?? 0) + (num(result.output_tokens) ?? 0);
+      tokens.push({ day, model: canonicalModel(str(result.model) ?? ""), tokens: n });
     },
   );
   // The report covers the whole period: a day without results was billed nothing.

@@ -1,6 +1,6 @@
 import { Agent, request } from "undici";
 import { TokenpakError } from "../../errors.js";
-import { isObject, type Json, obj, str } from "../../providers/json.js";
+import { arr, isObject, type Json, obj, str } from "../../providers/json.js";
 import { upstreamError } from "../../providers/upstream.js";
 
 export interface PagedGet {
@@ -134,5 +134,40 @@ export async function getAllPages(get: PagedGet, onPage: (page: Json) => void): 
     );
   } finally {
     await agent.close();
+  }
+}
+
+/** How a report's daily buckets are read: the bucket's UTC day, the period's days, which results are ours. */
+export interface Buckets {
+  day(bucket: Json): string;
+  days: ReadonlySet<string>;
+  wanted(result: Json): boolean;
+}
+
+/** Every wanted result of every daily bucket in the period, over all the report's pages. */
+export async function forEachResult(
+  get: PagedGet,
+  buckets: Buckets,
+  onResult: (day: string, result: Json) => void,
+): Promise<void> {
+  await getAllPages(get, (page) => {
+    for (const bucket of arr(page.data).map(obj)) {
+      const day = buckets.day(bucket);
+      if (!buckets.days.has(day)) continue;
+      for (const result of arr(bucket.results).map(obj)) if (buckets.wanted(result)) onResult(day, result);
+    }
+  });
+}
+
+/** Money in USD only: a bill in another currency cannot be compared with a ledger in dollars. */
+export function requireUsd(provider: string, currency: string): void {
+  if (currency.toUpperCase() !== "USD") {
+    throw new TokenpakError(
+      "provider_error",
+      `${provider} reports costs in ${currency}; only USD is supported`,
+      {
+        provider,
+      },
+    );
   }
 }
