@@ -3,6 +3,7 @@
 // through it while the proxy serves a burst of concurrent requests.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client } from "undici";
@@ -169,6 +170,22 @@ describe("the control channel", () => {
     const run = await reconcile(w, []);
     expect(run.code).toBe(4);
     expect(run.stderr).toMatch(/in use by tokenpak \(pid \d+\)/);
+  });
+
+  it("a control socket that accepts but never answers: the command says so and writes nothing", async () => {
+    const w = await workspace();
+    await daemon(w.data).then((p) => p.close());
+    const stuck = createServer(() => {}); // takes the connection, never answers
+    await new Promise<void>((resolve) => stuck.listen(join(w.data, "tokenpak.sock"), resolve));
+    try {
+      admin.spend.push(bill(D2, "gpt-4o-2024-08-06", "proj_tokenpak", 5_000_000));
+      const run = await reconcile(w, []);
+      expect(run.code).toBe(4);
+      expect(run.stderr).toMatch(/control socket .*tokenpak\.sock does not answer .*is the proxy stuck\?/);
+      expect(adjustments(w)).toEqual([]);
+    } finally {
+      stuck.close();
+    }
   });
 
   it("two reconcile runs never overlap: the second is refused while the first holds reconcile.lock", async () => {

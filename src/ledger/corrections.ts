@@ -10,12 +10,14 @@ export type CorrectionTable = Record<string, Record<string, [number, number | nu
 const PRUNE_EVERY_MS = 60_000;
 const CALENDAR: readonly WindowSpec[] = [{ kind: "day" }, { kind: "month" }, { kind: "total" }];
 
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
+const isHeld = (v: unknown) =>
+  Array.isArray(v) && Number.isSafeInteger(v[0]) && (v[1] === null || typeof v[1] === "number");
+
+/** A snapshot's mark as it was written; anything else (a damaged file) starts empty. */
 function isTable(value: unknown): value is CorrectionTable {
-  return (
-    value !== null &&
-    typeof value === "object" &&
-    Object.values(value).every((w) => w !== null && typeof w === "object" && !Array.isArray(w))
-  );
+  return isObject(value) && Object.values(value).every((w) => isObject(w) && Object.values(w).every(isHeld));
 }
 
 /**

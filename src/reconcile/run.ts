@@ -62,6 +62,9 @@ export interface ReconcileResult {
 
 const DAY_MS = 86_400_000;
 
+/** Where the provider's figures come from: its admin API, or a CSV already read and checked. */
+type Source = { api: SourceRequest; type: ResolvedProvider["type"] } | { csv: Billing };
+
 function providerOf(config: Readonly<Config>, name: string): ResolvedProvider {
   const provider = config.providers?.[name];
   if (!provider) {
@@ -208,7 +211,10 @@ export async function reconcileSpend(
   // A CSV is read and checked whole before anything else: a bad row stops the run with nothing done.
   const fromCsv = options.fromFile !== undefined ? await readCsv(options.fromFile) : undefined;
   const period = fromCsv ? csvPeriod(fromCsv, options, now) : reconcilePeriod({ ...options, now });
-  const request = fromCsv ? undefined : sourceRequest(name, provider, period);
+  const source: Source = fromCsv
+    ? { csv: fromCsv }
+    : { api: sourceRequest(name, provider, period), type: provider.type };
+  const request = "api" in source ? source.api : undefined;
   if (request && !request.filter.project_ids && !request.filter.workspace_ids) {
     const filter = provider.type === "openai" ? "project_ids" : "workspace_ids";
     warnings.push(
@@ -220,16 +226,18 @@ export async function reconcileSpend(
   let writer: LedgerWriter | undefined;
   try {
     let billing: Billing;
-    if (fromCsv) {
-      const kept = withoutLeaks(fromCsv, period);
+    if ("api" in source) {
+      billing =
+        source.type === "openai" ? await openaiBilling(source.api) : await anthropicBilling(source.api);
+    } else {
+      const kept = withoutLeaks(source.csv, period);
       if (kept.ignored > 0)
         warnings.push(`${kept.ignored} CSV row(s) outside ${period.since} … ${period.until} ignored`);
       billing = kept.billing;
-    } else if (provider.type === "openai" && request) billing = await openaiBilling(request);
-    else if (request) billing = await anthropicBilling(request);
-    else throw new TokenpakError("internal", "no source");
+    }
 
-    // Owner of the ledger first, then its figures: nothing it settles from now on is missed.
+    // The ledger's owner first, then its figures: without a daemon, opening the ledger replays the
+    // journal and charges what a crash left in flight, and that spend must be in the comparison.
     if (!dryRun) writer = await openWriter();
     const ledger = readLedgerFigures(dataDir, name, period);
     const diff = diffSpend({

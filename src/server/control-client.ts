@@ -38,15 +38,30 @@ class DaemonClient {
     body: Body,
     timeoutMs = CALL_TIMEOUT_MS,
   ): Promise<Result> {
-    const res = await this.client.request({
-      method: op.method,
-      path: op.path,
-      headers: { "content-type": "application/json" },
-      ...(op.method === "POST" ? { body: JSON.stringify(body) } : {}),
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-    });
-    const text = await res.body.text();
+    let status: number;
+    let text: string;
+    try {
+      const res = await this.client.request({
+        method: op.method,
+        path: op.path,
+        headers: { "content-type": "application/json" },
+        ...(op.method === "POST" ? { body: JSON.stringify(body) } : {}),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (error) {
+      const errno = (error as { code?: string }).code ?? String(error);
+      // A change that was sent may have been made; operations are written so that repeating them is safe.
+      const maybe =
+        op.method === "POST" ? "; it may or may not have been carried out, and can be repeated" : "";
+      throw new TokenpakError(
+        "daemon_unavailable",
+        `the daemon did not answer ${op.method} ${op.path} on ${this.socketPath} (${errno})${maybe}`,
+        { errno },
+      );
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -56,11 +71,11 @@ class DaemonClient {
         `the daemon answered ${op.path} with something that is not JSON`,
       );
     }
-    if (res.statusCode >= 400) {
+    if (status >= 400) {
       const error = obj(obj(parsed).error);
       throw new TokenpakError(
         (str(error.code) as ErrorCode | undefined) ?? "internal",
-        str(error.message) ?? `the daemon answered ${res.statusCode}`,
+        str(error.message) ?? `the daemon answered ${status}`,
       );
     }
     return parsed as Result;
@@ -83,13 +98,13 @@ async function reachDaemon(
     return { client, status };
   } catch (error) {
     await client.close().catch(() => {});
-    const code = (error as { code?: string }).code;
+    const errno = error instanceof TokenpakError ? error.details.errno : undefined;
     // Nobody listens: a daemon that died without cleaning up. The ledger lock tells the rest.
-    if (code === "ECONNREFUSED" || code === "ENOENT") return undefined;
-    if (error instanceof TokenpakError) throw error;
+    if (errno === "ECONNREFUSED" || errno === "ENOENT") return undefined;
+    if (error instanceof TokenpakError && error.code !== "daemon_unavailable") throw error;
     throw new TokenpakError(
       "daemon_unavailable",
-      `the daemon's control socket ${path} does not answer (${code ?? String(error)}); is the proxy stuck? Restart it, or try again`,
+      `the daemon's control socket ${path} does not answer (${String(errno ?? (error as Error).message)}); is the proxy stuck? Restart it, or try again`,
       { path },
     );
   }

@@ -167,7 +167,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     close() {
       closing ??= (async () => {
         closingDown = true;
-        await control?.close();
+        // No admin call starts from now on; one in flight finishes before the ledger closes.
+        const controlClosed = control?.close();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         // Each connection busy with a response closes once that response is out.
         for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false;
@@ -183,6 +184,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         await stopped;
         clearInterval(sweeper);
         await upstreams.close();
+        await controlClosed;
         await closeLedgerServices(services);
       })();
       return closing;

@@ -68,6 +68,17 @@ export async function reconcileSpendCommand(
   const { adjustmentsOp } = await import("../../server/admin.js");
   const { config, dataDir } = await loadCommandConfig(ctx, options);
   const started = Date.now();
+  // The run's record must not hide what happened to the run itself (a data directory gone read-only).
+  const record = (summary: Parameters<typeof appendRunLog>[1]) => {
+    try {
+      appendRunLog(dataDir, summary);
+    } catch (error) {
+      line(
+        ctx.stderr,
+        `tokenpak: cannot append to reconcile.log: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  };
   let result: ReconcileResult;
   try {
     result = await reconcileSpend(
@@ -100,7 +111,7 @@ export async function reconcileSpendCommand(
   } catch (error) {
     const code = isTokenpakError(error) ? error.code : "internal";
     const message = error instanceof Error ? error.message : String(error);
-    appendRunLog(dataDir, {
+    record({
       at: started,
       provider: options.provider,
       outcome: { code, message },
@@ -109,7 +120,7 @@ export async function reconcileSpendCommand(
     throw error;
   }
   const exitCode = result.drift_days.length > 0 ? EXIT_DRIFT : EXIT_OK;
-  appendRunLog(dataDir, { at: started, provider: options.provider, outcome: result, exitCode });
+  record({ at: started, provider: options.provider, outcome: result, exitCode });
   if (options.json) {
     line(ctx.stdout, JSON.stringify({ ...result, exit_code: exitCode }, null, 2));
     return exitCode;
@@ -201,12 +212,7 @@ function describeFilter(f: NonNullable<ReconcileResult["filter"]>): string {
 }
 
 function verdictLine(r: ReconcileResult, c: Paint): string {
-  const writer =
-    r.via === "daemon"
-      ? ` through the running proxy (pid ${r.daemon_pid ?? "?"})`
-      : r.via === "direct"
-        ? ""
-        : "";
+  const writer = r.via === "daemon" ? ` through the running proxy (pid ${r.daemon_pid ?? "?"})` : "";
   const wrote = r.dry_run
     ? "dry run: nothing written"
     : r.adjustments_written > 0
