@@ -509,7 +509,16 @@ describe("defaults", () => {
       timezone: "UTC",
     });
     expect(config.storage).toEqual({ backend: "file", fsync: "batch" });
-    expect(config.pricing).toEqual({ stale_after_hours: 24, unknown_model: "refuse" });
+    expect(config.pricing).toEqual({
+      stale_after_hours: 48,
+      unknown_model: "refuse",
+      fetch_timeout_ms: 30_000,
+      sources: {
+        openai: "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json",
+        anthropic:
+          "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json",
+      },
+    });
   });
 
   it("defaults fill the recipe's config without overriding what it sets", () => {

@@ -1,5 +1,5 @@
 import type { Micros } from "../money/money.js";
-import { affordableOutputTokens, costOf, outputCost, type Prices } from "../pricing/cost.js";
+import { affordableOutputTokens, costOf, outputCost, type Prices, pricesAt } from "../pricing/cost.js";
 import { NO_USAGE } from "../pricing/usage.js";
 import type { Limit, LimitKind, PerRequestRules, Scope } from "./policy.js";
 
@@ -131,7 +131,9 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
 
   // Soft mode never clamps: it serves what was asked and flags each limit the
   // full request would run over. Hard mode clamps down to MIN_OUTPUT_TOKENS.
-  const tryModel = (model: ModelChoice, scopes: readonly Scope[]): Fit | { block: Decision } => {
+  const tryModel = (choice: ModelChoice, scopes: readonly Scope[]): Fit | { block: Decision } => {
+    // Input and output both at the long-context tier the input reaches, as the provider bills it.
+    const model = { ...choice, prices: pricesAt(choice.prices, inputTokens) };
     const desired = Math.min(
       request.requestedMaxTokens ?? model.maxOutputTokens,
       model.maxOutputTokens,
@@ -179,7 +181,7 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
     maxOutputTokens: f.maxOut,
     clamped: f.maxOut < Math.min(request.requestedMaxTokens ?? model.maxOutputTokens, model.maxOutputTokens),
     reserve: {
-      micros: f.inputCost + outputCost(f.maxOut, model.prices),
+      micros: f.inputCost + outputCost(f.maxOut, pricesAt(model.prices, inputTokens)),
       tokens: inputTokens + f.maxOut,
       requests: 1,
     },

@@ -9,31 +9,80 @@ export interface Prices {
   output: Micros;
   cached_input: Micros;
   cache_write: Micros;
+  /** Reasoning tokens, when priced apart from output (else they are output). */
+  reasoning?: Micros;
+  /**
+   * Long-context tiers, ascending: a request whose input (cached and cache
+   * writes included) is above a tier's threshold is priced at that tier,
+   * all of it, as the providers bill it.
+   */
+  tiers?: readonly PriceTier[];
+}
+
+export type PriceTier = Omit<Prices, "tiers"> & { above_input_tokens: number };
+
+/** The flat prices a request with `inputTokens` of input pays: its tier's, or the base ones. */
+export function pricesAt(prices: Prices, inputTokens: number): Prices {
+  const tiers = prices.tiers;
+  if (tiers === undefined) return prices;
+  let chosen: Prices = { ...prices, tiers: undefined };
+  for (const { above_input_tokens, ...rates } of tiers) if (inputTokens > above_input_tokens) chosen = rates;
+  return chosen;
+}
+
+/** The dearer of output and reasoning: what a reserved output token may cost. */
+function worstOutput(prices: Prices): Micros {
+  return prices.reasoning !== undefined && prices.reasoning > prices.output
+    ? prices.reasoning
+    : prices.output;
 }
 
 /**
- * Cost of a usage record, rounded up to a whole micro-cent so that many small
- * requests never add up to less than the provider bills.
+ * Cost of a usage record, at the tier its input reaches, rounded up to a
+ * whole micro-cent so that many small requests never add up to less than the
+ * provider bills.
  */
 export function costOf(usage: Usage, prices: Prices): Micros {
+  const p = pricesAt(prices, usage.input + usage.cached_input + usage.cache_write);
+  const reasoning = p.reasoning === undefined ? 0 : Math.min(usage.reasoning, usage.output);
   const perThousand =
-    usage.input * prices.input +
-    usage.cached_input * prices.cached_input +
-    usage.cache_write * prices.cache_write +
-    usage.output * prices.output;
+    usage.input * p.input +
+    usage.cached_input * p.cached_input +
+    usage.cache_write * p.cache_write +
+    (usage.output - reasoning) * p.output +
+    reasoning * (p.reasoning ?? p.output);
   return Math.ceil(perThousand / 1000);
 }
 
-/** Cost of `outputTokens` more output; the clamp uses its inverse. */
+/** Worst-case cost of `outputTokens` more output (reasoning or not); the clamp uses its inverse. */
 export function outputCost(outputTokens: number, prices: Prices): Micros {
-  return Math.ceil((outputTokens * prices.output) / 1000);
+  return Math.ceil((outputTokens * worstOutput(prices)) / 1000);
 }
 
 /** The most output tokens `budget` micro-cents can pay for. */
 export function affordableOutputTokens(budget: Micros, prices: Prices): number {
   if (budget <= 0) return 0;
-  if (prices.output === 0) return Number.POSITIVE_INFINITY;
-  return Math.floor((budget * 1000) / prices.output);
+  const rate = worstOutput(prices);
+  if (rate === 0) return Number.POSITIVE_INFINITY;
+  return Math.floor((budget * 1000) / rate);
+}
+
+/**
+ * Fills the prices a source or the config leaves out: cached input and cache
+ * writes at the input price (never less than what is billed for them).
+ */
+export function completePrices(p: {
+  input: Micros;
+  output: Micros;
+  cached_input?: Micros | undefined;
+  cache_write?: Micros | undefined;
+}): Prices {
+  return {
+    input: p.input,
+    output: p.output,
+    cached_input: p.cached_input ?? p.input,
+    cache_write: p.cache_write ?? p.input,
+  };
 }
 
 /**
@@ -41,7 +90,10 @@ export function affordableOutputTokens(budget: Micros, prices: Prices): number {
  * (`model_unpriced`), or priced by `pricing.unknown_model` — never at $0,
  * which would let spend through every budget unseen.
  */
-export function pricesFor(model: string, config: Pick<Config, "models" | "pricing">): Prices {
+export function pricesFor(
+  model: string,
+  config: { models?: Config["models"]; pricing: Pick<Config["pricing"], "unknown_model"> },
+): Prices {
   const m = config.models?.[model];
   const fallback = config.pricing.unknown_model;
   const input =
@@ -55,10 +107,11 @@ export function pricesFor(model: string, config: Pick<Config, "models" | "pricin
       { model },
     );
   }
-  return {
+  const cents = (price: number | undefined) => (price === undefined ? undefined : centsToMicros(price));
+  return completePrices({
     input: centsToMicros(input),
     output: centsToMicros(output),
-    cached_input: centsToMicros(m?.cached_input_cost_per_1k ?? input),
-    cache_write: centsToMicros(m?.cache_write_cost_per_1k ?? input),
-  };
+    cached_input: cents(m?.cached_input_cost_per_1k),
+    cache_write: cents(m?.cache_write_cost_per_1k),
+  });
 }

@@ -4,7 +4,8 @@ import type { Config, ResolvedModel } from "../config/types.generated.js";
 import { isTokenpakError, TokenpakError } from "../errors.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { type Micros, microsToCents } from "../money/money.js";
-import { costOf, pricesFor } from "../pricing/cost.js";
+import type { PriceSource } from "../pricing/book.js";
+import { costOf } from "../pricing/cost.js";
 import { NO_USAGE, type Usage } from "../pricing/usage.js";
 import { isObject, type Json, num, obj, parseJson, str, withMember } from "../providers/json.js";
 import { SseSplitter } from "../providers/sse.js";
@@ -48,6 +49,8 @@ export interface ExchangeDeps {
   ledger: Ledger;
   upstreams: Upstreams;
   auth: Authenticator;
+  /** Prices by model: the synced table or the config, swapped live when the table changes. */
+  prices: PriceSource;
   maxBodyBytes: number;
   clock: () => number;
 }
@@ -156,7 +159,7 @@ function choice(deps: ExchangeDeps, route: Route, name: string, requested: numbe
   return {
     name,
     provider: model.provider,
-    prices: pricesFor(name, deps.config),
+    prices: deps.prices.for(name),
     maxOutputTokens:
       route === "embeddings" ? 0 : (model.max_output_tokens ?? requested ?? DEFAULT_MAX_OUTPUT_TOKENS),
   };

@@ -11,6 +11,7 @@ import { type ProviderSettings, Upstreams } from "../providers/upstream.js";
 import { createApp } from "./app.js";
 import { bindResponse } from "./disconnect.js";
 import { Authenticator } from "./identity.js";
+import { type PriceWatch, watchPrices } from "./price-watch.js";
 
 export interface ProxyOptions {
   config: Readonly<Config>;
@@ -32,6 +33,10 @@ export interface RunningProxy {
   port: number;
   ledger: Ledger;
   alerts: AlertMonitor;
+  /** The prices in force, following the synced table in the data directory. */
+  prices: PriceWatch["book"];
+  /** Set when prices in use come from a table older than pricing.stale_after_hours. */
+  pricingStale: string | undefined;
   recovery: OpenReport;
   openMode: boolean;
   /** Stops accepting, lets requests in flight finish (bounded), settles, flushes. */
@@ -84,25 +89,22 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     fsync: config.storage.fsync,
     clock,
   });
+  const warn = options.warn ?? ((message: string) => process.stderr.write(`tokenpak: ${message}\n`));
   let alerts: AlertMonitor;
   try {
-    alerts = AlertMonitor.start({
-      config,
-      dataDir: options.dataDir,
-      ledger,
-      clock,
-      warn: options.warn ?? ((message) => process.stderr.write(`tokenpak: ${message}\n`)),
-    });
+    alerts = AlertMonitor.start({ config, dataDir: options.dataDir, ledger, clock, warn });
   } catch (error) {
     await ledger.close();
     throw error;
   }
+  const prices = watchPrices({ config, dataDir: options.dataDir, ledger, alerts, clock, warn });
   const upstreams = new Upstreams(providerSettings(config));
   const app = createApp({
     config,
     ledger,
     upstreams,
     auth,
+    prices: prices.book,
     maxBodyBytes: config.server.max_body_bytes,
     clock,
   });
@@ -138,6 +140,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       });
     });
   } catch (error) {
+    prices.close();
     await alerts.close();
     await ledger.close();
     const code = (error as NodeJS.ErrnoException).code;
@@ -160,6 +163,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     port: address.port,
     ledger,
     alerts,
+    prices: prices.book,
+    pricingStale: prices.staleNotice,
     recovery: report,
     openMode: auth.openMode,
     close() {
@@ -179,6 +184,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         server.closeAllConnections();
         await stopped;
         clearInterval(sweeper);
+        prices.close();
         await upstreams.close();
         await alerts.close(); // before the ledger's last snapshot: it holds the fired marks
         await ledger.close();
