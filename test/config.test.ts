@@ -171,7 +171,16 @@ describe("one problem, one error", () => {
     expect(result.errors.map(where)).toEqual([
       { path: "pricing.unknown_model.output_cost_per_1k", line: 4, col: 25 },
     ]);
-    expect(result.errors[0]?.message).toBe("must be at least 0");
+    // never $0: the price of last resort must be a price
+    expect(result.errors[0]?.message).toBe("must be greater than 0");
+    expect(
+      check("pricing:\n  unknown_model:\n    input_cost_per_1k: 0\n    output_cost_per_1k: 1\n").errors,
+    ).toEqual([
+      expect.objectContaining({
+        path: "pricing.unknown_model.input_cost_per_1k",
+        message: "must be greater than 0",
+      }),
+    ]);
   });
 
   it("an unknown_model that is neither `refuse` nor a price table is one error", () => {
