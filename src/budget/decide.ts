@@ -133,7 +133,8 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
   // full request would run over. Hard mode clamps down to MIN_OUTPUT_TOKENS.
   const tryModel = (choice: ModelChoice, scopes: readonly Scope[]): Fit | { block: Decision } => {
     // Input and output both at the long-context tier the input reaches, as the provider bills it.
-    const model = { ...choice, prices: pricesAt(choice.prices, inputTokens) };
+    const tiered = pricesAt(choice.prices, inputTokens);
+    const model = tiered === choice.prices ? choice : { ...choice, prices: tiered };
     const desired = Math.min(
       request.requestedMaxTokens ?? model.maxOutputTokens,
       model.maxOutputTokens,

@@ -97,7 +97,14 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     await ledger.close();
     throw error;
   }
-  const prices = watchPrices({ config, dataDir: options.dataDir, ledger, alerts, clock, warn });
+  let prices: PriceWatch;
+  try {
+    prices = watchPrices({ config, dataDir: options.dataDir, ledger, alerts, clock, warn });
+  } catch (error) {
+    await alerts.close();
+    await ledger.close();
+    throw error;
+  }
   const upstreams = new Upstreams(providerSettings(config));
   const app = createApp({
     config,

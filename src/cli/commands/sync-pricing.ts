@@ -176,8 +176,11 @@ export async function syncPricingCommand(
   }
   for (const w of result.diff.warnings) line(ctx.stdout, `${c.yellow("!")} ${w.message}`);
   if (refused) {
-    for (const f of result.diff.refusals)
-      line(ctx.stderr, `${c.red("✗")} ${f.message}${f.override ? ` (${f.override} accepts it)` : ""}`);
+    // The error line names the first; list them all when there are more.
+    if (result.diff.refusals.length > 1) {
+      for (const f of result.diff.refusals)
+        line(ctx.stderr, `${c.red("✗")} ${f.message}${f.override ? ` (${f.override} accepts it)` : ""}`);
+    }
     throw refusalError(result.diff.refusals);
   }
   const changed = result.diff.rows.filter((r) => r.changed).length;
