@@ -82,6 +82,7 @@ const OUTCOMES: { usage: Usage; cost: Micros }[] = Array.from({ length: 64 }, (_
     input: INPUT_TOKENS,
     cached_input: 0,
     cache_write: 0,
+    cache_write_1h: 0,
     output: 20 + ((i * 37) % 200),
     reasoning: 0,
   };

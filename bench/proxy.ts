@@ -9,6 +9,7 @@
  *   npm run bench:proxy -- --targets tokenpak  # only some of fake,passthrough,json,tokenpak
  *   npm run bench:proxy -- --no-pin            # let the scheduler place the processes
  *   npm run bench:proxy -- --tokenpak-flags=--max-semi-space-size=32  # node flags for c only
+ *   npm run bench:proxy -- --baseline ../old  # also c0: the build in ../old/dist, in the same rounds
  *
  * Four servers, each measured with autocannon (POST /v1/chat/completions, JSON):
  *  a. a fake OpenAI upstream (a fixed chat completion answer), directly;
@@ -18,7 +19,10 @@
  *     the floor under c on this stack;
  *  c. tokenpak in front of it: workspace daily and monthly limits, per-user
  *     limits, a project with a model limit, a client key, the journal on
- *     (fsync batch, as configured by default), 20 distinct users.
+ *     (fsync batch, as configured by default), 20 distinct users;
+ *  c0 (with --baseline DIR): the same tokenpak config served by another build
+ *     (DIR/dist, e.g. a git worktree of an earlier commit), so that a change
+ *     is measured against what it replaced in the very same rounds.
  * Each server runs in its own child process (this file again, under the same
  * tsx loader); autocannon runs in this one. On a 2-core machine autocannon,
  * the proxy and the fake compete for the CPUs, so absolute figures are lower
@@ -42,12 +46,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { Pool } from "undici";
 import { killChildren, median, percentile, spawnServer, stopServer } from "./lib.js";
 
-type Kind = "fake" | "passthrough" | "json" | "tokenpak";
+type Kind = "fake" | "passthrough" | "json" | "tokenpak" | "baseline";
 
 const MODEL = "gpt-4o-mini";
 const KEY = "tp-bench-secret";
@@ -197,9 +201,13 @@ async function serveJsonPassthrough(upstream: string): Promise<{ url: string; st
   });
 }
 
-async function serveTokenpak(upstream: string): Promise<{ url: string; stop: () => Promise<object> }> {
+async function serveTokenpak(
+  upstream: string,
+  build: string | undefined,
+): Promise<{ url: string; stop: () => Promise<object> }> {
   // The compiled build, as `tokenpak proxy` runs it (tsx's transform adds a helper call per closure).
-  const dist = (module: string) => new URL(`../dist/${module}`, import.meta.url).href;
+  const root = build === undefined ? new URL("../", import.meta.url) : pathToFileURL(`${build}/`);
+  const dist = (module: string) => new URL(`dist/${module}`, root).href;
   const { loadConfig }: typeof import("../src/config/load.js") = await import(dist("config/load.js"));
   const { startProxy }: typeof import("../src/server/serve.js") = await import(dist("server/serve.js"));
   const dir = mkdtempSync(join(tmpdir(), "tokenpak-bench-proxy-"));
@@ -245,7 +253,7 @@ function listen(
   });
 }
 
-async function child(kind: Kind, upstream: string | undefined): Promise<void> {
+async function child(kind: Kind, upstream: string | undefined, build: string | undefined): Promise<void> {
   const send = (message: object) => process.send?.(message);
   const running =
     kind === "fake"
@@ -254,7 +262,7 @@ async function child(kind: Kind, upstream: string | undefined): Promise<void> {
         ? await servePassthrough(upstream ?? "")
         : kind === "json"
           ? await serveJsonPassthrough(upstream ?? "")
-          : await serveTokenpak(upstream ?? "");
+          : await serveTokenpak(upstream ?? "", kind === "baseline" ? build : undefined);
   process.on("message", async (m) => {
     if (m === "cpu") {
       const { user, system } = process.cpuUsage();
@@ -287,8 +295,18 @@ interface Server {
   process: ChildProcess;
 }
 
-async function start(kind: Kind, upstream?: string, extraExecArgv: string[] = []): Promise<Server> {
-  const args = ["--serve", kind, ...(upstream ? ["--upstream", upstream] : [])];
+async function start(
+  kind: Kind,
+  upstream?: string,
+  extraExecArgv: string[] = [],
+  build?: string,
+): Promise<Server> {
+  const args = [
+    "--serve",
+    kind,
+    ...(upstream ? ["--upstream", upstream] : []),
+    ...(build ? ["--build", build] : []),
+  ];
   return { kind, ...(await spawnServer(fileURLToPath(import.meta.url), args, extraExecArgv)) };
 }
 
@@ -414,6 +432,7 @@ const LABELS: Record<Kind, string> = {
   passthrough: "b. node:http + undici passthrough",
   json: "b2. Hono + JSON in and out, no budgets",
   tokenpak: "c. tokenpak (budgets, per-user limits, journal)",
+  baseline: "c0. tokenpak, the --baseline build",
 };
 
 async function main(): Promise<void> {
@@ -427,12 +446,14 @@ async function main(): Promise<void> {
       "tokenpak-flags": { type: "string" },
       targets: { type: "string" },
       "no-pin": { type: "boolean", default: false },
+      baseline: { type: "string" },
       serve: { type: "string" },
       upstream: { type: "string" },
+      build: { type: "string" },
     },
     strict: true,
   });
-  if (values.serve !== undefined) return child(values.serve as Kind, values.upstream);
+  if (values.serve !== undefined) return child(values.serve as Kind, values.upstream, values.build);
 
   const quick = values.quick === true;
   const seconds = values.duration !== undefined ? Number(values.duration) : quick ? 3 : 10;
@@ -449,8 +470,9 @@ async function main(): Promise<void> {
   if (place && !pinned) progress("taskset is not available: processes are not pinned to CPUs");
 
   const all: Kind[] = ["fake", "passthrough", "json", "tokenpak"];
-  const kinds =
+  const chosen =
     values.targets === undefined ? all : all.filter((k) => values.targets?.split(",").includes(k));
+  const kinds: Kind[] = values.baseline === undefined ? chosen : [...chosen, "baseline"];
   // Every server runs from the start; the rounds take turns, so a change in the machine's speed
   // (a noisy neighbour) hits every target alike instead of whichever ran at that moment.
   const fake = await start("fake");
@@ -458,8 +480,9 @@ async function main(): Promise<void> {
   for (const kind of kinds) {
     if (kind === "fake") continue;
     const flags = values.profile !== undefined ? ["--cpu-prof", "--cpu-prof-dir", values.profile] : [];
-    if (kind === "tokenpak" && values["tokenpak-flags"]) flags.push(...values["tokenpak-flags"].split(" "));
-    servers.set(kind, await start(kind, fake.url, flags));
+    if ((kind === "tokenpak" || kind === "baseline") && values["tokenpak-flags"])
+      flags.push(...values["tokenpak-flags"].split(" "));
+    servers.set(kind, await start(kind, fake.url, flags, kind === "baseline" ? values.baseline : undefined));
   }
   const serverOf = (kind: Kind) => servers.get(kind) as Server;
   /** Gives the server measured next its own CPU. */
@@ -520,6 +543,9 @@ async function main(): Promise<void> {
   const singleOf = (k: Kind) => single.get(k)?.p50 ?? Number.NaN;
   const addedP50Single = singleOf("tokenpak") - singleOf("fake");
   const roundRatios = perRound("tokenpak", "passthrough", (c, b) => c.rps / b.rps);
+  // This build against the baseline's, round by round: req/s, and CPU per request the other way round.
+  const baselineRounds = perRound("tokenpak", "baseline", (c, c0) => c.rps / c0.rps);
+  const baselineCpuRounds = perRound("baseline", "tokenpak", (c0, c) => cpu(c0) / cpu(c));
   const bad = [...saturated.values(), ...single.values()].filter((l) => l.non2xx > 0 || l.errors > 0);
   const results = {
     meta: {
@@ -537,6 +563,7 @@ async function main(): Promise<void> {
       note: "servers run as child processes; autocannon runs in the benchmark process and shares the CPUs",
       pinning: pinned && place ? describePlacement(cores) : "none",
       tokenpakFlags: values["tokenpak-flags"] ?? "",
+      baseline: values.baseline ?? "",
       totalSeconds: (Date.now() - began) / 1000,
       loadAverageBefore: loadBefore,
     },
@@ -549,9 +576,24 @@ async function main(): Promise<void> {
     cpuRatio,
     addedP50Ms: addedP50,
     addedP50SingleConnectionMs: addedP50Single,
+    ...(values.baseline !== undefined
+      ? {
+          baseline: {
+            build: values.baseline,
+            rpsRatioByRound: baselineRounds,
+            cpuRatioByRound: baselineCpuRounds,
+          },
+        }
+      : {}),
     targets: { ratio: ratio >= 0.6, addedP50: addedP50 <= 1 },
   };
   print(results, { ratio, jsonRatio, cpuRatio, roundRatios }, addedP50, addedP50Single);
+  if (values.baseline !== undefined) {
+    const fmt = (xs: number[]) =>
+      `${xs.map((x) => x.toFixed(3)).join(", ")} (median ${median(xs).toFixed(3)})`;
+    console.log(`c/c0 req/s by round, this build vs ${values.baseline}: ${fmt(baselineRounds)}`);
+    console.log(`c0/c server CPU per request by round: ${fmt(baselineCpuRounds)}`);
+  }
   if (values.json !== undefined) {
     writeFileSync(values.json, `${JSON.stringify(results, null, 2)}\n`);
     progress(`wrote ${values.json}`);

@@ -23,6 +23,7 @@ export type ErrorCode =
   | "body_too_large"
   | "upstream_unreachable"
   | "upstream_timeout"
+  | "upstream_invalid_response"
   | "unsafe_bind"
   | "alert_delivery_failed"
   | "pricing_fetch_failed"
@@ -35,8 +36,13 @@ export class TokenpakError extends Error {
   readonly code: ErrorCode;
   readonly details: Readonly<Record<string, unknown>>;
 
-  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
-    super(message);
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
     this.name = "TokenpakError";
     this.code = code;
     this.details = details;

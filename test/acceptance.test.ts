@@ -522,7 +522,7 @@ describe("200 concurrent requests from one user against a $3.00 daily cap", () =
 
     type Outcome =
       | { kind: "served"; cents: number }
-      | { kind: "refused"; body: OpenAIErrorBody; contentType: string | null };
+      | { kind: "refused"; body: OpenAIErrorBody; contentType: string | null; retry: string | null };
     const one = async (i: number): Promise<Outcome> => {
       const stream = i % 2 === 1;
       const res = await fetch(`${proxy.url}/v1/chat/completions`, {
@@ -540,6 +540,7 @@ describe("200 concurrent requests from one user against a $3.00 daily cap", () =
           kind: "refused",
           body: (await res.json()) as OpenAIErrorBody,
           contentType: res.headers.get("content-type"),
+          retry: res.headers.get("x-should-retry"),
         };
       }
       expect(res.status).toBe(200);
@@ -578,7 +579,16 @@ describe("200 concurrent requests from one user against a $3.00 daily cap", () =
         scope: "user:hammer",
         daily_limit: "$3.00",
       });
-      expect(r.body.error.message).toMatch(/^User hammer has reached daily budget limit \(\$3\.00\)/);
+      // Refused because the budget is spent, or only because other requests hold the rest (#10.11).
+      if (r.body.error.in_flight === true) {
+        expect(r.body.error.message).toMatch(
+          /^User hammer cannot fit this request in its daily budget limit \(\$3\.00\) right now: \$[\d.]+ spent and \$[\d.]+ held by requests in flight\./,
+        );
+        expect(r.retry).toBe("true");
+      } else {
+        expect(r.body.error.message).toMatch(/^User hammer has reached daily budget limit \(\$3\.00\)/);
+        expect(r.retry).toBe("false");
+      }
       expect(r.body).not.toHaveProperty("type"); // OpenAI format, not Anthropic's
     }
 

@@ -203,11 +203,12 @@ describe("tokenpak proxy: start, serve, stop", () => {
     },
   );
 
-  it("drops the upstream call when the client hangs up first, and charges nothing", async () => {
+  it("a JSON request whose client hangs up is still read to its end and settled at its real usage (#10.5)", async () => {
     const w = workspace(config());
     const daemon = await spawnProxy(["--config", w.config, "--port", "0", "--data-dir", w.data]);
-    fake.next.push({ kind: "hang" }); // the provider never answers (timeout_ms is 5 s)
+    fake.next.push({ kind: "delay", ms: 300 }); // the provider answers after the client has gone
     const seen = fake.requests.length;
+    const cut = fake.cutOff;
     const client = new AbortController();
     const answer = fetch(`${daemon.url}/v1/chat/completions`, {
       method: "POST",
@@ -221,8 +222,7 @@ describe("tokenpak proxy: start, serve, stop", () => {
     while (fake.requests.length === seen) await new Promise((r) => setTimeout(r, 5));
     client.abort();
     expect(await answer).toBe("hung up");
-    // Well before the provider's 5 s timeout, the reservation is gone.
-    const until = Date.now() + 2000;
+    const until = Date.now() + 3000;
     let open = -1;
     while (Date.now() < until) {
       const health = (await (await fetch(`${daemon.url}/healthz`)).json()) as { open_reservations: number };
@@ -231,11 +231,12 @@ describe("tokenpak proxy: start, serve, stop", () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(open).toBe(0);
+    expect(fake.cutOff).toBe(cut); // the provider's answer was read whole: it bills the whole answer
     daemon.child.kill("SIGTERM");
     expect(await daemon.exited).toEqual({ code: 0, signal: null });
     const entries = journalEntries(w.data);
-    expect(entries.map((e) => e.type)).toEqual(["reserve", "release"]);
-    expect(entries[1]).toMatchObject({ type: "release", reason: "aborted" });
+    expect(entries.map((e) => e.type)).toEqual(["reserve", "settle"]);
+    expect(entries[1]).toMatchObject({ type: "settle", status: "ok", usage: { output: 40 } });
   });
 
   it("refuses open mode (no keys) on a non-loopback address unless --insecure", async () => {

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type RunningProxy, startProxy } from "../src/server/serve.js";
+import { estimateChatInput } from "../src/tokenize/estimate.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
 import { settleEntries } from "./helpers/journal.js";
 import type { Parsed } from "./helpers/json.js";
@@ -424,23 +425,32 @@ describe("proxy: refusals", () => {
     expect(third.json()).toMatchObject({ error: { code: "quota_exceeded", window: "monthly" } });
   });
 
-  it("502 when the provider is unreachable and 504 when it times out: reservation released, nothing charged", async () => {
+  it("502 when the provider is unreachable: released; 504 when it times out: charged at the reservation, as it may bill", async () => {
     const proxy = await start();
-    const down = await post(proxy, "/v1/chat/completions", { model: "broken", messages: hello });
-    expect(down.res.status).toBe(502);
-    expect(down.json()).toMatchObject({ error: { code: "upstream_unreachable" } });
-    fake.next.push({ kind: "hang" });
-    const slow = await post(proxy, "/v1/chat/completions", { model: "gpt-4o", messages: hello });
-    expect(slow.res.status).toBe(504);
-    expect(slow.json()).toMatchObject({ error: { code: "upstream_timeout" } });
-    expect(proxy.ledger.openReservations).toBe(0);
     const day = {
       window: { kind: "day" as const },
       unit: "cents" as const,
       amount: 0,
       kind: "budget" as const,
     };
+    const down = await post(proxy, "/v1/chat/completions", { model: "broken", messages: hello });
+    expect(down.res.status).toBe(502);
+    expect(down.json()).toMatchObject({ error: { code: "upstream_unreachable" } });
     expect(proxy.ledger.usage("workspace", day)).toEqual({ spent: 0, reserved: 0 });
+    fake.next.push({ kind: "hang" });
+    const slow = await post(proxy, "/v1/chat/completions", {
+      model: "gpt-4o",
+      messages: hello,
+      max_tokens: 100,
+    });
+    expect(slow.res.status).toBe(504);
+    expect(slow.json()).toMatchObject({ error: { code: "upstream_timeout" } });
+    expect(proxy.ledger.openReservations).toBe(0);
+    // The provider had the request: what it billed cannot be known, so the worst case reserved is charged.
+    const input = estimateChatInput({ messages: hello }, "openai");
+    expect(proxy.ledger.usage("workspace", day).spent).toBe(
+      Math.ceil((input * 250_000 + 100 * 1_000_000) / 1000),
+    );
   });
 
   it("passes upstream errors through; charges only when the provider reports usage", async () => {

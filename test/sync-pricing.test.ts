@@ -145,11 +145,18 @@ async function sync(w: Workspace, ...args: string[]): Promise<Run> {
   return run;
 }
 
-// The source values, in cents per 1k tokens: USD per token × 100,000.
-const GPT_4O = { input: 0.25, output: 1, cached_input: 0.125, cache_write: 0.25 }; // 2.5e-06, 1e-05, 1.25e-06
-const GPT_4O_MINI = { input: 0.015, output: 0.06, cached_input: 0.0075, cache_write: 0.015 }; // 1.5e-07, 6e-07, 7.5e-08
-const GPT_4 = { input: 3, output: 6, cached_input: 3, cache_write: 3 }; // 3e-05, 6e-05 (no cache price: input's)
-const CLAUDE_35 = { input: 0.3, output: 1.5, cached_input: 0.03, cache_write: 0.375 }; // 3e-06, 1.5e-05, 3e-07, 3.75e-06
+// The source values, in cents per 1k tokens: USD per token × 100,000. Where the source gives no
+// cache price: reads at the input price, 5-minute / 1-hour writes at 1.25× / 2× it (Anthropic's rates).
+const GPT_4O = { input: 0.25, output: 1, cached_input: 0.125, cache_write: 0.3125, cache_write_1h: 0.5 }; // 2.5e-06, 1e-05, 1.25e-06
+const GPT_4O_MINI = {
+  input: 0.015,
+  output: 0.06,
+  cached_input: 0.0075,
+  cache_write: 0.01875,
+  cache_write_1h: 0.03,
+}; // 1.5e-07, 6e-07, 7.5e-08
+const GPT_4 = { input: 3, output: 6, cached_input: 3, cache_write: 3.75, cache_write_1h: 6 }; // 3e-05, 6e-05
+const CLAUDE_35 = { input: 0.3, output: 1.5, cached_input: 0.03, cache_write: 0.375, cache_write_1h: 0.6 }; // 3e-06, 1.5e-05, 3e-07, 3.75e-06
 
 describe("sync-pricing from a LiteLLM table over HTTP", () => {
   it("prices gpt-4o, gpt-4o-mini, gpt-4 and claude-3-5-sonnet at exactly the source's values, cache included", async () => {
@@ -207,7 +214,14 @@ describe("sync-pricing from a LiteLLM table over HTTP", () => {
       kind: "exact",
     });
     expect(models["claude-long"]?.prices.tiers).toEqual([
-      { above_input_tokens: 200_000, input: 0.6, output: 2.25, cached_input: 0.06, cache_write: 0.75 },
+      {
+        above_input_tokens: 200_000,
+        input: 0.6,
+        output: 2.25,
+        cached_input: 0.06,
+        cache_write: 0.75,
+        cache_write_1h: 1.2,
+      },
     ]);
   });
 
@@ -284,7 +298,7 @@ describe("the diff", () => {
       changed: true,
       change_pct: { input: 100, output: 50, cached_input: 0 },
       before: { prices: GPT_4O },
-      after: { prices: { ...GPT_4O, input: 0.5, output: 1.5, cache_write: 0.5 } },
+      after: { prices: { ...GPT_4O, input: 0.5, output: 1.5, cache_write: 0.625, cache_write_1h: 1 } },
     });
     expect(changed.warnings).toContainEqual(
       expect.objectContaining({ model: "gpt-4o", rule: "large_change" }),
@@ -463,12 +477,12 @@ describe("pricing show", () => {
     );
     expect(out).toContainEqual(
       expect.stringMatching(
-        /^gpt-4o +0\.25 +1 +0\.125 +0\.25 +— +— +table \(openai, fetched \S+\): gpt-4o, exact$/,
+        /^gpt-4o +0\.25 +1 +0\.125 +0\.3125 +0\.5 +— +— +table \(openai, fetched \S+\): gpt-4o, exact$/,
       ),
     );
     expect(out).toContainEqual(
       expect.stringMatching(
-        /^claude-long +0\.3 +1\.5 +0\.03 +0\.375 +— +>200k: 0\.6\/2\.25\/0\.06\/0\.75 +table \(anthropic, fetched \S+\): claude-4-sonnet-20250514, exact$/,
+        /^claude-long +0\.3 +1\.5 +0\.03 +0\.375 +0\.6 +— +>200k: 0\.6\/2\.25\/0\.06\/0\.75 +table \(anthropic, fetched \S+\): claude-4-sonnet-20250514, exact$/,
       ),
     );
     expect(out).toContainEqual(
@@ -476,7 +490,9 @@ describe("pricing show", () => {
         /^claude-3-5-sonnet .*: claude-3-5-sonnet-latest, dated variant, same price for claude-3-5-sonnet$/,
       ),
     );
-    expect(out).toContainEqual(expect.stringMatching(/^mystery +1 +2 +1 +1 +— +— +config \(estimated_\*\)$/));
+    expect(out).toContainEqual(
+      expect.stringMatching(/^mystery +1 +2 +1 +1\.25 +2 +— +— +config \(estimated_\*\)$/),
+    );
   });
 
   it("MODEL narrows it to one; an unconfigured one is an error naming those that are", async () => {
@@ -808,7 +824,7 @@ describe("offline, from the bundled snapshot", () => {
       }),
       expect.objectContaining({
         model: "gpt-3.5-turbo",
-        prices: { input: 0.15, output: 0.2, cached_input: 0.15, cache_write: 0.15 },
+        prices: { input: 0.15, output: 0.2, cached_input: 0.15, cache_write: 0.1875, cache_write_1h: 0.3 },
       }),
     ]);
   });

@@ -234,7 +234,12 @@ export class AlertMonitor implements LedgerObserver {
   decided(decision: Reserved | Block, at: number): void {
     try {
       if (decision.action === "block") {
-        if (decision.reason === "budget" && decision.breach.scope.kind !== "request")
+        // Held by requests in flight is not exhausted: nothing to raise until spend says so.
+        if (
+          decision.reason === "budget" &&
+          decision.breach.scope.kind !== "request" &&
+          !decision.breach.inFlight
+        )
           this.claim(decision.breach, "stop", at);
         return;
       }

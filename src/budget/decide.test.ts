@@ -10,12 +10,14 @@ const GPT4: Prices = {
   output: centsToMicros(6),
   cached_input: centsToMicros(3),
   cache_write: centsToMicros(3),
+  cache_write_1h: centsToMicros(3),
 };
 const GPT35: Prices = {
   input: centsToMicros(0.5),
   output: centsToMicros(1.5),
   cached_input: 0,
   cache_write: 0,
+  cache_write_1h: 0,
 };
 const gpt4 = { name: "gpt-4", provider: "openai", prices: GPT4, maxOutputTokens: 4096 };
 const gpt35 = { name: "gpt-3.5-turbo", provider: "openai", prices: GPT35, maxOutputTokens: 4096 };
@@ -72,6 +74,55 @@ describe("decide", () => {
     );
     expect(d).toMatchObject({ action: "allow", maxOutputTokens: 1166, clamped: true });
     if (d.action === "allow") expect(d.reserve.micros).toBeLessThanOrEqual(centsToMicros(10));
+  });
+
+  it("n answers: the reservation counts each, and the clamp divides the room between them", () => {
+    const d = decide(
+      request({ scopes: [user([dailyCents(300)])], requestedMaxTokens: 500, choices: 3 }),
+      usageFrom({}),
+      hard,
+    );
+    // 3¢ input + 3 × 500 × 6¢/1k = 12¢
+    expect(d).toMatchObject({
+      action: "allow",
+      maxOutputTokens: 500,
+      reserve: { micros: centsToMicros(12), tokens: 2500 },
+    });
+    // 10¢ left: 3¢ input leaves 7¢ = 1166 tokens, 388 per answer.
+    const tight = usageFrom({ "user:a|day|cents": { spent: centsToMicros(290), reserved: 0 } });
+    const c = decide(
+      request({ scopes: [user([dailyCents(300)])], requestedMaxTokens: 500, choices: 3 }),
+      tight,
+      hard,
+    );
+    expect(c).toMatchObject({ action: "allow", maxOutputTokens: 388, clamped: true });
+    if (c.action === "allow") expect(c.reserve.micros).toBeLessThanOrEqual(centsToMicros(10));
+  });
+
+  it.each([
+    // spent, reserved → blocked only by requests in flight?
+    [296.95, 0, false],
+    [0, 296.95, true],
+    [150, 146.95, true],
+  ])("a block with %s¢ spent and %s¢ reserved is in flight only: %s", (spent, reserved, inFlight) => {
+    const usage = usageFrom({
+      "user:a|day|cents": { spent: centsToMicros(spent), reserved: centsToMicros(reserved) },
+    });
+    const d = decide(request({ scopes: [user([dailyCents(300)])] }), usage, hard);
+    expect(d).toMatchObject({ action: "block", breach: { inFlight } });
+  });
+
+  it("a budget truly reached outranks a narrower one only held by requests in flight", () => {
+    const usage = usageFrom({
+      "user:a|day|cents": { spent: 0, reserved: centsToMicros(299) },
+      "workspace|day|cents": { spent: centsToMicros(1000), reserved: 0 },
+    });
+    const d = decide(
+      request({ scopes: [user([dailyCents(300)]), workspace([dailyCents(1000)])] }),
+      usage,
+      hard,
+    );
+    expect(d).toMatchObject({ action: "block", breach: { scope: { id: "workspace" }, inFlight: false } });
   });
 
   it("falls back to the cheaper model when the original does not fit and the fallback does", () => {
@@ -187,6 +238,7 @@ describe("decide with long-context tiers", () => {
     output: centsToMicros(1.5),
     cached_input: centsToMicros(0.03),
     cache_write: centsToMicros(0.375),
+    cache_write_1h: centsToMicros(0.6),
     tiers: [
       {
         above_input_tokens: 200_000,
@@ -194,6 +246,7 @@ describe("decide with long-context tiers", () => {
         output: centsToMicros(2.25),
         cached_input: centsToMicros(0.06),
         cache_write: centsToMicros(0.75),
+        cache_write_1h: centsToMicros(1.2),
       },
     ],
   };

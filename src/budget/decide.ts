@@ -30,6 +30,11 @@ export interface BudgetRequest {
   inputTokens: number;
   /** max_tokens as the client sent it, if it did. */
   requestedMaxTokens?: number | undefined;
+  /**
+   * How many answers the request generates (OpenAI's `n`): each may use the
+   * whole output cap, so the reservation and the clamp count it that often.
+   */
+  choices?: number | undefined;
   model: ModelChoice;
   fallback?: ModelChoice | undefined;
   /** The fallback model's own scopes (its model and project × model scopes differ); asked for only when needed. */
@@ -50,6 +55,12 @@ export interface Breach {
   reserved: number;
   /** Where blocking starts: the limit × hard_stop_pct for budgets, the limit itself for quotas and rates. */
   cap: number;
+  /**
+   * The request would fit in what is spent; only other requests' reservations
+   * (worst cases, most of which settle for less) are in the way, so a retry in
+   * a few seconds is likely to succeed.
+   */
+  inFlight: boolean;
 }
 
 export interface Amounts {
@@ -97,12 +108,14 @@ interface Fit {
 export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules): Decision {
   const { scopes, inputTokens } = request;
   const pr = rules.perRequest;
-  const breach = (scope: Breach["scope"], limit: Limit, u: WindowUsage): Breach => ({
+  const choices = request.choices ?? 1;
+  const breach = (scope: Breach["scope"], limit: Limit, u: WindowUsage, inFlight = false): Breach => ({
     scope,
     limit,
     spent: u.spent,
     reserved: u.reserved,
     cap: capOf(limit, rules.hardStopPct),
+    inFlight,
   });
 
   if (pr.maxInputTokens !== undefined && inputTokens > pr.maxInputTokens) {
@@ -121,20 +134,23 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
     for (const limit of scope.limits) {
       if (limit.unit !== "requests") continue;
       const u = usage(scope, limit);
-      if (u.spent + u.reserved + 1 <= capOf(limit, rules.hardStopPct)) continue;
-      const b = breach(scope, limit, u);
+      const cap = capOf(limit, rules.hardStopPct);
+      if (u.spent + u.reserved + 1 <= cap) continue;
+      const b = breach(scope, limit, u, u.spent + 1 <= cap);
       if (limit.kind !== "budget" || rules.rejectOnExceed)
         return { action: "block", reason: limit.kind, breach: b };
       overruns.push(b);
     }
   }
 
+  const perChoice = (tokens: number) => (choices === 1 ? tokens : Math.floor(tokens / choices));
+
   // Soft mode never clamps: it serves what was asked and flags each limit the
   // full request would run over. Hard mode clamps down to MIN_OUTPUT_TOKENS.
-  const tryModel = (choice: ModelChoice, scopes: readonly Scope[]): Fit | { block: Decision } => {
+  const tryModel = (asked: ModelChoice, scopes: readonly Scope[]): Fit | { block: Decision } => {
     // Input and output both at the long-context tier the input reaches, as the provider bills it.
-    const tiered = pricesAt(choice.prices, inputTokens);
-    const model = tiered === choice.prices ? choice : { ...choice, prices: tiered };
+    const tiered = pricesAt(asked.prices, inputTokens);
+    const model = tiered === asked.prices ? asked : { ...asked, prices: tiered };
     const desired = Math.min(
       request.requestedMaxTokens ?? model.maxOutputTokens,
       model.maxOutputTokens,
@@ -143,11 +159,11 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
     const inputCost = costOf({ ...NO_USAGE, input: inputTokens }, model.prices);
     let maxOut = desired;
     if (pr.maxCost !== undefined) {
-      const n = affordableOutputTokens(pr.maxCost - inputCost, model.prices);
+      const n = perChoice(affordableOutputTokens(pr.maxCost - inputCost, model.prices));
       const floor = Math.min(desired, MIN_OUTPUT_TOKENS);
       if (n < floor) {
         const limit: Limit = { window: { kind: "total" }, unit: "cents", amount: pr.maxCost, kind: "budget" };
-        const worst = inputCost + outputCost(floor, model.prices);
+        const worst = inputCost + outputCost(floor * choices, model.prices);
         const b = { ...breach(REQUEST_SCOPE, limit, { spent: worst, reserved: 0 }), cap: pr.maxCost };
         return { block: { action: "block", reason: "request", breach: b } };
       }
@@ -160,13 +176,16 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
         if (limit.unit === "requests") continue;
         const u = usage(scope, limit);
         const cap = capOf(limit, rules.hardStopPct);
-        const room = cap - u.spent - u.reserved - (limit.unit === "cents" ? inputCost : inputTokens);
-        const n = limit.unit === "cents" ? affordableOutputTokens(room, model.prices) : room;
+        const fits = (held: number) => {
+          const room = cap - u.spent - held - (limit.unit === "cents" ? inputCost : inputTokens);
+          return perChoice(limit.unit === "cents" ? affordableOutputTokens(room, model.prices) : room);
+        };
+        const n = fits(u.reserved);
         if (n >= floor) {
           if (rules.rejectOnExceed) maxOut = Math.min(maxOut, n);
           continue;
         }
-        const b = breach(scope, limit, u);
+        const b = breach(scope, limit, u, u.reserved > 0 && fits(0) >= floor);
         if (limit.kind !== "budget") return { block: { action: "block", reason: limit.kind, breach: b } };
         breaches.push(b);
       }
@@ -182,8 +201,8 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
     maxOutputTokens: f.maxOut,
     clamped: f.maxOut < Math.min(request.requestedMaxTokens ?? model.maxOutputTokens, model.maxOutputTokens),
     reserve: {
-      micros: f.inputCost + outputCost(f.maxOut, pricesAt(model.prices, inputTokens)),
-      tokens: inputTokens + f.maxOut,
+      micros: f.inputCost + outputCost(f.maxOut * choices, pricesAt(model.prices, inputTokens)),
+      tokens: inputTokens + f.maxOut * choices,
       requests: 1,
     },
     overruns: [...overruns, ...f.breaches],
@@ -200,6 +219,7 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
       return allow(fallback, second, request.model.name, first.breaches[0]);
   }
   if (!rules.rejectOnExceed) return allow(request.model, first);
-  const [narrowest] = first.breaches as [Breach];
+  // A budget truly reached outranks one only held by requests in flight: retrying cannot help there.
+  const narrowest = first.breaches.find((b) => !b.inFlight) ?? (first.breaches[0] as Breach);
   return { action: "block", reason: "budget", breach: narrowest };
 }

@@ -24,6 +24,7 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   body_too_large: 1,
   upstream_unreachable: 7,
   upstream_timeout: 7,
+  upstream_invalid_response: 7,
   unsafe_bind: 1,
   alert_delivery_failed: 8,
   pricing_fetch_failed: 9,

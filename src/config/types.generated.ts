@@ -239,7 +239,14 @@ provider: string
 estimated_input_cost_per_1k?: Price
 estimated_output_cost_per_1k?: Price
 cached_input_cost_per_1k?: Price
-cache_write_cost_per_1k?: Price
+/**
+ * US cents per 1,000 tokens (3 = $0.03 per 1k = $30 per 1M).
+ */
+cache_write_cost_per_1k?: number
+/**
+ * US cents per 1,000 tokens (3 = $0.03 per 1k = $30 per 1M).
+ */
+cache_write_1h_cost_per_1k?: number
 /**
  * The model name sent upstream, when it differs.
  */
@@ -598,7 +605,14 @@ provider: string
 estimated_input_cost_per_1k?: ResolvedPrice
 estimated_output_cost_per_1k?: ResolvedPrice
 cached_input_cost_per_1k?: ResolvedPrice
-cache_write_cost_per_1k?: ResolvedPrice
+/**
+ * US cents per 1,000 tokens (3 = $0.03 per 1k = $30 per 1M).
+ */
+cache_write_cost_per_1k?: number
+/**
+ * US cents per 1,000 tokens (3 = $0.03 per 1k = $30 per 1M).
+ */
+cache_write_1h_cost_per_1k?: number
 /**
  * The model name sent upstream, when it differs.
  */

@@ -7,6 +7,7 @@ import {
   type WindowSpec,
   windowInstance,
 } from "../budget/windows.js";
+import { TokenpakError } from "../errors.js";
 
 /** Settled and reserved amounts in one window instance of one scope. */
 export interface Cell {
@@ -50,6 +51,30 @@ export type CountersSnapshot = Record<
     [number, number, number] | { bucket_ms: number; buckets: Record<string, [number, number, number]> }
   >
 >;
+
+/**
+ * Counters hold integers only (µ¢, tokens, requests). A NaN, a fraction or a
+ * string added once would poison every total it reaches, and every decision
+ * after it; so nothing that is not a safe integer gets in.
+ */
+export function assertAmounts(amounts: Amounts): void {
+  if (
+    Number.isSafeInteger(amounts.micros) &&
+    Number.isSafeInteger(amounts.tokens) &&
+    Number.isSafeInteger(amounts.requests)
+  )
+    return;
+  throw new TokenpakError("internal", `refusing a non-integer ledger amount: ${JSON.stringify(amounts)}`);
+}
+
+function triple(value: unknown, where: string): [number, number, number] {
+  if (Array.isArray(value) && value.length === 3 && value.every((v) => Number.isSafeInteger(v)))
+    return value as [number, number, number];
+  throw new TokenpakError(
+    "ledger_corrupt",
+    `snapshot counter ${where} is not three integers: ${JSON.stringify(value)}`,
+  );
+}
 
 function emptyCell(): Cell {
   return { spent: 0, tokens: 0, requests: 0, rSpent: 0, rTokens: 0, rRequests: 0 };
@@ -119,6 +144,7 @@ export class Counters {
 
   /** Books a reservation in every window of every scope; returns the cells, so settle and release hit exactly these. */
   reserve(scopeIds: readonly string[], amounts: Amounts, ts: number): Cell[] {
+    assertAmounts(amounts);
     const cells = this.cellsFor(scopeIds, ts);
     for (const cell of cells) {
       cell.rSpent += amounts.micros;
@@ -143,6 +169,7 @@ export class Counters {
 
   /** Adds settled spend to cells a reservation holds (its windows), bucketing rolling ones at `ts`. */
   addToCells(cells: readonly Cell[], amounts: Amounts, ts: number): void {
+    assertAmounts(amounts);
     for (const cell of cells) {
       if ("buckets" in cell) {
         const rolling = cell as RollingCell;
@@ -251,14 +278,15 @@ export class Counters {
       const s = counters.state(id);
       for (const [key, value] of Object.entries(entry)) {
         if (Array.isArray(value)) {
-          const [spent, tokens, requests] = value;
+          const [spent, tokens, requests] = triple(value, `${id} ${key}`);
           s.calendar.set(key, { ...emptyCell(), spent, tokens, requests });
           continue;
         }
         const spec = specs.get(key.slice(2));
         if (spec?.kind !== "rolling") continue;
         const cell = counters.rollingCell(s, spec);
-        for (const [index, [spent, tokens, requests]] of Object.entries(value.buckets)) {
+        for (const [index, bucket] of Object.entries(value.buckets)) {
+          const [spent, tokens, requests] = triple(bucket, `${id} ${key} ${index}`);
           cell.buckets.set(Number(index), { spent, tokens, requests });
         }
       }

@@ -48,8 +48,16 @@ export type JournalEntry =
       cost: number;
       tokens: number;
       reserved: number;
-      /** ok | upstream_error | aborted | recovered (in flight at a crash: charged at its reservation) */
+      /**
+       * ok; upstream_error (the provider failed; charged for what it reported or generated);
+       * upstream_timeout / upstream_failed (it had the request, its answer never came: charged at
+       * the reservation); aborted (the client left mid-stream: charged for what was generated);
+       * usage_invalid (the provider's usage could not be trusted: charged at the reservation);
+       * recovered (in flight at a crash: charged at its reservation).
+       */
       status: string;
+      /** Why it was charged as it was, when that is not the provider's reported usage. */
+      note?: string;
       /** When the reservation was booked: spend counts in the windows of that moment, so a request
        * that starts before midnight and ends after it cannot slip past both days' caps. */
       reserved_at?: string;

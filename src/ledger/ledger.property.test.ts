@@ -41,6 +41,7 @@ const MODEL: ModelChoice = {
     output: centsToMicros(6),
     cached_input: centsToMicros(3),
     cache_write: centsToMicros(3),
+    cache_write_1h: centsToMicros(3),
   },
   maxOutputTokens: 4096,
 };
@@ -144,7 +145,14 @@ describe("ledger under random interleavings", () => {
                 // Real usage never exceeds the reservation: output is capped by max_tokens.
                 const cost = Math.floor(req.reserved * o.fraction);
                 void ledger.settle(req.id, {
-                  usage: { input: 0, cached_input: 0, cache_write: 0, output: 0, reasoning: 0 },
+                  usage: {
+                    input: 0,
+                    cached_input: 0,
+                    cache_write: 0,
+                    cache_write_1h: 0,
+                    output: 0,
+                    reasoning: 0,
+                  },
                   cost,
                   status: "ok",
                 });
@@ -165,7 +173,14 @@ describe("ledger under random interleavings", () => {
           // At rest: end everything, then the counters must equal the journal's sums.
           for (const r of inFlight)
             void ledger.settle(r.id, {
-              usage: { input: 0, cached_input: 0, cache_write: 0, output: 0, reasoning: 0 },
+              usage: {
+                input: 0,
+                cached_input: 0,
+                cache_write: 0,
+                cache_write_1h: 0,
+                output: 0,
+                reasoning: 0,
+              },
               cost: r.reserved,
               status: "ok",
             });

@@ -86,6 +86,7 @@ const usage = (input: number, output: number): Usage => ({
   output,
   cached_input: 0,
   cache_write: 0,
+  cache_write_1h: 0,
   reasoning: 0,
 });
 

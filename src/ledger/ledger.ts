@@ -37,6 +37,8 @@ export interface ReserveRequest {
   fallback?: ModelChoice | undefined;
   inputTokens: number;
   requestedMaxTokens?: number | undefined;
+  /** Answers per request (OpenAI `n`): the output reservation counts each. */
+  choices?: number | undefined;
 }
 
 /** A breach with the moment its window frees up, for the refusal's `resets_at`. */
@@ -51,8 +53,10 @@ export type Reserved = Extract<Decision, { action: "allow" }> & {
 export interface SettleInput {
   usage: Usage;
   cost: Micros;
-  /** ok | upstream_error | aborted */
+  /** ok | upstream_error | upstream_timeout | aborted | usage_invalid | … (see JournalEntry) */
   status: string;
+  /** Why it was charged as it was, when that is not the provider's usage. */
+  note?: string | undefined;
 }
 
 interface Reservation {
@@ -105,6 +109,10 @@ export interface OpenReport {
   recovered: number;
   tornBytes: number;
   fullReplay: boolean;
+  /** Journal entries whose amounts were not integers (written by an older version): read as their worst case. */
+  repaired: number;
+  /** Set when state.json could not be used and the journal was replayed whole instead. */
+  snapshotProblem?: string;
 }
 
 const DEFAULT_TTL_MS = 10 * 60_000;
@@ -159,6 +167,8 @@ export class Ledger {
   private saving: Promise<void> = Promise.resolve();
   private closed = false;
   private observer: LedgerObserver | undefined;
+  /** Why the snapshot was not used, when it could not be. */
+  private snapshotProblem: string | undefined;
 
   private constructor(
     private readonly options: Required<Omit<LedgerOptions, "fsync">>,
@@ -169,18 +179,27 @@ export class Ledger {
     private readonly now: () => number,
   ) {
     const { policy } = options;
-    const compatible =
+    let compatible =
       state !== null &&
       state.timezone === policy.timeZone &&
       state.rolling.join(",") === rollingLabels(policy).join(",");
-    this.counters = compatible
-      ? Counters.fromJSON(state.counters, policy.timeZone, policy.rollingWindows)
-      : new Counters(policy.timeZone, policy.rollingWindows);
-    this.seq = compatible ? state.seq : 0;
-    this.month = compatible ? state.month : null;
+    let counters: Counters | undefined;
+    if (compatible && state) {
+      try {
+        counters = Counters.fromJSON(state.counters, policy.timeZone, policy.rollingWindows);
+      } catch (error) {
+        // The snapshot is only a cache of the journal: a bad one is rebuilt from it.
+        compatible = false;
+        this.snapshotProblem = String(error instanceof Error ? error.message : error);
+      }
+    }
+    this.counters = counters ?? new Counters(policy.timeZone, policy.rollingWindows);
+    const usable = compatible ? state : null;
+    this.seq = usable?.seq ?? 0;
+    this.month = usable?.month ?? null;
     this.marks = state?.marks ?? {};
     this.savedSeq = this.seq;
-    if (compatible) for (const r of state.reservations) this.applyReserve(r);
+    for (const r of usable?.reservations ?? []) this.applyReserve(soundEntry(r) as typeof r);
   }
 
   static async open(options: LedgerOptions): Promise<{ ledger: Ledger; report: OpenReport }> {
@@ -233,11 +252,14 @@ export class Ledger {
   private recover(full: boolean): OpenReport {
     const fromSeq = this.seq;
     let replayed = 0;
+    let repaired = 0;
     const result = readJournal(
       this.journal.dir,
       (entry) => {
         if (entry.seq <= fromSeq) return;
-        this.apply(entry);
+        const sound = soundEntry(entry);
+        if (sound !== entry) repaired++;
+        this.apply(sound);
         this.seq = entry.seq;
         this.month = entry.ts.slice(0, 7);
         replayed++;
@@ -264,7 +286,14 @@ export class Ledger {
       });
     }
     this.journal.flushSync();
-    return { replayed, recovered: open.length, tornBytes: result.tornBytes, fullReplay: full };
+    return {
+      replayed,
+      recovered: open.length,
+      tornBytes: result.tornBytes,
+      fullReplay: full,
+      repaired,
+      ...(this.snapshotProblem !== undefined ? { snapshotProblem: this.snapshotProblem } : {}),
+    };
   }
 
   /** Applies one entry to memory. Live operations and replay both go through here, so they cannot disagree. */
@@ -376,6 +405,7 @@ export class Ledger {
         scopes,
         inputTokens: request.inputTokens,
         requestedMaxTokens: request.requestedMaxTokens,
+        choices: request.choices,
         model: request.model,
         fallback,
         fallbackScopes: () => {
@@ -441,6 +471,15 @@ export class Ledger {
   settle(requestId: string, input: SettleInput): Promise<void> {
     const r = this.reservations.get(requestId);
     if (!r) return Promise.reject(new TokenpakError("internal", `no open reservation ${requestId}`));
+    const tokens = totalTokens(input.usage);
+    if (!isCount(input.cost) || !isCount(tokens) || !Object.values(input.usage).every(isCount)) {
+      return Promise.reject(
+        new TokenpakError("internal", `refusing to settle ${requestId} at a non-integer amount`, {
+          cost: input.cost,
+          usage: input.usage,
+        }),
+      );
+    }
     const entry: Extract<JournalEntry, { type: "settle" }> = {
       type: "settle",
       seq: 0,
@@ -451,9 +490,10 @@ export class Ledger {
       model: r.model,
       usage: input.usage,
       cost: input.cost,
-      tokens: totalTokens(input.usage),
+      tokens,
       reserved: r.amounts.micros,
       status: input.status,
+      ...(input.note !== undefined ? { note: input.note } : {}),
       reserved_at: r.at,
       ...(r.fallbackFrom !== undefined ? { fallback_from: r.fallbackFrom } : {}),
       ...(r.overrun !== undefined ? { overrun: r.overrun } : {}),
@@ -479,6 +519,9 @@ export class Ledger {
     reason: string;
     source?: string;
   }): Promise<void> {
+    if (!Number.isSafeInteger(input.cost) || !isCount(input.tokens ?? 0)) {
+      throw new TokenpakError("internal", "refusing a non-integer adjustment", { cost: input.cost });
+    }
     const scopes = this.options.policy.scopesFor(input.identity, input.model ?? "");
     const now = this.now();
     const written = this.record({
@@ -680,4 +723,44 @@ function pickIdentity(e: EntryIdentity): EntryIdentity {
   if (e.team !== undefined) out.team = e.team;
   if (e.run !== undefined) out.run = e.run;
   return out;
+}
+
+function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+/**
+ * An entry with amounts the counters can take. Versions before 0.2 could
+ * journal a NaN cost (as `null`), a negative one, or a negative reservation;
+ * replaying those would poison the counters, so a settle is read at its
+ * reservation (the worst case it was allowed), and any other bad amount as 0.
+ */
+function soundEntry(entry: JournalEntry): JournalEntry {
+  switch (entry.type) {
+    case "reserve": {
+      const r = entry.reserved;
+      if (isCount(r.micros) && isCount(r.tokens) && isCount(r.requests)) return entry;
+      const fix = (n: unknown) => (isCount(n) ? n : 0);
+      return {
+        ...entry,
+        reserved: { micros: fix(r.micros), tokens: fix(r.tokens), requests: fix(r.requests) },
+      };
+    }
+    case "settle":
+      if (isCount(entry.cost) && isCount(entry.tokens)) return entry;
+      return {
+        ...entry,
+        cost: isCount(entry.cost) ? entry.cost : isCount(entry.reserved) ? entry.reserved : 0,
+        tokens: isCount(entry.tokens) ? entry.tokens : 0,
+      };
+    case "adjust":
+      if (Number.isSafeInteger(entry.cost) && isCount(entry.tokens)) return entry;
+      return {
+        ...entry,
+        cost: Number.isSafeInteger(entry.cost) ? entry.cost : 0,
+        tokens: isCount(entry.tokens) ? entry.tokens : 0,
+      };
+    default:
+      return entry;
+  }
 }

@@ -1,45 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { centsToMicros } from "../money/money.js";
 import { affordableOutputTokens, costOf, outputCost, pricesAt, pricesFor } from "./cost.js";
-import { fromAnthropicUsage, fromOpenAIUsage, totalTokens } from "./usage.js";
+import { NO_USAGE, readAnthropicUsage, readOpenAIUsage, type Usage, type UsageReading } from "./usage.js";
+
+function read(r: UsageReading): Usage {
+  if (!r.ok) throw new Error(r.reason);
+  return r.usage;
+}
 
 const refuse = { stale_after_hours: 24, unknown_model: "refuse" as const };
-
-describe("usage normalisation", () => {
-  it("OpenAI prompt_tokens include cached tokens: they are split out", () => {
-    const u = fromOpenAIUsage({
-      prompt_tokens: 1200,
-      completion_tokens: 300,
-      prompt_tokens_details: { cached_tokens: 1000 },
-      completion_tokens_details: { reasoning_tokens: 120 },
-    });
-    expect(u).toEqual({ input: 200, cached_input: 1000, cache_write: 0, output: 300, reasoning: 120 });
-    expect(totalTokens(u)).toBe(1500);
-  });
-
-  it("OpenAI embeddings and the Responses API name them input/output_tokens", () => {
-    expect(
-      fromOpenAIUsage({ input_tokens: 50, output_tokens: 7, input_tokens_details: { cached_tokens: 10 } }),
-    ).toEqual({
-      input: 40,
-      cached_input: 10,
-      cache_write: 0,
-      output: 7,
-      reasoning: 0,
-    });
-  });
-
-  it("Anthropic input_tokens exclude cache reads and writes, which come on their own", () => {
-    const u = fromAnthropicUsage({
-      input_tokens: 20,
-      cache_read_input_tokens: 1000,
-      cache_creation_input_tokens: 500,
-      output_tokens: 80,
-    });
-    expect(u).toEqual({ input: 20, cached_input: 1000, cache_write: 500, output: 80, reasoning: 0 });
-    expect(totalTokens(u)).toBe(1600);
-  });
-});
 
 describe("cost", () => {
   const config = {
@@ -65,21 +34,20 @@ describe("cost", () => {
 
   it("prices each kind of token at its own rate, in integer micro-cents", () => {
     // the recipe's numbers: 1000 in + 2500 out on gpt-4 = 3¢ + 15¢
-    expect(
-      costOf(
-        { input: 1000, cached_input: 0, cache_write: 0, output: 2500, reasoning: 0 },
-        pricesFor("gpt-4", config),
-      ),
-    ).toBe(centsToMicros(18));
+    expect(costOf({ ...NO_USAGE, input: 1000, output: 2500 }, pricesFor("gpt-4", config))).toBe(
+      centsToMicros(18),
+    );
     // cached input at its discount: 200 × 0.25 + 1000 × 0.125 + 300 × 1 (¢/1k) = 0.05 + 0.125 + 0.3 = 0.475¢
     const gpt4o = pricesFor("gpt-4o", config);
     expect(
       costOf(
-        fromOpenAIUsage({
-          prompt_tokens: 1200,
-          completion_tokens: 300,
-          prompt_tokens_details: { cached_tokens: 1000 },
-        }),
+        read(
+          readOpenAIUsage({
+            prompt_tokens: 1200,
+            completion_tokens: 300,
+            prompt_tokens_details: { cached_tokens: 1000 },
+          }),
+        ),
         gpt4o,
       ),
     ).toBe(475_000);
@@ -87,20 +55,22 @@ describe("cost", () => {
     const claude = pricesFor("claude", config);
     expect(
       costOf(
-        fromAnthropicUsage({
-          input_tokens: 20,
-          cache_read_input_tokens: 1000,
-          cache_creation_input_tokens: 500,
-          output_tokens: 80,
-        }),
+        read(
+          readAnthropicUsage({
+            input_tokens: 20,
+            cache_read_input_tokens: 1000,
+            cache_creation_input_tokens: 500,
+            output_tokens: 80,
+          }),
+        ),
         claude,
       ),
     ).toBe(343_500);
   });
 
   it("rounds up to a whole micro-cent, so many small requests never undercount", () => {
-    const tiny = { input: 1, output: 1, cached_input: 1, cache_write: 1 }; // 1 µ¢ per 1k tokens
-    expect(costOf({ input: 1, cached_input: 0, cache_write: 0, output: 0, reasoning: 0 }, tiny)).toBe(1);
+    const tiny = { input: 1, output: 1, cached_input: 1, cache_write: 1, cache_write_1h: 1 }; // 1 µ¢ per 1k tokens
+    expect(costOf({ ...NO_USAGE, input: 1 }, tiny)).toBe(1);
     expect(outputCost(1500, tiny)).toBe(2);
   });
 
@@ -134,7 +104,35 @@ describe("cost", () => {
       input: 1_000_000,
       output: 2_000_000,
       cached_input: 1_000_000,
-      cache_write: 1_000_000,
+      cache_write: 1_250_000,
+      cache_write_1h: 2_000_000,
+    });
+  });
+
+  it("cache writes default to Anthropic's rates, never to the cheaper input price (#10.9)", () => {
+    // Anthropic bills 5-minute writes at 1.25× input, 1-hour writes at 2×; reads default to the input price.
+    const plain = {
+      provider: "anthropic",
+      estimated_input_cost_per_1k: 0.3,
+      estimated_output_cost_per_1k: 1.5,
+    };
+    const prices = pricesFor("plain", { models: { plain }, pricing: refuse });
+    expect(prices).toMatchObject({ cached_input: 300_000, cache_write: 375_000, cache_write_1h: 600_000 });
+    const usage = read(
+      readAnthropicUsage({
+        input_tokens: 0,
+        output_tokens: 0,
+        cache_creation_input_tokens: 3000,
+        cache_creation: { ephemeral_5m_input_tokens: 1000, ephemeral_1h_input_tokens: 2000 },
+      }),
+    );
+    expect(usage).toMatchObject({ cache_write: 1000, cache_write_1h: 2000 });
+    // 1000 × 0.375 + 2000 × 0.6 = 1575 (¢/1000)
+    expect(costOf(usage, prices)).toBe(1_575_000);
+    const set = { ...plain, cache_write_cost_per_1k: 0.4, cache_write_1h_cost_per_1k: 0.5 };
+    expect(pricesFor("set", { models: { set }, pricing: refuse })).toMatchObject({
+      cache_write: 400_000,
+      cache_write_1h: 500_000,
     });
   });
 });
@@ -152,13 +150,16 @@ describe("long-context tiers and reasoning prices", () => {
         output: 2_250_000,
         cached_input: 60_000,
         cache_write: 750_000,
+        cache_write_1h: 1_200_000,
       },
     ],
+    cache_write_1h: 600_000,
   };
   const usage = (input: number, cached: number, write: number, output: number) => ({
     input,
     cached_input: cached,
     cache_write: write,
+    cache_write_1h: 0,
     output,
     reasoning: 0,
   });
@@ -180,9 +181,10 @@ describe("long-context tiers and reasoning prices", () => {
       output: 2_250_000,
       cached_input: 60_000,
       cache_write: 750_000,
+      cache_write_1h: 1_200_000,
     });
     expect(pricesAt(tiered, 10)).toMatchObject({ input: 300_000, tiers: undefined });
-    const flat = { input: 1, output: 2, cached_input: 1, cache_write: 1 };
+    const flat = { input: 1, output: 2, cached_input: 1, cache_write: 1, cache_write_1h: 2 };
     expect(pricesAt(flat, 1_000_000)).toBe(flat);
   });
 
@@ -191,10 +193,11 @@ describe("long-context tiers and reasoning prices", () => {
       input: 100_000,
       output: 400_000,
       cached_input: 100_000,
-      cache_write: 100_000,
+      cache_write: 125_000,
+      cache_write_1h: 200_000,
       reasoning: 800_000,
     };
-    const u = { input: 1000, cached_input: 0, cache_write: 0, output: 1000, reasoning: 600 };
+    const u = { ...NO_USAGE, input: 1000, output: 1000, reasoning: 600 };
     // 1000 × 0.1¢ + 400 × 0.4¢ + 600 × 0.8¢ (per 1k) = 0.1 + 0.16 + 0.48
     expect(costOf(u, prices)).toBe(centsToMicros(0.74));
     // without a price of their own they are output

@@ -1,6 +1,7 @@
 import type { Config } from "../config/types.generated.js";
 import { TokenpakError } from "../errors.js";
 import { centsToMicros, type Micros } from "../money/money.js";
+import { ownValue } from "../own.js";
 import type { Usage } from "./usage.js";
 
 /** Prices in integer micro-cents per 1,000 tokens. */
@@ -8,7 +9,9 @@ export interface Prices {
   input: Micros;
   output: Micros;
   cached_input: Micros;
+  /** 5-minute cache writes (the only kind OpenAI-format usage reports). */
   cache_write: Micros;
+  cache_write_1h: Micros;
   /** Reasoning tokens, when priced apart from output (else they are output). */
   reasoning?: Micros;
   /**
@@ -43,12 +46,13 @@ function worstOutput(prices: Prices): Micros {
  * provider bills.
  */
 export function costOf(usage: Usage, prices: Prices): Micros {
-  const p = pricesAt(prices, usage.input + usage.cached_input + usage.cache_write);
+  const p = pricesAt(prices, usage.input + usage.cached_input + usage.cache_write + usage.cache_write_1h);
   const reasoning = p.reasoning === undefined ? 0 : Math.min(usage.reasoning, usage.output);
   const perThousand =
     usage.input * p.input +
     usage.cached_input * p.cached_input +
     usage.cache_write * p.cache_write +
+    usage.cache_write_1h * p.cache_write_1h +
     (usage.output - reasoning) * p.output +
     reasoning * (p.reasoning ?? p.output);
   return Math.ceil(perThousand / 1000);
@@ -68,20 +72,35 @@ export function affordableOutputTokens(budget: Micros, prices: Prices): number {
 }
 
 /**
- * Fills the prices a source or the config leaves out: cached input and cache
- * writes at the input price (never less than what is billed for them).
+ * Anthropic bills a 5-minute cache write at 1.25× the input price and a
+ * 1-hour write at 2×. These are the defaults when the config sets no price of
+ * its own: defaulting to the input price would under-charge every write.
+ * OpenAI reports no cache writes, so for its models they never apply.
+ */
+const CACHE_WRITE_FACTOR = { fiveMinutes: [5, 4], oneHour: [2, 1] } as const;
+
+function scaled(micros: Micros, [num, den]: readonly [number, number]): Micros {
+  return Math.ceil((micros * num) / den);
+}
+
+/**
+ * Fills the prices a source or the config leaves out: cached reads at the
+ * input price (they cost less than input everywhere, so that is safe), cache
+ * writes at Anthropic's factors of it.
  */
 export function completePrices(p: {
   input: Micros;
   output: Micros;
   cached_input?: Micros | undefined;
   cache_write?: Micros | undefined;
+  cache_write_1h?: Micros | undefined;
 }): Prices {
   return {
     input: p.input,
     output: p.output,
     cached_input: p.cached_input ?? p.input,
-    cache_write: p.cache_write ?? p.input,
+    cache_write: p.cache_write ?? scaled(p.input, CACHE_WRITE_FACTOR.fiveMinutes),
+    cache_write_1h: p.cache_write_1h ?? scaled(p.input, CACHE_WRITE_FACTOR.oneHour),
   };
 }
 
@@ -94,7 +113,7 @@ export function pricesFor(
   model: string,
   config: { models?: Config["models"]; pricing: Pick<Config["pricing"], "unknown_model"> },
 ): Prices {
-  const m = config.models?.[model];
+  const m = ownValue(config.models, model);
   const fallback = config.pricing.unknown_model;
   const input =
     m?.estimated_input_cost_per_1k ?? (fallback === "refuse" ? undefined : fallback.input_cost_per_1k);
@@ -113,5 +132,6 @@ export function pricesFor(
     output: centsToMicros(output),
     cached_input: cents(m?.cached_input_cost_per_1k),
     cache_write: cents(m?.cache_write_cost_per_1k),
+    cache_write_1h: cents(m?.cache_write_1h_cost_per_1k),
   });
 }

@@ -69,6 +69,7 @@ function sameRates(a: Prices | undefined, b: Prices | undefined): boolean {
     a.output === b.output &&
     a.cached_input === b.cached_input &&
     a.cache_write === b.cache_write &&
+    a.cache_write_1h === b.cache_write_1h &&
     a.reasoning === b.reasoning &&
     tiers(a) === tiers(b)
   );

@@ -88,6 +88,25 @@ describe("LiteLLM model_prices_and_context_window.json", () => {
     });
   });
 
+  it("reads the 1-hour cache write price (cache_creation_input_token_cost_above_1hr), which is no tier", () => {
+    const text = JSON.stringify({
+      "claude-x": {
+        litellm_provider: "anthropic",
+        input_cost_per_token: 3e-6,
+        output_cost_per_token: 1.5e-5,
+        cache_creation_input_token_cost: 3.75e-6,
+        cache_creation_input_token_cost_above_1hr: 6e-6,
+      },
+    });
+    expect(parseSource(text, "litellm", ["anthropic"]).entries["claude-x"]).toEqual({
+      provider: "anthropic",
+      input: 300_000,
+      output: 1_500_000,
+      cache_write: 375_000,
+      cache_write_1h: 600_000,
+    });
+  });
+
   it("an entry with a price that is not a number is left out, with the reason", () => {
     const text = JSON.stringify({
       good: { litellm_provider: "openai", input_cost_per_token: 1e-6, output_cost_per_token: 2e-6 },

@@ -111,14 +111,18 @@ class PriceReader {
 function rates(
   input: Micros,
   output: Micros,
-  cached: Micros | undefined,
-  write: Micros | undefined,
-  reasoning: Micros | undefined,
+  optional: {
+    cached?: Micros | undefined;
+    write?: Micros | undefined;
+    write1h?: Micros | undefined;
+    reasoning?: Micros | undefined;
+  },
 ): EntryRates {
   const out: EntryRates = { input, output };
-  if (cached !== undefined) out.cached_input = cached;
-  if (write !== undefined) out.cache_write = write;
-  if (reasoning !== undefined) out.reasoning = reasoning;
+  if (optional.cached !== undefined) out.cached_input = optional.cached;
+  if (optional.write !== undefined) out.cache_write = optional.write;
+  if (optional.write1h !== undefined) out.cache_write_1h = optional.write1h;
+  if (optional.reasoning !== undefined) out.reasoning = optional.reasoning;
   return out;
 }
 
@@ -133,6 +137,7 @@ const LITELLM_FIELDS = {
   output: "output_cost_per_token",
   cached: "cache_read_input_token_cost",
   write: "cache_creation_input_token_cost",
+  write1h: "cache_creation_input_token_cost_above_1hr",
   reasoning: "output_cost_per_reasoning_token",
 } as const;
 
@@ -156,9 +161,12 @@ function litellmTiers(raw: Raw, base: EntryRates, reader: PriceReader): EntryTie
     const tier = rates(
       reader.read(fields, f.input) ?? base.input,
       reader.read(fields, f.output) ?? base.output,
-      reader.read(fields, f.cached) ?? base.cached_input,
-      reader.read(fields, f.write) ?? base.cache_write,
-      reader.read(fields, f.reasoning) ?? base.reasoning,
+      {
+        cached: reader.read(fields, f.cached) ?? base.cached_input,
+        write: reader.read(fields, f.write) ?? base.cache_write,
+        write1h: reader.read(fields, f.write1h) ?? base.cache_write_1h,
+        reasoning: reader.read(fields, f.reasoning) ?? base.reasoning,
+      },
     );
     tiers.push({ above_input_tokens: above, ...tier });
   }
@@ -178,13 +186,12 @@ function parseLiteLLM(json: Raw, providers: readonly PriceProvider[]): ParsedSou
     const f = LITELLM_FIELDS;
     const input = reader.required(raw, f.input);
     const output = reader.required(raw, f.output);
-    const base = rates(
-      input ?? 0,
-      output ?? 0,
-      reader.read(raw, f.cached),
-      reader.read(raw, f.write),
-      reader.read(raw, f.reasoning),
-    );
+    const base = rates(input ?? 0, output ?? 0, {
+      cached: reader.read(raw, f.cached),
+      write: reader.read(raw, f.write),
+      write1h: reader.read(raw, f.write1h),
+      reasoning: reader.read(raw, f.reasoning),
+    });
     const tiers = litellmTiers(raw, base, reader);
     if (reader.problem !== undefined) {
       skipped.push({ key, reason: reader.problem });
@@ -220,13 +227,11 @@ function parseOpenRouter(json: Raw, providers: readonly PriceProvider[]): Parsed
     const reader = new PriceReader();
     const input = reader.required(pricing, "prompt");
     const output = reader.required(pricing, "completion");
-    const entryRates = rates(
-      input ?? 0,
-      output ?? 0,
-      reader.read(pricing, "input_cache_read"),
-      reader.read(pricing, "input_cache_write"),
-      reader.read(pricing, "internal_reasoning"),
-    );
+    const entryRates = rates(input ?? 0, output ?? 0, {
+      cached: reader.read(pricing, "input_cache_read"),
+      write: reader.read(pricing, "input_cache_write"),
+      reasoning: reader.read(pricing, "internal_reasoning"),
+    });
     if (reader.problem !== undefined) {
       skipped.push({ key: id, reason: reader.problem });
       continue;

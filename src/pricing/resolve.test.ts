@@ -56,7 +56,13 @@ describe("resolveModel: which price a model gets", () => {
   it("the table wins over estimated_* (the config's are estimates)", () => {
     const p = resolveModel("gpt-4o", config, TABLE);
     expect(p).toMatchObject({
-      prices: { input: 250_000, output: 1_000_000, cached_input: 125_000, cache_write: 250_000 },
+      prices: {
+        input: 250_000,
+        output: 1_000_000,
+        cached_input: 125_000,
+        cache_write: 312_500,
+        cache_write_1h: 500_000,
+      },
       origin: {
         kind: "table",
         provider: "openai",
@@ -102,7 +108,7 @@ describe("resolveModel: which price a model gets", () => {
     expect(origin("claude-on-openai")).toMatchObject({ kind: "unknown_model" });
   });
 
-  it("carries long-context tiers, with the missing cache prices filled at the tier's input price", () => {
+  it("carries long-context tiers, the missing cache prices filled from the tier's input price", () => {
     const p = resolveModel("via-gateway", config, TABLE);
     expect("prices" in p && p.prices.tiers).toEqual([
       {
@@ -110,7 +116,8 @@ describe("resolveModel: which price a model gets", () => {
         input: 600_000,
         output: 2_250_000,
         cached_input: 600_000,
-        cache_write: 600_000,
+        cache_write: 750_000,
+        cache_write_1h: 1_200_000,
       },
     ]);
   });

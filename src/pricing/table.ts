@@ -12,7 +12,10 @@ export interface EntryRates {
   output: Micros;
   /** Absent when the source gives none: then cached input is priced as input. */
   cached_input?: Micros;
+  /** 5-minute cache writes; absent: 1.25 × input. */
   cache_write?: Micros;
+  /** 1-hour cache writes; absent: 2 × input. */
+  cache_write_1h?: Micros;
   /** Absent when the source gives none: then reasoning tokens are priced as output. */
   reasoning?: Micros;
 }
@@ -61,7 +64,14 @@ export const TABLE_VERSION = 1;
 
 /** Whether two entries bill the same (everything but the descriptive fields). */
 export function samePrice(a: PriceEntry, b: PriceEntry): boolean {
-  const rates = (e: EntryRates) => [e.input, e.output, e.cached_input, e.cache_write, e.reasoning];
+  const rates = (e: EntryRates) => [
+    e.input,
+    e.output,
+    e.cached_input,
+    e.cache_write,
+    e.cache_write_1h,
+    e.reasoning,
+  ];
   const tiers = (e: PriceEntry) =>
     (e.tiers ?? []).map((t) => [t.above_input_tokens, ...rates(t)].join(",")).join(";");
   return rates(a).join(",") === rates(b).join(",") && tiers(a) === tiers(b);

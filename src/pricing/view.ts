@@ -9,6 +9,7 @@ export interface RatesView {
   output: number;
   cached_input: number;
   cache_write: number;
+  cache_write_1h: number;
   reasoning?: number;
 }
 
@@ -22,6 +23,7 @@ function rates(p: Omit<Prices, "tiers">): RatesView {
     output: microsToCents(p.output),
     cached_input: microsToCents(p.cached_input),
     cache_write: microsToCents(p.cache_write),
+    cache_write_1h: microsToCents(p.cache_write_1h),
   };
   if (p.reasoning !== undefined) out.reasoning = microsToCents(p.reasoning);
   return out;

@@ -7,14 +7,13 @@ import {
 } from "../tokenize/estimate.js";
 import { type Json, num, str } from "./json.js";
 import { formatEvent } from "./sse.js";
+import type { Route } from "./wire.js";
 
 export interface MockOptions {
   /** Tokens in each reply (capped by the request's max_tokens). */
   replyTokens: number;
   latencyMs: number;
 }
-
-export type MockRoute = "chat" | "messages" | "embeddings";
 
 export interface MockResponse {
   status: number;
@@ -80,7 +79,7 @@ let counter = 0;
  * or SSE), deterministically, with usage counted by the same tokenizer the
  * proxy estimates with. It never touches the network.
  */
-export function mockRespond(route: MockRoute, body: Json, options: MockOptions): MockResponse {
+export function mockRespond(route: Route, body: Json, options: MockOptions): MockResponse {
   const model = str(body.model) ?? "mock";
   const id = `mock-${++counter}`;
   if (route === "embeddings") {
@@ -105,10 +104,13 @@ export function mockRespond(route: MockRoute, body: Json, options: MockOptions):
 
   if (route === "chat") {
     const input = estimateChatInput(body, "openai");
+    // n answers, each of them billed: OpenAI's completion_tokens counts every choice.
+    const n = Math.max(1, Math.floor(num(body.n) ?? 1));
+    const indexes = Array.from({ length: n }, (_, i) => i);
     const usage = {
       prompt_tokens: input,
-      completion_tokens: outputTokens,
-      total_tokens: input + outputTokens,
+      completion_tokens: outputTokens * n,
+      total_tokens: input + outputTokens * n,
     };
     const finish = finishedEarly ? "length" : "stop";
     const created = Math.floor(Date.now() / 1000);
@@ -118,7 +120,11 @@ export function mockRespond(route: MockRoute, body: Json, options: MockOptions):
         object: "chat.completion",
         created,
         model,
-        choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: finish }],
+        choices: indexes.map((index) => ({
+          index,
+          message: { role: "assistant", content: text },
+          finish_reason: finish,
+        })),
         usage,
       };
       return {
@@ -127,22 +133,23 @@ export function mockRespond(route: MockRoute, body: Json, options: MockOptions):
         chunks: once(JSON.stringify(answer), options.latencyMs),
       };
     }
-    const chunk = (delta: Json, finishReason: string | null, extra: Json = {}) =>
+    const chunk = (index: number, delta: Json, finishReason: string | null) =>
       formatEvent(
         JSON.stringify({
           id,
           object: "chat.completion.chunk",
           created,
           model,
-          choices: [{ index: 0, delta, finish_reason: finishReason }],
-          ...extra,
+          choices: [{ index, delta, finish_reason: finishReason }],
         }),
       );
     const withUsage = (body.stream_options as Json | undefined)?.include_usage === true;
     const events = [
-      chunk({ role: "assistant", content: "" }, null),
-      ...pieces(text).map((p) => chunk({ content: p }, null)),
-      chunk({}, finish),
+      ...indexes.flatMap((i) => [
+        chunk(i, { role: "assistant", content: "" }, null),
+        ...pieces(text).map((p) => chunk(i, { content: p }, null)),
+        chunk(i, {}, finish),
+      ]),
       ...(withUsage
         ? [
             formatEvent(

@@ -2,8 +2,8 @@ import { EventEmitter } from "node:events";
 import { Pool } from "undici";
 import { TokenpakError } from "../errors.js";
 import { obj, parseJson } from "./json.js";
-import { type MockOptions, type MockRoute, mockRespond } from "./mock.js";
-import { DEFAULT_BASE_URL, type ProviderType } from "./wire.js";
+import { type MockOptions, mockRespond } from "./mock.js";
+import { DEFAULT_BASE_URL, type ProviderType, type Route } from "./wire.js";
 
 export interface ProviderSettings {
   name: string;
@@ -23,13 +23,14 @@ export interface UpstreamResponse {
 }
 
 export interface UpstreamRequest {
-  route: MockRoute;
+  route: Route;
   path: string;
   /** The request body, as the JSON text to send. */
   body: string;
   /** Extra headers for the provider (anthropic-version, anthropic-beta). */
   headers: Record<string, string>;
-  signal: AbortSignal | UpstreamAbort;
+  /** Streams stop when their client leaves; a JSON request is read to its end and billed whatever happens. */
+  signal?: AbortSignal | UpstreamAbort | undefined;
 }
 
 /**
@@ -100,7 +101,7 @@ export class Upstreams {
         method: "POST",
         headers,
         body: request.body,
-        signal: request.signal,
+        ...(request.signal ? { signal: request.signal } : {}),
         headersTimeout: p.timeoutMs,
         bodyTimeout: p.timeoutMs,
       });
@@ -126,22 +127,56 @@ export class Upstreams {
   }
 }
 
+/** Failures that happen before a request can have reached the provider: it cannot have billed them. */
+const NOT_SENT = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+]);
+
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/**
+ * Whether a failed call may have reached the provider (and so may be billed).
+ * Only failures to connect are known not to have; anything else — a timeout
+ * waiting for the answer, a connection lost mid-way — might have been served.
+ */
+export function providerReached(error: unknown): boolean {
+  const cause = error instanceof TokenpakError ? error.cause : error;
+  if (error instanceof TokenpakError && error.code === "config_invalid") return false;
+  const code = codeOf(cause);
+  return code === undefined || !NOT_SENT.has(code);
+}
+
 /** undici's failures as our codes: timeouts are 504, anything else reaching the provider is 502. */
 export function upstreamError(error: unknown, provider: string): unknown {
-  const code = (error as { code?: string } | null)?.code;
+  const code = codeOf(error);
   if (code === "UND_ERR_ABORTED" || (error as Error | null)?.name === "AbortError") return error;
   if (
     code === "UND_ERR_HEADERS_TIMEOUT" ||
     code === "UND_ERR_BODY_TIMEOUT" ||
     code === "UND_ERR_CONNECT_TIMEOUT"
   ) {
-    return new TokenpakError("upstream_timeout", `provider ${provider} did not answer in time`, { provider });
+    return new TokenpakError(
+      "upstream_timeout",
+      `provider ${provider} did not answer in time`,
+      { provider },
+      { cause: error },
+    );
   }
   return new TokenpakError(
     "upstream_unreachable",
     `provider ${provider} is unreachable (${code ?? "error"})`,
-    {
-      provider,
-    },
+    { provider },
+    { cause: error },
   );
 }

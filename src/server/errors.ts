@@ -17,6 +17,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   rate_limited: 429,
   upstream_unreachable: 502,
   upstream_timeout: 504,
+  upstream_invalid_response: 502,
   config_not_found: 500,
   config_invalid: 500,
   io_error: 500,
@@ -59,10 +60,13 @@ export function errorResponse(
   >;
   const inner = { type: errorType(status), code: error.code, message: error.message, ...details };
   const body =
-    format === "anthropic" ? { type: "error", error: inner } : { error: { ...inner, param: null } };
+    format === "anthropic" ? { type: "error", error: inner } : { error: { param: null, ...inner } };
   const out: Record<string, string> = { "content-type": "application/json", ...headers };
-  // Retrying cannot help until a budget resets or the input changes.
-  if (status === 400 || status === 401 || status === 402 || status === 404 || status === 413) {
+  if (details.in_flight === true) {
+    // Held by requests in flight, not spent: the SDKs retry on this header, after Retry-After.
+    out["x-should-retry"] = "true";
+  } else if (status === 400 || status === 401 || status === 402 || status === 404 || status === 413) {
+    // Retrying cannot help until a budget resets or the input changes.
     out["x-should-retry"] = "false";
   }
   if (retryAfterSeconds !== undefined) out["retry-after"] = String(retryAfterSeconds);

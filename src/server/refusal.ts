@@ -5,6 +5,9 @@ import { TokenpakError } from "../errors.js";
 import type { Block } from "../ledger/ledger.js";
 import { formatUsd, microsToCents } from "../money/money.js";
 
+/** A refusal caused by requests in flight: they settle within seconds, typically for less than they hold. */
+export const IN_FLIGHT_RETRY_SECONDS = 2;
+
 function amount(b: Breach, value: number): string {
   if (b.limit.unit === "cents") return formatUsd(value);
   return `${value.toLocaleString("en-US")} ${b.limit.unit}`;
@@ -61,6 +64,16 @@ export function refusal(block: Block, now: number): TokenpakError {
     );
   }
   const stop = b.cap !== limit ? ` (hard stop at ${amount(b, b.cap)})` : "";
+  if (b.inFlight) {
+    // Not reached: only other requests' worst cases are in the way, and most settle for less.
+    details.in_flight = true;
+    details.retryAfterSeconds = IN_FLIGHT_RETRY_SECONDS;
+    return new TokenpakError(
+      "budget_exceeded",
+      `${scopeTitle(b.scope)} cannot fit this request in its ${window} budget limit (${amount(b, limit)})${stop} right now: ${amount(b, b.spent)} spent and ${amount(b, b.reserved)} held by requests in flight. Retry in a few seconds.`,
+      details,
+    );
+  }
   return new TokenpakError(
     "budget_exceeded",
     `${scopeTitle(b.scope)} has reached ${window} budget limit (${amount(b, limit)})${stop}. Rejecting request.`,

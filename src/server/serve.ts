@@ -83,13 +83,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     throw new TokenpakError("invalid_argument", "storage.backend redis is not available yet; use file");
   }
   const clock = options.clock ?? Date.now;
+  const warn = options.warn ?? ((message: string) => process.stderr.write(`tokenpak: ${message}\n`));
   const { ledger, report } = await Ledger.open({
     dir: options.dataDir,
     policy: compilePolicy(config),
     fsync: config.storage.fsync,
     clock,
   });
-  const warn = options.warn ?? ((message: string) => process.stderr.write(`tokenpak: ${message}\n`));
   let alerts: AlertMonitor;
   try {
     alerts = AlertMonitor.start({ config, dataDir: options.dataDir, ledger, clock, warn });
@@ -114,6 +114,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     prices: prices.book,
     maxBodyBytes: config.server.max_body_bytes,
     clock,
+    warn,
   });
 
   const server = createAdaptorServer({

@@ -92,7 +92,16 @@ export function estimateEmbeddingsInput(body: Record<string, unknown>, family: T
   return withMargin(n, family);
 }
 
-/** Tokens in generated text, for settling a stream the client abandoned before upstream reported usage. */
+/** Tokens in a text by gpt-tokenizer (exact for OpenAI models). */
 export function countTextTokens(text: string): number {
   return text.length === 0 ? 0 : countTokens(text);
+}
+
+/**
+ * Output tokens in generated text, for an answer whose usage never came (a
+ * stream cut short, a body without usage): with the family's margin, so the
+ * count errs high as the estimate does.
+ */
+export function countOutputTokens(text: string, family: TokenizerFamily): number {
+  return withMargin(countTextTokens(text), family);
 }

@@ -20,7 +20,13 @@ const policy = compilePolicy(checked.config);
 const model = {
   name: "m",
   provider: "p",
-  prices: { input: 3_000_000, output: 6_000_000, cached_input: 3_000_000, cache_write: 3_000_000 },
+  prices: {
+    input: 3_000_000,
+    output: 6_000_000,
+    cached_input: 3_000_000,
+    cache_write: 3_000_000,
+    cache_write_1h: 3_000_000,
+  },
   maxOutputTokens: 1000,
 };
 const { ledger } = await Ledger.open({ dir, policy, fsync, snapshotIntervalMs: 50 });
@@ -41,7 +47,7 @@ async function worker(w) {
     await r.written;
     const cost = Math.floor(r.reserve.micros * ((n % 10) / 10));
     await ledger.settle(id, {
-      usage: { input: 100, cached_input: 0, cache_write: 0, output: 100, reasoning: 0 },
+      usage: { input: 100, cached_input: 0, cache_write: 0, cache_write_1h: 0, output: 100, reasoning: 0 },
       cost,
       status: "ok",
     });

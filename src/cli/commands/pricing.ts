@@ -14,8 +14,8 @@ export function registerPricing(program: Command, ctx: CliContext, setExitCode: 
     .argument("[model]", "only this configured model")
     .addHelpText(
       "after",
-      "\nCents per 1,000 tokens: input, output, cached input, cache write, reasoning (when priced apart\n" +
-        "from output) and long-context tiers (a request whose input is above the threshold is priced\n" +
+      "\nCents per 1,000 tokens: input, output, cached input, cache writes (5-minute, 1-hour), reasoning (when\n" +
+        "priced apart from output) and long-context tiers (a request whose input is above the threshold is priced\n" +
         "at the tier, all of it). FROM says where each price comes from: the synced table (the source\n" +
         "entry matched, the source and when it was fetched), the config (estimated_*, or pin_price),\n" +
         "or pricing.unknown_model. --json prints {table, models: [{model, prices, origin, error?}]}.",
@@ -33,13 +33,14 @@ function tierText(t: RatesView & { above_input_tokens: number }): string {
 
 function cells(p: ModelPricing, view: PricesView | undefined, origin: string): string[] {
   if (!view)
-    return [p.model, "—", "—", "—", "—", "—", "—", `refused: ${"error" in p ? p.error.message : ""}`];
+    return [p.model, "—", "—", "—", "—", "—", "—", "—", `refused: ${"error" in p ? p.error.message : ""}`];
   return [
     p.model,
     n(view.input),
     n(view.output),
     n(view.cached_input),
     n(view.cache_write),
+    n(view.cache_write_1h),
     n(view.reasoning),
     view.tiers?.map(tierText).join("; ") ?? "—",
     origin,
@@ -104,6 +105,7 @@ export async function pricingShowCommand(
     "OUTPUT",
     "CACHED",
     "CACHE WRITE",
+    "WRITE 1H",
     "REASONING",
     "LONG CONTEXT (in/out/cached/write)",
     "FROM",

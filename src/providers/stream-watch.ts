@@ -1,0 +1,180 @@
+import {
+  NO_USAGE,
+  readAnthropicUsage,
+  readOpenAIUsage,
+  type Usage,
+  type UsageReading,
+} from "../pricing/usage.js";
+import { countOutputTokens } from "../tokenize/estimate.js";
+import { arr, isObject, type Json, obj, parseJson, str } from "./json.js";
+import type { SseEvent } from "./sse.js";
+import type { WireFormat } from "./wire.js";
+
+/** One upstream event as the watch read it. */
+export type WatchedEvent =
+  | { kind: "error"; error: ProviderError }
+  | { kind: "data"; data: Json }
+  /** `[DONE]`, a comment, anything that is not a JSON object. */
+  | { kind: "other" };
+
+/** A provider's error, in the fields both formats share. */
+export interface ProviderError {
+  type: string;
+  message: string;
+  code?: string | undefined;
+}
+
+/**
+ * What an upstream stream has said so far, read event by event: the usage it
+ * reported, the text it generated (what a stream that ends early is charged
+ * for), whether it reported an error, and whether it said it was complete.
+ */
+export interface StreamWatch {
+  event(e: SseEvent): WatchedEvent;
+  /** The final usage, once the provider reported it. */
+  usage(): UsageReading | undefined;
+  /**
+   * What to charge when the final usage never came: the input, and the output
+   * counted from the text — at most `maxOutput`, which the provider was not
+   * allowed to exceed.
+   */
+  countedUsage(estimatedInput: number, maxOutput: number): Usage;
+  error(): ProviderError | undefined;
+  /** The provider said the answer is whole: `[DONE]` or a finish reason, `message_stop`. */
+  complete(): boolean;
+}
+
+export function watchStream(format: WireFormat): StreamWatch {
+  return format === "anthropic" ? anthropicWatch() : openaiWatch();
+}
+
+export function providerError(value: unknown): ProviderError {
+  const inner = isObject(value) && isObject(value.error) ? value.error : obj(value);
+  return {
+    type: str(inner.type) ?? "api_error",
+    message: str(inner.message) ?? "the provider reported an error",
+    ...(str(inner.code) !== undefined ? { code: str(inner.code) } : {}),
+  };
+}
+
+/**
+ * Generated text kept per choice or content block: counting each apart, then
+ * adding, errs high where one count of the joined text could merge tokens
+ * across the seams.
+ */
+class Texts {
+  private readonly parts = new Map<number, string>();
+
+  add(index: unknown, text: string): void {
+    if (!text) return;
+    const i = typeof index === "number" ? index : 0;
+    this.parts.set(i, (this.parts.get(i) ?? "") + text);
+  }
+
+  tokens(family: "openai" | "other"): number {
+    let n = 0;
+    for (const text of this.parts.values()) n += countOutputTokens(text, family);
+    return n;
+  }
+}
+
+function read(e: SseEvent): Json | undefined {
+  if (!e.data.startsWith("{")) return undefined;
+  const parsed = parseJson(e.data);
+  return isObject(parsed) ? parsed : undefined;
+}
+
+function openaiWatch(): StreamWatch {
+  let usage: UsageReading | undefined;
+  const texts = new Texts();
+  let error: ProviderError | undefined;
+  let complete = false;
+  return {
+    event(e) {
+      if (e.data === "[DONE]") {
+        complete = true;
+        return { kind: "other" };
+      }
+      const data = read(e);
+      if (e.event === "error" || isObject(data?.error)) {
+        error = providerError(data ?? {});
+        return { kind: "error", error };
+      }
+      if (!data) return { kind: "other" };
+      if (isObject(data.usage)) usage = readOpenAIUsage(data.usage);
+      for (const c of arr(data.choices)) {
+        const choice = obj(c);
+        const delta = obj(choice.delta);
+        const text =
+          (str(delta.content) ?? "") + (str(delta.refusal) ?? "") + (str(delta.reasoning_content) ?? "");
+        texts.add(choice.index, text);
+        for (const t of arr(delta.tool_calls)) {
+          const fn = obj(obj(t).function);
+          texts.add(choice.index, (str(fn.name) ?? "") + (str(fn.arguments) ?? ""));
+        }
+        if (typeof choice.finish_reason === "string") complete = true;
+      }
+      return { kind: "data", data };
+    },
+    usage: () => usage,
+    countedUsage: (input, maxOutput) => ({
+      ...NO_USAGE,
+      input,
+      output: Math.min(texts.tokens("openai"), maxOutput),
+    }),
+    error: () => error,
+    complete: () => complete,
+  };
+}
+
+function anthropicWatch(): StreamWatch {
+  /** message_start's usage: the exact input, and an output count that is only a floor. */
+  let start: Json | undefined;
+  /** message_delta's: cumulative counts, the final ones. */
+  let final: Json | undefined;
+  const texts = new Texts();
+  let error: ProviderError | undefined;
+  let complete = false;
+  return {
+    event(e) {
+      const data = read(e);
+      if (e.event === "error" || data?.type === "error") {
+        error = providerError(data ?? {});
+        return { kind: "error", error };
+      }
+      if (!data) return { kind: "other" };
+      if (data.type === "message_start") start = obj(obj(data.message).usage);
+      else if (data.type === "message_delta") {
+        // Cumulative counts; only a delta that gives the output count ends the question.
+        const delta = obj(data.usage);
+        if (delta.output_tokens !== undefined && delta.output_tokens !== null) {
+          final = { ...start, ...final };
+          for (const [k, v] of Object.entries(delta)) if (v !== null) final[k] = v;
+        }
+      } else if (data.type === "content_block_delta") {
+        const delta = obj(data.delta);
+        texts.add(data.index, str(delta.text) ?? str(delta.partial_json) ?? str(delta.thinking) ?? "");
+      } else if (data.type === "message_stop") complete = true;
+      return { kind: "data", data };
+    },
+    usage: () => (final ? readAnthropicUsage(final) : undefined),
+    countedUsage(estimatedInput, maxOutput) {
+      const begun = start ? readAnthropicUsage(start) : undefined;
+      // message_start's output count is a floor, not the answer.
+      const counted = Math.min(texts.tokens("other"), maxOutput);
+      if (!begun?.ok) return { ...NO_USAGE, input: estimatedInput, output: counted };
+      return { ...begun.usage, output: Math.min(Math.max(begun.usage.output, counted), maxOutput) };
+    },
+    error: () => error,
+    complete: () => complete,
+  };
+}
+
+/** Usage from a JSON answer; undefined when it has none. */
+export function jsonUsage(format: WireFormat, body: Json, embedding = false): UsageReading | undefined {
+  const u = body.usage;
+  if (u === undefined || u === null) return undefined;
+  return format === "anthropic"
+    ? readAnthropicUsage(u)
+    : readOpenAIUsage(u, embedding ? "embedding" : "generation");
+}

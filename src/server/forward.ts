@@ -1,0 +1,107 @@
+import { isTokenpakError, TokenpakError } from "../errors.js";
+import type { Reserved } from "../ledger/ledger.js";
+import { NO_USAGE } from "../pricing/usage.js";
+import { type Json, obj } from "../providers/json.js";
+import { chatToMessagesRequest, messagesToChatRequest } from "../providers/translate.js";
+import { providerReached, type UpstreamAbort, type UpstreamResponse } from "../providers/upstream.js";
+import {
+  formatOf,
+  type ProviderType,
+  setMaxTokens,
+  upstreamPath,
+  type WireFormat,
+} from "../providers/wire.js";
+import type { ExchangeDeps } from "./exchange.js";
+import type { Hold } from "./hold.js";
+import { type Intake, modelConfig, providerOf } from "./intake.js";
+
+/** Where and how the reserved request goes upstream. */
+export interface Plan {
+  provider: { name: string; type: ProviderType };
+  upstreamFormat: WireFormat;
+  streaming: boolean;
+  /** The request body for upstream, as JSON text. */
+  text: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * The request body for upstream, always re-serialised from what was parsed
+ * and priced. Passing the client's own text on would be cheaper, but JSON with
+ * a key given twice (`"max_tokens": 100000, …, "max_tokens": 10`) is read as
+ * the last value here and possibly as the first by a provider: the model or
+ * the output cap served could then differ from the one paid for.
+ */
+function upstreamText(call: Intake, plan: Omit<Plan, "text" | "headers">, model: string, maxTokens: number) {
+  const { body, clientFormat, route } = call;
+  const out: Json =
+    plan.upstreamFormat === clientFormat
+      ? { ...body }
+      : clientFormat === "openai"
+        ? chatToMessagesRequest(body)
+        : messagesToChatRequest(body);
+  out.model = model;
+  if (route !== "embeddings") setMaxTokens(out, plan.upstreamFormat, plan.provider.type, maxTokens);
+  if (plan.streaming && plan.upstreamFormat === "openai") {
+    // Usage arrives in a last chunk only when asked for; the relay drops it again if the client did not ask.
+    out.stream_options = { ...obj(out.stream_options), include_usage: true };
+  }
+  return JSON.stringify(out);
+}
+
+export function plan(deps: ExchangeDeps, call: Intake, decision: Reserved, request: Request): Plan {
+  const chosen = modelConfig(deps, decision.model.name);
+  if (!chosen) throw new TokenpakError("internal", `model ${decision.model.name} vanished from the config`);
+  const provider = providerOf(deps, chosen);
+  const upstreamFormat = formatOf(provider.type, call.clientFormat);
+  const base = { provider, upstreamFormat, streaming: call.shape.stream };
+  const headers: Record<string, string> = {};
+  if (upstreamFormat === "anthropic") {
+    for (const name of ["anthropic-version", "anthropic-beta"]) {
+      const v = request.headers.get(name);
+      if (v) headers[name] = v;
+    }
+  }
+  const model = chosen.upstream_model ?? decision.model.name;
+  return { ...base, text: upstreamText(call, base, model, decision.maxOutputTokens), headers };
+}
+
+/**
+ * Sends the request and hands back the provider's answer. A request that
+ * failed before reaching the provider is released; one the provider had (a
+ * timeout, a connection lost after sending) may be billed, so it is charged at
+ * its reservation; one the client abandoned while waiting for a stream is
+ * charged for its input.
+ */
+export async function forward(
+  deps: ExchangeDeps,
+  call: Intake,
+  p: Plan,
+  hold: Hold,
+  abort: UpstreamAbort | undefined,
+): Promise<UpstreamResponse> {
+  hold.sent = true;
+  try {
+    return await deps.upstreams.send(p.provider.name, {
+      route: call.route,
+      path: upstreamPath(call.route, p.upstreamFormat),
+      body: p.text,
+      headers: p.headers,
+      ...(abort ? { signal: abort.signal } : {}),
+    });
+  } catch (error) {
+    if (abort?.aborted) {
+      await hold.settle({ ok: true, usage: { ...NO_USAGE, input: call.inputTokens } }, "aborted");
+    } else if (!providerReached(error)) {
+      await hold.release(isTokenpakError(error) ? error.code : "upstream_failed");
+    } else {
+      const status =
+        isTokenpakError(error) && error.code === "upstream_timeout" ? "upstream_timeout" : "upstream_failed";
+      await hold.chargeReserved(
+        status,
+        `the provider had the request, but its answer never came: ${String(error)}`,
+      );
+    }
+    throw error;
+  }
+}

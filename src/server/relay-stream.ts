@@ -1,0 +1,82 @@
+import { microsToCents } from "../money/money.js";
+import type { UsageReading } from "../pricing/usage.js";
+import { obj } from "../providers/json.js";
+import { StreamRelay } from "../providers/stream-relay.js";
+import type { UpstreamAbort, UpstreamResponse } from "../providers/upstream.js";
+import type { RelayContext } from "./relay-json.js";
+
+const encoder = new TextEncoder();
+
+/**
+ * Relays an SSE answer event by event and settles when it ends — at the
+ * provider's final usage, or, when that never came (the client left, the
+ * provider cut the stream or failed mid-way), at the input plus the output
+ * counted from the text that was generated. The stream owns the reservation:
+ * every way it can end (done, failed, cancelled) settles it once.
+ */
+export function relayStream(ctx: RelayContext, upstream: UpstreamResponse, abort: UpstreamAbort): Response {
+  const { call, plan, hold, out } = ctx;
+  ctx.remaining();
+  const relay = new StreamRelay({
+    upstream: plan.upstreamFormat,
+    client: call.clientFormat,
+    wantsUsage: obj(call.body.stream_options).include_usage === true,
+  });
+  const decoder = new TextDecoder();
+  const iterator = upstream.body[Symbol.asyncIterator]();
+  const settle = (status: string) => {
+    const reported: UsageReading | undefined = relay.watch.usage();
+    const usage = reported ?? { ok: true, usage: relay.watch.countedUsage(call.inputTokens, hold.maxOutput) };
+    const note = reported ? undefined : "the stream ended without its usage; output counted from its text";
+    return hold.settle(usage, status, note);
+  };
+
+  /** The client's last events: the relay's end (an error event if the answer is incomplete), then the cost. */
+  const finish = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    let tail = relay.push(decoder.decode()) + relay.end();
+    const cost = await settle(relay.errored ? "upstream_error" : "ok");
+    tail += `: tokenpak cost_cents=${microsToCents(cost)} request_id=${hold.requestId}\n\n`;
+    controller.enqueue(encoder.encode(tail));
+    controller.close();
+  };
+
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        // A pull that enqueues nothing is not called again: read until there is something to send.
+        for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+          const chunk = next.value;
+          const piece = relay.push(
+            typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true }),
+          );
+          if (piece) {
+            controller.enqueue(encoder.encode(piece));
+            return;
+          }
+        }
+        await finish(controller);
+      } catch (error) {
+        if (abort.aborted) {
+          await settle("aborted"); // the client is gone: nobody to tell
+          return;
+        }
+        // The provider's connection failed mid-answer: the client is told so in its own format.
+        try {
+          await finish(controller);
+        } catch {
+          controller.error(error);
+        }
+      }
+    },
+    async cancel() {
+      // The client went away: stop the provider and pay for what was generated.
+      abort.abort();
+      await iterator.return?.();
+      await settle("aborted");
+    },
+  });
+  return new Response(stream, {
+    status: 200,
+    headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", ...out },
+  });
+}
