@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import { TokenpakError } from "../errors.js";
+import { alive } from "../ledger/lock.js";
 import type { PriceTable } from "./table.js";
 
 /** The synced price table in the data directory. */
@@ -124,15 +125,6 @@ export function writeStore(dataDir: string, table: PriceTable): void {
     }
     const code = (error as NodeJS.ErrnoException).code;
     throw new TokenpakError("io_error", `cannot write ${path}: ${code ?? String(error)}`);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
