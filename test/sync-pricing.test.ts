@@ -16,7 +16,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../src/cli/main.js";
@@ -225,15 +225,32 @@ describe("sync-pricing from a LiteLLM table over HTTP", () => {
     ]);
   });
 
-  it("reads a local file named relative to the config file", async () => {
-    const w = workspace();
-    copyFileSync(join(ROOT, "test/fixtures/pricing/litellm.json"), join(w.dir, "prices.json"));
-    const run = await sync(w, "--source", "prices.json", "--provider", "openai");
-    expect(run.stdout).toContain("prices.json (litellm");
+  it("reads local files: pricing.sources relative to the config file, --source to the working directory", async () => {
+    const w = workspace(MODELS, "");
+    writeFileSync(
+      w.config,
+      w.yaml.replace(`openai: ${prices.url}/litellm.json`, "openai: prices/openai.json"),
+    );
+    mkdirSync(join(w.dir, "prices"));
+    copyFileSync(join(ROOT, "test/fixtures/pricing/litellm.json"), join(w.dir, "prices", "openai.json"));
+    const fromConfig = await inProcess(
+      ["--config", w.config, "sync-pricing", "--provider", "openai"],
+      scratch,
+    );
+    expect(fromConfig.code, fromConfig.stderr).toBe(0);
+    expect(fromConfig.stdout).toContain("prices/openai.json (litellm");
     const { table } = await show(w);
-    expect(table.sources.openai.source).toBe("prices.json");
+    expect(table.sources.openai.source).toBe("prices/openai.json");
     // --provider openai leaves the anthropic prices where they came from (the bundled snapshot)
     expect(table.sources.anthropic.source).toMatch(/^bundled snapshot/);
+
+    const typed = relative(scratch, join(w.dir, "prices", "openai.json"));
+    const fromFlag = await inProcess(
+      ["--config", w.config, "sync-pricing", "--source", typed, "--provider", "openai"],
+      scratch,
+    );
+    expect(fromFlag.code, fromFlag.stderr).toBe(0);
+    expect((await show(w)).table.sources.openai.source).toBe(join(w.dir, "prices", "openai.json"));
   });
 });
 
@@ -369,7 +386,7 @@ describe("failures leave the store byte for byte and exit non-zero", () => {
       9,
       /^tokenpak: cannot fetch .*: ECONNREFUSED/,
     ],
-    ["a file that is not there", ["--source", "nope.json"], 9, /^tokenpak: cannot fetch nope\.json: ENOENT$/],
+    ["a file that is not there", ["--source", "nope.json"], 9, /^tokenpak: cannot fetch \/\S+\/nope\.json: ENOENT$/],
     [
       "truncated JSON",
       ["--source", "{url}/truncated.json"],

@@ -1,4 +1,4 @@
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { TokenpakError } from "../../errors.js";
 import { microsToCents } from "../../money/money.js";
@@ -131,12 +131,17 @@ export async function syncPricingCommand(
   const { pricingJson } = await import("../../pricing/view.js");
   const { file, config, dataDir } = await loadCommandConfig(ctx, options);
   const providers = options.provider === "all" ? [...PRICE_PROVIDERS] : [options.provider];
+  // A path typed on the command line is relative to where it was typed; pricing.sources' to the config file.
+  const source =
+    options.source === undefined || /^(https?|file):/i.test(options.source)
+      ? options.source
+      : resolve(ctx.cwd, options.source);
   const result = await syncPricing({
     config,
     dataDir,
     baseDir: dirname(file),
     providers,
-    source: options.source,
+    source,
     format: options.format,
     dryRun: options.dryRun === true,
     allowZero: options.allowZero === true,
