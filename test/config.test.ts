@@ -183,6 +183,24 @@ describe("one problem, one error", () => {
     ]);
   });
 
+  it("a price source over plain http to another host is a warning; https, loopback and files are not", () => {
+    const result = check(
+      "pricing:\n  sources:\n    openai: http://prices.example.com/x.json\n    anthropic: http://127.0.0.1:8080/x.json\n",
+    );
+    expect(result.errors).toEqual([]);
+    expect(result.warnings.filter((w) => w.path.startsWith("pricing"))).toEqual([
+      expect.objectContaining({
+        path: "pricing.sources.openai",
+        line: 3,
+        message: "price source prices.example.com is plain http: whoever is on the path can set your prices",
+      }),
+    ]);
+    const fine = check(
+      "pricing:\n  sources:\n    openai: ./prices.json\n    anthropic: https://x.test/p.json\n",
+    );
+    expect(fine.warnings.filter((w) => w.path.startsWith("pricing"))).toEqual([]);
+  });
+
   it("an unknown_model that is neither `refuse` nor a price table is one error", () => {
     const result = check("pricing:\n  unknown_model: refus\n");
     expect(result.errors.map((e) => e.message)).toEqual(['string "refus" is not allowed here']);

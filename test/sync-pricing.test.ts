@@ -386,7 +386,12 @@ describe("failures leave the store byte for byte and exit non-zero", () => {
       9,
       /^tokenpak: cannot fetch .*: ECONNREFUSED/,
     ],
-    ["a file that is not there", ["--source", "nope.json"], 9, /^tokenpak: cannot fetch \/\S+\/nope\.json: ENOENT$/],
+    [
+      "a file that is not there",
+      ["--source", "nope.json"],
+      9,
+      /^tokenpak: cannot fetch \/\S+\/nope\.json: ENOENT$/,
+    ],
     [
       "truncated JSON",
       ["--source", "{url}/truncated.json"],

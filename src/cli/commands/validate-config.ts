@@ -17,7 +17,10 @@ export function registerValidateConfig(program: Command, ctx: CliContext, setExi
     .addHelpText(
       "after",
       "\nPrints every problem as FILE:LINE:COL  json.path  message, with a hint where one helps.\n" +
-        "Exits 0 when valid (warnings allowed), 1 when not. --json prints {valid, errors, warnings, summary}.",
+        "Each model's price is shown as it will be charged, with where it comes from (the price table\n" +
+        "in the data directory or bundled with tokenpak, the config, pricing.unknown_model); a model\n" +
+        "with no price at all is a warning. Exits 0 when valid (warnings allowed), 1 when not.\n" +
+        "--json prints {valid, errors, warnings, summary}.",
     )
     .action(async (file: string | undefined, _options: unknown, command: Command) => {
       const options = command.optsWithGlobals<GlobalOptions>();
