@@ -333,7 +333,9 @@ describe("tokenpak proxy: kill -9 under load", () => {
         }
       };
       const workers = Array.from({ length: WORKERS }, (_, n) => worker(n));
-      await new Promise((r) => setTimeout(r, 300 + Math.floor(Math.random() * 500)));
+      // Killed at a random moment once it is well under way (a busy machine may take a while to get there).
+      while (roundAcks < 15) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 500)));
       const inFlightAtKill = inFlight;
       stopped = true;
       daemon.child.kill("SIGKILL");

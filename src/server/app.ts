@@ -1,7 +1,8 @@
+import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { TokenpakError } from "../errors.js";
 import type { PricingStatus } from "../pricing/book.js";
-import { errorResponse } from "./errors.js";
+import { errorResponse, internalError } from "./errors.js";
 import { type ExchangeDeps, exchange } from "./exchange.js";
 
 export interface AppDeps extends ExchangeDeps {
@@ -48,7 +49,7 @@ export function createApp(deps: AppDeps): Hono {
   });
   app.onError((error, c) => {
     const format = c.req.path.startsWith("/v1/messages") ? "anthropic" : "openai";
-    return errorResponse(new TokenpakError("internal", `internal error: ${error.message}`), format);
+    return internalError(error, randomUUID(), format, deps.warn);
   });
   return app;
 }

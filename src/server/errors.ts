@@ -1,4 +1,4 @@
-import type { ErrorCode, TokenpakError } from "../errors.js";
+import { type ErrorCode, TokenpakError } from "../errors.js";
 import type { WireFormat } from "../providers/wire.js";
 
 /** The one place error codes become HTTP statuses. */
@@ -71,4 +71,26 @@ export function errorResponse(
   }
   if (retryAfterSeconds !== undefined) out["retry-after"] = String(retryAfterSeconds);
   return new Response(JSON.stringify(body), { status, headers: out });
+}
+
+/**
+ * A failure that is ours, not the client's: the stack goes to the operator's
+ * log, the client gets a generic error with the request id to quote — never
+ * the internal message, which may say more than it should.
+ */
+export function internalError(
+  error: unknown,
+  requestId: string,
+  format: WireFormat,
+  log: (message: string) => void,
+): Response {
+  log(
+    `internal error in request ${requestId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
+  const refusal = new TokenpakError(
+    "internal",
+    `internal error (request id ${requestId}); the details are in tokenpak's log`,
+    { request_id: requestId },
+  );
+  return errorResponse(refusal, format, { "x-tokenpak-request-id": requestId });
 }

@@ -8,7 +8,7 @@ import type { PriceSource } from "../pricing/book.js";
 import type { UpstreamResponse, Upstreams } from "../providers/upstream.js";
 import { type Route, routeFormat } from "../providers/wire.js";
 import { abortOnDisconnect } from "./disconnect.js";
-import { errorResponse } from "./errors.js";
+import { errorResponse, internalError } from "./errors.js";
 import { forward, plan } from "./forward.js";
 import { Hold } from "./hold.js";
 import type { Authenticator } from "./identity.js";
@@ -38,9 +38,9 @@ export interface ExchangeDeps {
  */
 export async function exchange(deps: ExchangeDeps, route: Route, request: Request): Promise<Response> {
   const clientFormat = routeFormat(route);
+  const requestId = randomUUID();
   try {
     const call = await intake(deps, route, clientFormat, request);
-    const requestId = randomUUID();
     const decision = deps.ledger.reserve({
       requestId,
       identity: call.identity,
@@ -64,8 +64,9 @@ export async function exchange(deps: ExchangeDeps, route: Route, request: Reques
       if (!hold.delegated) await hold.close("internal_error");
     }
   } catch (error) {
-    if (isTokenpakError(error)) return errorResponse(error, clientFormat);
-    throw error;
+    if (isTokenpakError(error))
+      return errorResponse(error, clientFormat, { "x-tokenpak-request-id": requestId });
+    return internalError(error, requestId, clientFormat, deps.warn);
   }
 }
 

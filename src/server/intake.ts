@@ -6,12 +6,7 @@ import { ownValue } from "../own.js";
 import { isObject, type Json, parseJson } from "../providers/json.js";
 import { type RequestShape, validateRequest } from "../providers/validate.js";
 import { formatOf, type ProviderType, type Route, type WireFormat } from "../providers/wire.js";
-import {
-  estimateChatInput,
-  estimateEmbeddingsInput,
-  estimateMessagesInput,
-  type TokenizerFamily,
-} from "../tokenize/estimate.js";
+import { estimateInput, type TokenizerFamily } from "../tokenize/estimate.js";
 import type { ExchangeDeps } from "./exchange.js";
 
 /** When neither the config nor the client bounds a model's output, the reservation assumes this much. */
@@ -29,13 +24,36 @@ export interface Intake {
   fallback?: ModelChoice | undefined;
 }
 
-async function readBody(request: Request, limit: number): Promise<Json> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > limit) throw new TokenpakError("body_too_large", `request body is over ${limit} bytes`);
-  const text = await request.text();
-  if (Buffer.byteLength(text) > limit) {
-    throw new TokenpakError("body_too_large", `request body is over ${limit} bytes`);
+function tooLarge(limit: number): TokenpakError {
+  return new TokenpakError("body_too_large", `request body is over ${limit} bytes`);
+}
+
+/**
+ * A body sent without a length (chunked) is read a chunk at a time and given
+ * up as soon as it passes the limit: read whole first, a 400 MB upload would
+ * sit in memory before being refused.
+ */
+async function readChunked(body: ReadableStream<Uint8Array>, limit: number): Promise<string> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (let next = await reader.read(); !next.done; next = await reader.read()) {
+    size += next.value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw tooLarge(limit);
+    }
+    chunks.push(next.value);
   }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+async function readBody(request: Request, limit: number): Promise<Json> {
+  const declared = request.headers.get("content-length");
+  // With a length, HTTP framing holds the body to it: checking the header is enough.
+  if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
+  const text =
+    declared === null && request.body ? await readChunked(request.body, limit) : await request.text();
   const body = parseJson(text);
   if (!isObject(body)) throw new TokenpakError("invalid_request", "request body must be a JSON object");
   return body;
@@ -47,11 +65,6 @@ export function providerOf(deps: ExchangeDeps, model: ResolvedModel): { name: st
 
 export function modelConfig(deps: ExchangeDeps, name: string): ResolvedModel | undefined {
   return ownValue(deps.config.models, name);
-}
-
-function estimate(route: Route, body: Json, family: TokenizerFamily): number {
-  if (route === "embeddings") return estimateEmbeddingsInput(body, family);
-  return route === "chat" ? estimateChatInput(body, family) : estimateMessagesInput(body, family);
 }
 
 function choice(deps: ExchangeDeps, route: Route, name: string, requested: number | undefined): ModelChoice {
@@ -121,7 +134,7 @@ export async function intake(
     body,
     shape,
     identity,
-    inputTokens: estimate(route, body, family),
+    inputTokens: await estimateInput(route, body, family),
     model,
     fallback,
   };
