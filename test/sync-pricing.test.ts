@@ -817,6 +817,10 @@ describe("offline, from the bundled snapshot", () => {
     const proxy = await startProxy({ config, dataDir, port: 0, clock: () => Date.now() + 365 * 24 * HOUR });
     proxies.push(proxy);
     expect(proxy.pricingStale).toBeUndefined(); // nothing it serves is priced from the table
+    expect((await health(proxy)).pricing).toMatchObject({
+      source: expect.stringMatching(/^bundled/),
+      stale: false,
+    });
     const res = await post(proxy, "/v1/chat/completions", { model: "demo-large", messages: hello });
     expect(res.status).toBe(200);
     const { prompt_tokens, completion_tokens } = res.body.usage as {

@@ -11,7 +11,10 @@ export interface PricingStatus {
   /** Where the table came from: the oldest provider source in it; null only for an empty table. */
   source: string | null;
   fetched_at: string | null;
-  /** Older than pricing.stale_after_hours. */
+  /**
+   * Older than pricing.stale_after_hours while it prices a configured model:
+   * a table nothing is priced from (a config of its own prices) is never stale.
+   */
   stale: boolean;
   /** "store": synced into the data directory; "bundled": the snapshot shipped with tokenpak. */
   from: LoadedTable["from"];
@@ -31,6 +34,10 @@ export interface PriceSource {
 
 const DEBOUNCE_MS = 100;
 
+function tableModels(resolved: ReadonlyMap<string, ModelPricing>): string[] {
+  return [...resolved.values()].filter((p) => "origin" in p && p.origin.kind === "table").map((p) => p.model);
+}
+
 export interface PriceBookOptions {
   config: Readonly<PricingConfig & Pick<Config, "pricing">>;
   dataDir: string;
@@ -49,6 +56,7 @@ export interface PriceBookOptions {
 export class PriceBook implements PriceSource {
   private loaded: LoadedTable;
   private resolved: Map<string, ModelPricing>;
+  private fromTable: string[];
   private watcher: FSWatcher | undefined;
   private polling = false;
   private timer: NodeJS.Timeout | undefined;
@@ -59,6 +67,7 @@ export class PriceBook implements PriceSource {
     this.warn = options.warn ?? (() => {});
     this.loaded = this.read("the bundled prices") ?? { table: bundledTable(), from: "bundled" };
     this.resolved = resolvePricing(options.config, this.loaded.table);
+    this.fromTable = tableModels(this.resolved);
   }
 
   /** The table in the data directory (or the bundled one), or undefined when it cannot be used. */
@@ -88,10 +97,8 @@ export class PriceBook implements PriceSource {
   }
 
   /** Configured models whose price comes from the table: only they make a stale table matter. */
-  tablePriced(): string[] {
-    return [...this.resolved.values()]
-      .filter((p) => "origin" in p && p.origin.kind === "table")
-      .map((p) => p.model);
+  tablePriced(): readonly string[] {
+    return this.fromTable;
   }
 
   status(now: number): PricingStatus {
@@ -100,7 +107,8 @@ export class PriceBook implements PriceSource {
     return {
       source: oldest?.source ?? null,
       fetched_at: fetchedAt,
-      stale: isStale(fetchedAt, now, this.options.config.pricing.stale_after_hours),
+      stale:
+        this.fromTable.length > 0 && isStale(fetchedAt, now, this.options.config.pricing.stale_after_hours),
       from: this.loaded.from,
       revision: this.loaded.table.revision,
     };
@@ -120,6 +128,7 @@ export class PriceBook implements PriceSource {
     const resolved = resolvePricing(this.options.config, next.table);
     this.loaded = next;
     this.resolved = resolved;
+    this.fromTable = tableModels(resolved);
     for (const listener of this.listeners) listener(this);
     return true;
   }

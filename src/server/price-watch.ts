@@ -14,7 +14,7 @@ export interface PriceWatch {
   close(): void;
 }
 
-function notice(status: PricingStatus, hours: number, models: string[]): string {
+function notice(status: PricingStatus, hours: number, models: readonly string[]): string {
   const shown =
     models.length > 3 ? `${models.slice(0, 3).join(", ")} and ${models.length - 3} more` : models.join(", ");
   return `prices of ${shown} come from ${status.source ?? "an empty table"}, fetched ${status.fetched_at ?? "never"}: older than pricing.stale_after_hours (${hours} h); run tokenpak sync-pricing`;

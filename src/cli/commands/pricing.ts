@@ -69,7 +69,9 @@ export async function pricingShowCommand(
   const all = resolvePricing(config, table);
   const shown = [...all.values()].filter((p) => model === undefined || p.model === model);
   const oldest = oldestSource(table);
-  const stale = isStale(oldest?.fetched_at ?? null, Date.now(), config.pricing.stale_after_hours);
+  // As the proxy judges it: a table no configured model is priced from is never stale.
+  const used = [...all.values()].some((p) => "origin" in p && p.origin.kind === "table");
+  const stale = used && isStale(oldest?.fetched_at ?? null, Date.now(), config.pricing.stale_after_hours);
   const tableInfo = {
     from,
     path: from === "store" ? storePath(dataDir) : null,
