@@ -26,6 +26,10 @@ export type ErrorCode =
   | "upstream_invalid_response"
   | "unsafe_bind"
   | "alert_delivery_failed"
+  | "pricing_fetch_failed"
+  | "pricing_invalid"
+  | "pricing_refused"
+  | "pricing_locked"
   | "internal";
 
 export class TokenpakError extends Error {

@@ -27,6 +27,10 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   upstream_invalid_response: 7,
   unsafe_bind: 1,
   alert_delivery_failed: 8,
+  pricing_fetch_failed: 9,
+  pricing_invalid: 10,
+  pricing_refused: 11,
+  pricing_locked: 4,
   internal: 70,
 };
 

@@ -95,6 +95,10 @@ team?: string
  * US cents per 1,000 tokens (3 = $0.03 per 1k = $30 per 1M).
  */
 export type Price = number
+/**
+ * US cents per 1,000 tokens, above zero.
+ */
+export type PaidPrice = number
 
 /**
  * tokenpak configuration (tokenpak.yaml). Money is in US cents; token and request limits are counts. Any string may use ${VAR} or ${VAR:-default} to read the environment.
@@ -248,6 +252,10 @@ cache_write_1h_cost_per_1k?: number
  */
 upstream_model?: string
 max_output_tokens?: Count
+/**
+ * Keep this model's config prices even when the synced price table (sync-pricing) knows it.
+ */
+pin_price?: boolean
 }
 export interface Server {
 host?: string
@@ -328,13 +336,33 @@ max_delay_ms?: number
 }
 }
 export interface Pricing {
+/**
+ * A synced price table older than this is stale: the proxy says so at start and in /healthz, and raises a pricing_stale alert.
+ */
 stale_after_hours?: number
+/**
+ * Where sync-pricing reads each provider's prices: an https: URL or a local file (relative to the config file), in the LiteLLM model_prices_and_context_window.json format or OpenRouter's GET /api/v1/models format.
+ */
+sources?: {
+/**
+ * An http(s): URL, a file: URL, or a path to a local file.
+ */
+openai?: string
+/**
+ * An http(s): URL, a file: URL, or a path to a local file.
+ */
+anthropic?: string
+}
+/**
+ * How long sync-pricing waits for a source (connecting, then the whole document).
+ */
+fetch_timeout_ms?: number
 /**
  * How to price a model with no known price: refuse it, or use these prices.
  */
 unknown_model?: ("refuse" | {
-input_cost_per_1k: Price
-output_cost_per_1k: Price
+input_cost_per_1k: PaidPrice
+output_cost_per_1k: PaidPrice
 })
 }
 
@@ -433,6 +461,10 @@ team?: string
  * US cents per 1,000 tokens (3 = $0.03 per 1k = $30 per 1M).
  */
 export type ResolvedPrice = number
+/**
+ * US cents per 1,000 tokens, above zero.
+ */
+export type ResolvedPaidPrice = number
 
 /**
  * tokenpak configuration (tokenpak.yaml). Money is in US cents; token and request limits are counts. Any string may use ${VAR} or ${VAR:-default} to read the environment.
@@ -586,6 +618,10 @@ cache_write_1h_cost_per_1k?: number
  */
 upstream_model?: string
 max_output_tokens?: ResolvedCount
+/**
+ * Keep this model's config prices even when the synced price table (sync-pricing) knows it.
+ */
+pin_price?: boolean
 }
 export interface ResolvedServer {
 host: string
@@ -666,12 +702,32 @@ max_delay_ms: number
 }
 }
 export interface ResolvedPricing {
+/**
+ * A synced price table older than this is stale: the proxy says so at start and in /healthz, and raises a pricing_stale alert.
+ */
 stale_after_hours: number
+/**
+ * Where sync-pricing reads each provider's prices: an https: URL or a local file (relative to the config file), in the LiteLLM model_prices_and_context_window.json format or OpenRouter's GET /api/v1/models format.
+ */
+sources: {
+/**
+ * An http(s): URL, a file: URL, or a path to a local file.
+ */
+openai: string
+/**
+ * An http(s): URL, a file: URL, or a path to a local file.
+ */
+anthropic: string
+}
+/**
+ * How long sync-pricing waits for a source (connecting, then the whole document).
+ */
+fetch_timeout_ms: number
 /**
  * How to price a model with no known price: refuse it, or use these prices.
  */
 unknown_model: ("refuse" | {
-input_cost_per_1k: ResolvedPrice
-output_cost_per_1k: ResolvedPrice
+input_cost_per_1k: ResolvedPaidPrice
+output_cost_per_1k: ResolvedPaidPrice
 })
 }

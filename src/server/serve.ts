@@ -11,6 +11,7 @@ import { type ProviderSettings, Upstreams } from "../providers/upstream.js";
 import { createApp } from "./app.js";
 import { bindResponse } from "./disconnect.js";
 import { Authenticator } from "./identity.js";
+import { type PriceWatch, watchPrices } from "./price-watch.js";
 
 export interface ProxyOptions {
   config: Readonly<Config>;
@@ -32,6 +33,10 @@ export interface RunningProxy {
   port: number;
   ledger: Ledger;
   alerts: AlertMonitor;
+  /** The prices in force, following the synced table in the data directory. */
+  prices: PriceWatch["book"];
+  /** Set when prices in use come from a table older than pricing.stale_after_hours. */
+  pricingStale: string | undefined;
   recovery: OpenReport;
   openMode: boolean;
   /** Stops accepting, lets requests in flight finish (bounded), settles, flushes. */
@@ -87,14 +92,16 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   });
   let alerts: AlertMonitor;
   try {
-    alerts = AlertMonitor.start({
-      config,
-      dataDir: options.dataDir,
-      ledger,
-      clock,
-      warn,
-    });
+    alerts = AlertMonitor.start({ config, dataDir: options.dataDir, ledger, clock, warn });
   } catch (error) {
+    await ledger.close();
+    throw error;
+  }
+  let prices: PriceWatch;
+  try {
+    prices = watchPrices({ config, dataDir: options.dataDir, ledger, alerts, clock, warn });
+  } catch (error) {
+    await alerts.close();
     await ledger.close();
     throw error;
   }
@@ -104,6 +111,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     ledger,
     upstreams,
     auth,
+    prices: prices.book,
     maxBodyBytes: config.server.max_body_bytes,
     clock,
     warn,
@@ -140,6 +148,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       });
     });
   } catch (error) {
+    prices.close();
     await alerts.close();
     await ledger.close();
     const code = (error as NodeJS.ErrnoException).code;
@@ -162,6 +171,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     port: address.port,
     ledger,
     alerts,
+    prices: prices.book,
+    pricingStale: prices.staleNotice,
     recovery: report,
     openMode: auth.openMode,
     close() {
@@ -181,6 +192,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         server.closeAllConnections();
         await stopped;
         clearInterval(sweeper);
+        prices.close();
         await upstreams.close();
         await alerts.close(); // before the ledger's last snapshot: it holds the fired marks
         await ledger.close();
