@@ -245,8 +245,8 @@ describe("reconcile-spend while the proxy serves", () => {
 
     expect(inFlight).toBeGreaterThanOrEqual(100);
     const out = run.json();
-    expect(out).toMatchObject({ via: "daemon", daemon_pid: process.pid, drift_days: [D2], exit_code: 9 });
-    expect(run.code).toBe(9);
+    expect(out).toMatchObject({ via: "daemon", daemon_pid: process.pid, drift_days: [D2], exit_code: 12 });
+    expect(run.code).toBe(12);
     // The daemon never stopped serving: every request answered, most of them after the reconcile began.
     expect(answers.every((a) => a.status === 200)).toBe(true);
     expect(finished.filter((t) => t >= started).length).toBeGreaterThan(100);
@@ -336,7 +336,7 @@ describe("reconcile-spend while the proxy serves", () => {
       w.data,
     ]);
     expect({ code, stderr }).toMatchObject({
-      code: 9,
+      code: 12,
       stderr: expect.stringContaining("drifted beyond ±5%"),
     });
     expect(stdout).toMatch(new RegExp(`${D2}  gpt-4o .*\\+\\$0\\.02 `));

@@ -60,7 +60,7 @@ describe("reconcile-spend against OpenAI's organization costs", () => {
 
     const first = await reconcile(w, []);
     expect(first.stderr).toContain(`✗ openai drifted beyond ±5% on ${D1}`);
-    expect(first.code).toBe(9);
+    expect(first.code).toBe(12);
     const money = "\\$[\\d.]+";
     expect(first.stdout).toMatch(new RegExp(`${D1}  gpt-4o +${money} +${money} +\\+${money} +\\+25\\.0%\n`));
     expect(first.stdout).toMatch(
@@ -139,7 +139,7 @@ describe("reconcile-spend against OpenAI's organization costs", () => {
     expect(log).toHaveLength(1);
     expect(log[0]).toMatch(
       new RegExp(
-        `provider=openai source=openai:costs period=${D1}\\.\\.${D3} days=3 .* adjustments=${written.length} drift=${D1} via=direct exit=9$`,
+        `provider=openai source=openai:costs period=${D1}\\.\\.${D3} days=3 .* adjustments=${written.length} drift=${D1} via=direct exit=12$`,
       ),
     );
     // The drift alert, once for (openai, D1).
@@ -169,7 +169,7 @@ describe("reconcile-spend against OpenAI's organization costs", () => {
     expect(dry.json().totals.delta).toBe(-3_000_000);
     expect(adjustments(w)).toHaveLength(written.length);
     const revised = await reconcile(w, ["--threshold-pct", "0.1"]);
-    expect(revised.code).toBe(9);
+    expect(revised.code).toBe(12);
     const now = adjustments(w);
     expect(now.slice(written.length).reduce((s, a) => s + a.cost, 0)).toBe(-3_000_000);
     expect(alertsLog().match(/reconcile_drift/g)).toHaveLength(1);
@@ -256,7 +256,7 @@ describe("reconcile-spend against Anthropic's cost report", () => {
     expect(
       written.filter((a) => a.reconcile?.model === "claude-sonnet-4").reduce((s, a) => s + a.cost, 0),
     ).toBe(1_000_000);
-    expect(run.code).toBe(out.drift_days.length > 0 ? 9 : 0);
+    expect(run.code).toBe(out.drift_days.length > 0 ? 12 : 0);
   });
 });
 

@@ -258,6 +258,17 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
     );
   }
 
+  for (const [provider, source] of Object.entries(config.pricing.sources)) {
+    const host = source.startsWith("http:") ? safeHost(source) : undefined;
+    if (host !== undefined && !isLoopbackHost(host)) {
+      warn(
+        ["pricing", "sources", provider],
+        `price source ${host} is plain http: whoever is on the path can set your prices`,
+        "use an https: URL or a local file",
+      );
+    }
+  }
+
   const webhooks = budget.alert_webhook === undefined ? [] : [budget.alert_webhook].flat();
   for (const [i, target] of webhooks.entries()) {
     const path: PathSegment[] = Array.isArray(budget.alert_webhook)

@@ -113,6 +113,10 @@ export type IdList2 = [string, ...(string)[]]
  * US cents per 1,000 tokens (3 = $0.03 per 1k = $30 per 1M).
  */
 export type Price = number
+/**
+ * US cents per 1,000 tokens, above zero.
+ */
+export type PaidPrice = number
 
 /**
  * tokenpak configuration (tokenpak.yaml). Money is in US cents; token and request limits are counts. Any string may use ${VAR} or ${VAR:-default} to read the environment.
@@ -279,6 +283,10 @@ cache_write_1h_cost_per_1k?: number
  */
 upstream_model?: string
 max_output_tokens?: Count
+/**
+ * Keep this model's config prices even when the synced price table (sync-pricing) knows it.
+ */
+pin_price?: boolean
 }
 export interface Server {
 host?: string
@@ -359,13 +367,33 @@ max_delay_ms?: number
 }
 }
 export interface Pricing {
+/**
+ * A synced price table older than this is stale: the proxy says so at start and in /healthz, and raises a pricing_stale alert.
+ */
 stale_after_hours?: number
+/**
+ * Where sync-pricing reads each provider's prices: an https: URL or a local file (relative to the config file), in the LiteLLM model_prices_and_context_window.json format or OpenRouter's GET /api/v1/models format.
+ */
+sources?: {
+/**
+ * An http(s): URL, a file: URL, or a path to a local file.
+ */
+openai?: string
+/**
+ * An http(s): URL, a file: URL, or a path to a local file.
+ */
+anthropic?: string
+}
+/**
+ * How long sync-pricing waits for a source (connecting, then the whole document).
+ */
+fetch_timeout_ms?: number
 /**
  * How to price a model with no known price: refuse it, or use these prices.
  */
 unknown_model?: ("refuse" | {
-input_cost_per_1k: Price
-output_cost_per_1k: Price
+input_cost_per_1k: PaidPrice
+output_cost_per_1k: PaidPrice
 })
 }
 
@@ -482,6 +510,10 @@ export type ResolvedIdList2 = [string, ...(string)[]]
  * US cents per 1,000 tokens (3 = $0.03 per 1k = $30 per 1M).
  */
 export type ResolvedPrice = number
+/**
+ * US cents per 1,000 tokens, above zero.
+ */
+export type ResolvedPaidPrice = number
 
 /**
  * tokenpak configuration (tokenpak.yaml). Money is in US cents; token and request limits are counts. Any string may use ${VAR} or ${VAR:-default} to read the environment.
@@ -648,6 +680,10 @@ cache_write_1h_cost_per_1k?: number
  */
 upstream_model?: string
 max_output_tokens?: ResolvedCount
+/**
+ * Keep this model's config prices even when the synced price table (sync-pricing) knows it.
+ */
+pin_price?: boolean
 }
 export interface ResolvedServer {
 host: string
@@ -728,12 +764,32 @@ max_delay_ms: number
 }
 }
 export interface ResolvedPricing {
+/**
+ * A synced price table older than this is stale: the proxy says so at start and in /healthz, and raises a pricing_stale alert.
+ */
 stale_after_hours: number
+/**
+ * Where sync-pricing reads each provider's prices: an https: URL or a local file (relative to the config file), in the LiteLLM model_prices_and_context_window.json format or OpenRouter's GET /api/v1/models format.
+ */
+sources: {
+/**
+ * An http(s): URL, a file: URL, or a path to a local file.
+ */
+openai: string
+/**
+ * An http(s): URL, a file: URL, or a path to a local file.
+ */
+anthropic: string
+}
+/**
+ * How long sync-pricing waits for a source (connecting, then the whole document).
+ */
+fetch_timeout_ms: number
 /**
  * How to price a model with no known price: refuse it, or use these prices.
  */
 unknown_model: ("refuse" | {
-input_cost_per_1k: ResolvedPrice
-output_cost_per_1k: ResolvedPrice
+input_cost_per_1k: ResolvedPaidPrice
+output_cost_per_1k: ResolvedPaidPrice
 })
 }

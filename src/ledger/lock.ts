@@ -4,7 +4,8 @@ import { TokenpakError } from "../errors.js";
 
 export const LOCK_FILE = "tokenpak.lock";
 
-function alive(pid: number): boolean {
+/** Whether process `pid` exists (also when it is not ours to signal). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -30,6 +30,10 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   ledger_corrupt: 500,
   unsafe_bind: 500,
   alert_delivery_failed: 500,
+  pricing_fetch_failed: 502,
+  pricing_invalid: 502,
+  pricing_refused: 409,
+  pricing_locked: 409,
   internal: 500,
 };
 

@@ -4,6 +4,7 @@ import type { Config } from "../config/types.generated.js";
 import { isTokenpakError } from "../errors.js";
 import type { Ledger, Reserved } from "../ledger/ledger.js";
 import { microsToCents } from "../money/money.js";
+import type { PriceSource } from "../pricing/book.js";
 import type { UpstreamResponse, Upstreams } from "../providers/upstream.js";
 import { type Route, routeFormat } from "../providers/wire.js";
 import { abortOnDisconnect } from "./disconnect.js";
@@ -21,6 +22,8 @@ export interface ExchangeDeps {
   ledger: Ledger;
   upstreams: Upstreams;
   auth: Authenticator;
+  /** Prices by model: the synced table or the config, swapped live when the table changes. */
+  prices: PriceSource;
   maxBodyBytes: number;
   clock: () => number;
   /** Operator-facing problems that are not the client's (a provider's broken usage): default stderr. */

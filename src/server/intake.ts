@@ -3,7 +3,6 @@ import type { Identity } from "../budget/policy.js";
 import type { ResolvedModel } from "../config/types.generated.js";
 import { TokenpakError } from "../errors.js";
 import { ownValue } from "../own.js";
-import { pricesFor } from "../pricing/cost.js";
 import { isObject, type Json, parseJson } from "../providers/json.js";
 import { type RequestShape, validateRequest } from "../providers/validate.js";
 import { formatOf, type ProviderType, type Route, type WireFormat } from "../providers/wire.js";
@@ -74,7 +73,7 @@ function choice(deps: ExchangeDeps, route: Route, name: string, requested: numbe
   return {
     name,
     provider: model.provider,
-    prices: pricesFor(name, deps.config),
+    prices: deps.prices.for(name),
     maxOutputTokens:
       route === "embeddings" ? 0 : (model.max_output_tokens ?? requested ?? DEFAULT_MAX_OUTPUT_TOKENS),
   };

@@ -12,6 +12,7 @@ import { createApp } from "./app.js";
 import { type ControlChannel, controlSocketPath, listenControl } from "./control-socket.js";
 import { bindResponse } from "./disconnect.js";
 import { Authenticator } from "./identity.js";
+import { type PriceWatch, watchPrices } from "./price-watch.js";
 import { closeLedgerServices, openLedgerServices } from "./services.js";
 
 export interface ProxyOptions {
@@ -34,6 +35,10 @@ export interface RunningProxy {
   port: number;
   ledger: Ledger;
   alerts: AlertMonitor;
+  /** The prices in force, following the synced table in the data directory. */
+  prices: PriceWatch["book"];
+  /** Set when prices in use come from a table older than pricing.stale_after_hours. */
+  pricingStale: string | undefined;
   recovery: OpenReport;
   openMode: boolean;
   /** The local control channel's socket (<data-dir>/tokenpak.sock); undefined when it could not be opened. */
@@ -85,12 +90,20 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const warn = options.warn ?? ((message: string) => process.stderr.write(`tokenpak: ${message}\n`));
   const services = await openLedgerServices({ config, dataDir: options.dataDir, clock, warn });
   const { ledger, alerts, recovery: report } = services;
+  let prices: PriceWatch;
+  try {
+    prices = watchPrices({ config, dataDir: options.dataDir, ledger, alerts, clock, warn });
+  } catch (error) {
+    await closeLedgerServices(services);
+    throw error;
+  }
   const upstreams = new Upstreams(providerSettings(config));
   const app = createApp({
     config,
     ledger,
     upstreams,
     auth,
+    prices: prices.book,
     maxBodyBytes: config.server.max_body_bytes,
     clock,
     warn,
@@ -127,6 +140,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       });
     });
   } catch (error) {
+    prices.close();
     await closeLedgerServices(services);
     const code = (error as NodeJS.ErrnoException).code;
     throw new TokenpakError(
@@ -161,6 +175,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     port: address.port,
     ledger,
     alerts,
+    prices: prices.book,
+    pricingStale: prices.staleNotice,
     recovery: report,
     openMode: auth.openMode,
     controlSocket: control?.path,
@@ -183,6 +199,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         server.closeAllConnections();
         await stopped;
         clearInterval(sweeper);
+        prices.close();
         await upstreams.close();
         await controlClosed;
         await closeLedgerServices(services);

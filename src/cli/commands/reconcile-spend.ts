@@ -37,7 +37,7 @@ export function registerReconcileSpend(program: Command, ctx: CliContext, setExi
         "it corrects. Rerunning writes only what changed since. With the proxy running, the\n" +
         "corrections go through its control socket (<data-dir>/tokenpak.sock); without, this command\n" +
         "takes the ledger lock and writes them itself. Each run appends a line to <data-dir>/reconcile.log.\n" +
-        "\nExit codes: 0 every day within --threshold-pct, 9 some day drifted beyond it (corrected unless\n" +
+        "\nExit codes: 0 every day within --threshold-pct, 12 some day drifted beyond it (corrected unless\n" +
         "--dry-run; a reconcile_drift alert fires once per provider and day), 1 bad config, arguments,\n" +
         "CSV or an admin key the provider refused, 4 another reconcile-spend running or the ledger\n" +
         "locked, 7 the provider's admin API failed (error, timeout, bad page). See docs/reconcile.md.",
