@@ -74,10 +74,10 @@ providers:
     admin_api_key: \${ANTHROPIC_ADMIN_KEY}
     reconcile: { workspace_ids: [wrkspc_tokenpak, default] }
 models:
-  # Dear prices, so that a few requests make drift of whole cents.
-  gpt-4o: { provider: openai, upstream_model: gpt-4o-2024-08-06, estimated_input_cost_per_1k: 25, estimated_output_cost_per_1k: 100 }
-  gpt-4o-mini: { provider: openai, estimated_input_cost_per_1k: 1.5, estimated_output_cost_per_1k: 6 }
-  claude: { provider: anthropic, upstream_model: claude-sonnet-4-20250514, estimated_input_cost_per_1k: 30, estimated_output_cost_per_1k: 150 }
+  # Dear prices (pinned: the price table would win), so that a few requests make drift of whole cents.
+  gpt-4o: { provider: openai, upstream_model: gpt-4o-2024-08-06, pin_price: true, estimated_input_cost_per_1k: 25, estimated_output_cost_per_1k: 100 }
+  gpt-4o-mini: { provider: openai, pin_price: true, estimated_input_cost_per_1k: 1.5, estimated_output_cost_per_1k: 6 }
+  claude: { provider: anthropic, upstream_model: claude-sonnet-4-20250514, pin_price: true, estimated_input_cost_per_1k: 30, estimated_output_cost_per_1k: 150 }
 ${extra}`;
 }
 
