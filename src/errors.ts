@@ -30,6 +30,11 @@ export type ErrorCode =
   | "pricing_invalid"
   | "pricing_refused"
   | "pricing_locked"
+  | "provider_rejected"
+  | "provider_error"
+  | "csv_invalid"
+  | "reconcile_running"
+  | "daemon_unavailable"
   | "internal";
 
 export class TokenpakError extends Error {

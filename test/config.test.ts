@@ -358,6 +358,33 @@ describe("warnings", () => {
     expect(found).toEqual([]);
   });
 
+  it("an admin key without a reconcile filter: the whole organisation's bill would be compared", () => {
+    const provider = (reconcile: string[]) =>
+      config().replace(
+        "providers:\n",
+        [
+          "providers:",
+          "  openai:",
+          "    type: openai",
+          "    admin_api_key: sk-admin-x",
+          ...reconcile,
+          "  claude:",
+          "    type: anthropic",
+          "    admin_api_key: ${ANTHROPIC_ADMIN_KEY:-}",
+          "",
+        ].join("\n"),
+      );
+    const found = warnings(provider([]));
+    expect(found.map((w) => w.path)).toEqual(["providers.openai.admin_api_key"]);
+    expect(found[0]?.message).toBe(
+      "no reconcile.project_ids: reconcile-spend compares the whole organisation's openai bill, so traffic that never went through tokenpak counts as drift",
+    );
+    expect(found[0]?.hint).toBe(
+      "give tokenpak's provider key its own project and list it in reconcile.project_ids",
+    );
+    expect(warnings(provider(["    reconcile: { project_ids: [proj_tokenpak] }"]))).toEqual([]);
+  });
+
   it("no client keys: open mode", () => {
     const text = config().replace(/\nkeys:[\s\S]*$/, "\n");
     expect(text).not.toContain("keys:");

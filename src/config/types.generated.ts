@@ -92,6 +92,24 @@ export type Project = (ScopeLimits & {
 team?: string
 })
 /**
+ * OpenAI: the projects (proj_…) whose costs and usage are tokenpak's traffic.
+ * 
+ * @minItems 1
+ */
+export type IdList = [string, ...(string)[]]
+/**
+ * Anthropic: the workspaces (wrkspc_…) whose costs and usage are tokenpak's traffic; `default` names the default workspace.
+ * 
+ * @minItems 1
+ */
+export type IdList1 = [string, ...(string)[]]
+/**
+ * Only these provider API keys (key_…/apikey_…) in the usage reports; OpenAI's cost report too (Anthropic's cannot filter by key).
+ * 
+ * @minItems 1
+ */
+export type IdList2 = [string, ...(string)[]]
+/**
  * US cents per 1,000 tokens (3 = $0.03 per 1k = $30 per 1M).
  */
 export type Price = number
@@ -218,6 +236,7 @@ base_url?: string
  * Provider admin key for cost reports (reconcile-spend).
  */
 admin_api_key?: string
+reconcile?: Reconcile
 /**
  * How long to wait for the provider's answer (504 after it; nothing is charged).
  */
@@ -230,6 +249,18 @@ reply_tokens?: number
  * mock only: delay before answering.
  */
 latency_ms?: number
+}
+/**
+ * What reconcile-spend compares the ledger with: the provider's costs for these projects or workspaces only, i.e. tokenpak's own traffic. Without a filter the whole organisation's bill is compared.
+ */
+export interface Reconcile {
+project_ids?: IdList
+workspace_ids?: IdList1
+api_key_ids?: IdList2
+/**
+ * How long to wait for each page of the provider's admin API.
+ */
+timeout_ms?: number
 }
 export interface Model {
 /**
@@ -458,6 +489,24 @@ export type ResolvedProject = (ResolvedScopeLimits & {
 team?: string
 })
 /**
+ * OpenAI: the projects (proj_…) whose costs and usage are tokenpak's traffic.
+ * 
+ * @minItems 1
+ */
+export type ResolvedIdList = [string, ...(string)[]]
+/**
+ * Anthropic: the workspaces (wrkspc_…) whose costs and usage are tokenpak's traffic; `default` names the default workspace.
+ * 
+ * @minItems 1
+ */
+export type ResolvedIdList1 = [string, ...(string)[]]
+/**
+ * Only these provider API keys (key_…/apikey_…) in the usage reports; OpenAI's cost report too (Anthropic's cannot filter by key).
+ * 
+ * @minItems 1
+ */
+export type ResolvedIdList2 = [string, ...(string)[]]
+/**
  * US cents per 1,000 tokens (3 = $0.03 per 1k = $30 per 1M).
  */
 export type ResolvedPrice = number
@@ -584,6 +633,7 @@ base_url?: string
  * Provider admin key for cost reports (reconcile-spend).
  */
 admin_api_key?: string
+reconcile?: ResolvedReconcile
 /**
  * How long to wait for the provider's answer (504 after it; nothing is charged).
  */
@@ -596,6 +646,18 @@ reply_tokens?: number
  * mock only: delay before answering.
  */
 latency_ms?: number
+}
+/**
+ * What reconcile-spend compares the ledger with: the provider's costs for these projects or workspaces only, i.e. tokenpak's own traffic. Without a filter the whole organisation's bill is compared.
+ */
+export interface ResolvedReconcile {
+project_ids?: ResolvedIdList
+workspace_ids?: ResolvedIdList1
+api_key_ids?: ResolvedIdList2
+/**
+ * How long to wait for each page of the provider's admin API.
+ */
+timeout_ms: number
 }
 export interface ResolvedModel {
 /**

@@ -1,17 +1,19 @@
 import { type IncomingMessage, type Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
-import { AlertMonitor } from "../alerts/monitor.js";
-import { compilePolicy } from "../budget/policy.js";
+import type { AlertMonitor } from "../alerts/monitor.js";
 import { isLoopbackHost } from "../config/semantic.js";
 import type { Config } from "../config/types.generated.js";
 import { TokenpakError } from "../errors.js";
-import { Ledger, type OpenReport } from "../ledger/ledger.js";
+import type { Ledger, OpenReport } from "../ledger/ledger.js";
 import { type ProviderSettings, Upstreams } from "../providers/upstream.js";
+import { createAdminRouter } from "./admin.js";
 import { createApp } from "./app.js";
+import { type ControlChannel, controlSocketPath, listenControl } from "./control-socket.js";
 import { bindResponse } from "./disconnect.js";
 import { Authenticator } from "./identity.js";
 import { type PriceWatch, watchPrices } from "./price-watch.js";
+import { closeLedgerServices, openLedgerServices } from "./services.js";
 
 export interface ProxyOptions {
   config: Readonly<Config>;
@@ -39,6 +41,8 @@ export interface RunningProxy {
   pricingStale: string | undefined;
   recovery: OpenReport;
   openMode: boolean;
+  /** The local control channel's socket (<data-dir>/tokenpak.sock); undefined when it could not be opened. */
+  controlSocket: string | undefined;
   /** Stops accepting, lets requests in flight finish (bounded), settles, flushes. */
   close(): Promise<void>;
 }
@@ -84,25 +88,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   }
   const clock = options.clock ?? Date.now;
   const warn = options.warn ?? ((message: string) => process.stderr.write(`tokenpak: ${message}\n`));
-  const { ledger, report } = await Ledger.open({
-    dir: options.dataDir,
-    policy: compilePolicy(config),
-    fsync: config.storage.fsync,
-    clock,
-  });
-  let alerts: AlertMonitor;
-  try {
-    alerts = AlertMonitor.start({ config, dataDir: options.dataDir, ledger, clock, warn });
-  } catch (error) {
-    await ledger.close();
-    throw error;
-  }
+  const services = await openLedgerServices({ config, dataDir: options.dataDir, clock, warn });
+  const { ledger, alerts, recovery: report } = services;
   let prices: PriceWatch;
   try {
     prices = watchPrices({ config, dataDir: options.dataDir, ledger, alerts, clock, warn });
   } catch (error) {
-    await alerts.close();
-    await ledger.close();
+    await closeLedgerServices(services);
     throw error;
   }
   const upstreams = new Upstreams(providerSettings(config));
@@ -149,14 +141,26 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     });
   } catch (error) {
     prices.close();
-    await alerts.close();
-    await ledger.close();
+    await closeLedgerServices(services);
     const code = (error as NodeJS.ErrnoException).code;
     throw new TokenpakError(
       "io_error",
       code === "EADDRINUSE"
         ? `${host}:${port} is already in use`
         : `cannot listen on ${host}:${port}: ${code ?? String(error)}`,
+    );
+  }
+  // Commands that change the ledger while we run (reconcile-spend) come through here.
+  let control: ControlChannel | undefined;
+  const startedAt = clock();
+  try {
+    control = await listenControl(
+      createAdminRouter({ ledger, alerts, dataDir: options.dataDir, clock, startedAt }),
+      controlSocketPath(options.dataDir),
+    );
+  } catch (error) {
+    warn(
+      `no control channel (${error instanceof Error ? error.message : String(error)}): commands that change the ledger will refuse while the proxy runs`,
     );
   }
   const sweeper = setInterval(() => ledger.sweep(), SWEEP_MS);
@@ -175,9 +179,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     pricingStale: prices.staleNotice,
     recovery: report,
     openMode: auth.openMode,
+    controlSocket: control?.path,
     close() {
       closing ??= (async () => {
         closingDown = true;
+        // No admin call starts from now on; one in flight finishes before the ledger closes.
+        const controlClosed = control?.close();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         // Each connection busy with a response closes once that response is out.
         for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false;
@@ -194,8 +201,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         clearInterval(sweeper);
         prices.close();
         await upstreams.close();
-        await alerts.close(); // before the ledger's last snapshot: it holds the fired marks
-        await ledger.close();
+        await controlClosed;
+        await closeLedgerServices(services);
       })();
       return closing;
     },
