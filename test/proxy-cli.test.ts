@@ -169,7 +169,17 @@ describe("tokenpak proxy: start, serve, stop", () => {
 
       const health = await fetch(`${daemon.url}/healthz`);
       expect(health.status).toBe(200);
-      expect(await health.json()).toEqual({ ok: true, open_reservations: 0 });
+      expect(await health.json()).toEqual({
+        ok: true,
+        open_reservations: 0,
+        // nothing synced in this data directory: gpt-4o is priced from the bundled snapshot
+        pricing: {
+          source: expect.stringMatching(/^bundled snapshot of LiteLLM/),
+          fetched_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
+          stale: expect.any(Boolean),
+          revision: 0,
+        },
+      });
 
       const done = [await chat(daemon.url, "user-a"), await chat(daemon.url, "user-b")];
       for (const r of done) expect(r.status).toBe(200);
@@ -325,7 +335,9 @@ describe("tokenpak proxy: kill -9 under load", () => {
         }
       };
       const workers = Array.from({ length: WORKERS }, (_, n) => worker(n));
-      await new Promise((r) => setTimeout(r, 300 + Math.floor(Math.random() * 500)));
+      // Killed at a random moment once it is well under way (a busy machine may take a while to get there).
+      while (roundAcks < 15) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 500)));
       const inFlightAtKill = inFlight;
       stopped = true;
       daemon.child.kill("SIGKILL");

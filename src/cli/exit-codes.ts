@@ -8,7 +8,8 @@ export const EXIT_CODE_TABLE = [
   { code: 0, meaning: "success", errors: [] },
   {
     code: 1,
-    meaning: "invalid input: the config (or a file it needs) is missing or invalid, or an argument is",
+    meaning:
+      "invalid input: the config (or a file it needs) is missing or invalid, or an argument is; a malformed CSV; an admin key the provider refused",
     errors: [
       "config_not_found",
       "config_invalid",
@@ -21,6 +22,8 @@ export const EXIT_CODE_TABLE = [
       "not_found",
       "body_too_large",
       "unsafe_bind",
+      "csv_invalid",
+      "provider_rejected",
     ],
   },
   { code: 2, meaning: "usage error: unknown command or option, missing argument", errors: ["usage"] },
@@ -32,8 +35,9 @@ export const EXIT_CODE_TABLE = [
   },
   {
     code: 4,
-    meaning: "the ledger is locked by another process (`ledger_locked`)",
-    errors: ["ledger_locked"],
+    meaning:
+      "the ledger (or the price table) is locked by another process (`ledger_locked`, `pricing_locked`), another `reconcile-spend` runs, or the proxy's control socket does not answer",
+    errors: ["ledger_locked", "pricing_locked", "reconcile_running", "daemon_unavailable"],
   },
   {
     code: 5,
@@ -47,13 +51,35 @@ export const EXIT_CODE_TABLE = [
   },
   {
     code: 7,
-    meaning: "a provider could not be reached, did not answer in time, or answered something unusable",
-    errors: ["upstream_unreachable", "upstream_timeout", "upstream_invalid_response"],
+    meaning:
+      "a provider failed: unreachable, too slow, an unusable answer, or (`reconcile-spend`) its admin API failed",
+    errors: ["upstream_unreachable", "upstream_timeout", "upstream_invalid_response", "provider_error"],
   },
   {
     code: 8,
     meaning: "`alerts test`: a channel did not take the test alert",
     errors: ["alert_delivery_failed"],
+  },
+  {
+    code: 9,
+    meaning: "`sync-pricing`: the price source could not be fetched (network, HTTP error, timeout)",
+    errors: ["pricing_fetch_failed"],
+  },
+  {
+    code: 10,
+    meaning: "`sync-pricing`: the source is not a valid price document (truncated, wrong format)",
+    errors: ["pricing_invalid"],
+  },
+  {
+    code: 11,
+    meaning:
+      "`sync-pricing`: a safety rule refused the new prices (a $0 price, a >10× jump, a configured model dropped)",
+    errors: ["pricing_refused"],
+  },
+  {
+    code: 12,
+    meaning: "`reconcile-spend`: a day drifted beyond `--threshold-pct` (corrected unless `--dry-run`)",
+    errors: [],
   },
   { code: 70, meaning: "internal error (a bug: please report it)", errors: ["internal"] },
 ] as const satisfies readonly { code: number; meaning: string; errors: readonly ErrorCode[] }[];
@@ -65,6 +91,8 @@ void everyCodeListed;
 
 export const EXIT_OK = 0;
 export const EXIT_USAGE = 2;
+/** reconcile-spend: the provider billed more than --threshold-pct away from the ledger on some day. */
+export const EXIT_DRIFT = 12;
 const EXIT_INTERNAL = 70;
 
 const BY_ERROR = new Map<ErrorCode, number>(

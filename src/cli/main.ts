@@ -3,7 +3,10 @@ import chalk from "chalk";
 import { Command, CommanderError } from "commander";
 import { registerAlerts } from "./commands/alerts.js";
 import { registerLedger } from "./commands/ledger.js";
+import { registerPricing } from "./commands/pricing.js";
 import { registerProxy } from "./commands/proxy.js";
+import { registerReconcileSpend } from "./commands/reconcile-spend.js";
+import { registerSyncPricing } from "./commands/sync-pricing.js";
 import { registerValidateConfig } from "./commands/validate-config.js";
 import type { CliContext, GlobalOptions, SetExitCode } from "./context.js";
 import { asTokenpakError, EXIT_OK, EXIT_USAGE, exitCodeFor, exitCodesHelp } from "./exit-codes.js";
@@ -35,6 +38,9 @@ export function createProgram(ctx: CliContext, setExitCode: SetExitCode = () => 
   registerValidateConfig(program, ctx, setExitCode);
   registerProxy(program, ctx, setExitCode);
   registerAlerts(program, ctx, setExitCode);
+  registerSyncPricing(program, ctx, setExitCode);
+  registerPricing(program, ctx, setExitCode);
+  registerReconcileSpend(program, ctx, setExitCode);
   registerLedger(program, ctx, setExitCode);
   return program;
 }

@@ -18,6 +18,8 @@ export interface CheckResult {
   warnings: Problem[];
   /** Present when valid: defaults applied, environment interpolated, frozen. */
   config?: Readonly<Config>;
+  /** Where a JSON path is in the file (present when the YAML parsed), for problems found later. */
+  locate?: Source["locate"];
 }
 
 /**
@@ -54,7 +56,7 @@ export function checkConfig(text: string, file: string, env: Env): CheckResult {
 
   const config = data as Config;
   const problems = semanticProblems(config, source);
-  return result(file, problems, deepFreeze(config));
+  return { ...result(file, problems, deepFreeze(config)), locate: source.locate };
 }
 
 /** Where a schema error's node is set aside: the property itself, or the whole list it lies in. */

@@ -3,8 +3,9 @@ import type { Identity, Policy, Scope } from "../budget/policy.js";
 import { TokenpakError } from "../errors.js";
 import type { Micros } from "../money/money.js";
 import { NO_USAGE, totalTokens, type Usage } from "../pricing/usage.js";
+import type { Corrections } from "./corrections.js";
 import type { Cell, Counters } from "./counters.js";
-import type { EntryIdentity, JournalEntry } from "./journal.js";
+import type { EntryIdentity, JournalEntry, ReconcileRef } from "./journal.js";
 
 export type ReserveEntry = Extract<JournalEntry, { type: "reserve" }>;
 type SettleEntry = Extract<JournalEntry, { type: "settle" }>;
@@ -36,9 +37,13 @@ export interface AdjustInput {
   provider?: string;
   /** Signed µ¢. */
   cost: Micros;
+  /** Signed, like `cost`: the provider may have counted fewer tokens. */
   tokens?: number;
   reason: string;
   source?: string;
+  /** When it counts (default now; never later): a correction to last Tuesday changes this month, not today. */
+  at?: number;
+  reconcile?: ReconcileRef;
 }
 
 export interface Reservation {
@@ -111,6 +116,9 @@ export class Books {
   constructor(
     readonly policy: Policy,
     readonly counters: Counters,
+    /** How much of each scope's current spend came from corrections (reconcile-spend). */
+    readonly corrections: Corrections,
+    private readonly now: () => number,
   ) {}
 
   /** Applies one entry to memory. */
@@ -143,11 +151,9 @@ export class Books {
       }
       case "adjust": {
         const ids = this.scopeIdsOf(entry, entry.model ?? "");
-        this.counters.add(
-          ids,
-          { micros: entry.cost, tokens: entry.tokens, requests: 0 },
-          Date.parse(entry.ts),
-        );
+        const at = Date.parse(entry.at ?? entry.ts);
+        this.counters.add(ids, { micros: entry.cost, tokens: entry.tokens, requests: 0 }, at);
+        this.corrections.add(ids, entry.cost, at, this.now());
         return;
       }
     }
@@ -286,9 +292,13 @@ export class Books {
     return this.settleEntry(r, { usage, cost: r.amounts.micros, status }, now, r.amounts.tokens);
   }
 
-  /** The correction entry for `adjust`, and the scopes it lands in. */
-  adjustEntry(input: AdjustInput, now: number): { entry: JournalEntry; scopes: readonly Scope[] } {
+  /** The correction entry for `adjust`, the scopes it lands in, and the moment it counts at. */
+  adjustEntry(
+    input: AdjustInput,
+    now: number,
+  ): { entry: JournalEntry; scopes: readonly Scope[]; at: number } {
     const scopes = this.policy.scopesFor(input.identity, input.model ?? "");
+    const at = Math.min(input.at ?? now, now);
     const entry: JournalEntry = {
       type: "adjust",
       seq: 0,
@@ -300,8 +310,10 @@ export class Books {
       tokens: input.tokens ?? 0,
       reason: input.reason,
       ...(input.source !== undefined ? { source: input.source } : {}),
+      ...(at !== now ? { at: new Date(at).toISOString() } : {}),
+      ...(input.reconcile !== undefined ? { reconcile: input.reconcile } : {}),
     };
-    return { entry, scopes };
+    return { entry, scopes, at };
   }
 
   /** The open reservations as reserve entries, for the snapshot (booked again on load). */

@@ -5,6 +5,7 @@ import type { Identity, Limit, Policy, Scope } from "../budget/policy.js";
 import { TokenpakError } from "../errors.js";
 import type { Micros } from "../money/money.js";
 import { type AdjustInput, Books, iso, type ReserveRequest, type SettleInput } from "./booking.js";
+import { CORRECTIONS_MARK, Corrections } from "./corrections.js";
 import { type Counters, isCount } from "./counters.js";
 import type { JournalEntry } from "./journal.js";
 import { type FsyncPolicy, Journal, type JournalIo, storeUnavailable } from "./journal-writer.js";
@@ -35,8 +36,11 @@ export interface LedgerOptions {
   journalRetryMs?: number;
 }
 
-/** A breach with the moment its window frees up, for the refusal's `resets_at`. */
-export type Block = Extract<Decision, { action: "block" }> & { resetsAt?: number };
+/**
+ * A breach with the moment its window frees up, for the refusal's `resets_at`,
+ * and how much of the window's spend was added by corrections (reconcile-spend).
+ */
+export type Block = Extract<Decision, { action: "block" }> & { resetsAt?: number; corrected?: Micros };
 
 export type Reserved = Extract<Decision, { action: "allow" }> & {
   requestId: string;
@@ -144,11 +148,17 @@ export class Ledger {
     counters: Counters,
     private readonly now: () => number,
   ) {
-    this.books = new Books(options.policy, counters);
-    this.queries = new LedgerQueries(options.policy, counters);
     this.seq = state?.seq ?? 0;
     this.month = state?.month ?? null;
     this.marks = new Marks(state?.marks ?? {});
+    // With counters from the snapshot come its corrections; a full replay rebuilds both.
+    const corrections = Corrections.from(
+      this.seq > 0 ? this.marks.get(CORRECTIONS_MARK) : undefined,
+      options.policy.timeZone,
+    );
+    this.marks.set(CORRECTIONS_MARK, corrections.table);
+    this.books = new Books(options.policy, counters, corrections, now);
+    this.queries = new LedgerQueries(options.policy, counters);
     this.savedSeq = this.seq;
     for (const r of state?.reservations ?? []) this.books.book(soundEntry(r) as typeof r);
     this.journal = new Journal({
@@ -318,7 +328,15 @@ export class Ledger {
   private withReset(decision: Extract<Decision, { action: "block" }>, now: number): Block {
     const { breach } = decision;
     const at = this.queries.resetsAt(breach.scope.id, breach.limit.window, now);
-    return at === undefined ? decision : { ...decision, resetsAt: at };
+    const corrected =
+      breach.limit.unit === "cents"
+        ? this.books.corrections.in(breach.scope.id, breach.limit.window, now)
+        : 0;
+    return {
+      ...decision,
+      ...(at !== undefined ? { resetsAt: at } : {}),
+      ...(corrected > 0 ? { corrected } : {}),
+    };
   }
 
   /** Replaces the reservation by the real cost; resolves once the settle line is written. */
@@ -344,15 +362,19 @@ export class Ledger {
     return this.record({ type: "release", seq: 0, ts: iso(this.now()), request_id: requestId, reason });
   }
 
-  /** Adds a signed correction (reconcile-spend, manual credit) to every scope of `identity`. */
+  /**
+   * Adds a signed correction (reconcile-spend, manual credit) to every scope
+   * of `identity`, in the windows of moment `at` (default now; never later):
+   * a correction to last Tuesday changes this month's total, not today's.
+   */
   adjust(input: AdjustInput): Promise<void> {
-    if (!Number.isSafeInteger(input.cost) || !isCount(input.tokens ?? 0)) {
+    // Signed, both: a correction takes away as well as adds (the provider counted fewer tokens).
+    if (!Number.isSafeInteger(input.cost) || !Number.isSafeInteger(input.tokens ?? 0)) {
       throw new TokenpakError("internal", "refusing a non-integer adjustment", { cost: input.cost });
     }
-    const now = this.now();
-    const { entry, scopes } = this.books.adjustEntry(input, now);
+    const { entry, scopes, at } = this.books.adjustEntry(input, this.now());
     const written = this.record(entry);
-    this.observer?.spent(scopes, now);
+    this.observer?.spent(scopes, at);
     return written;
   }
 

@@ -29,7 +29,8 @@ interface Held {
 /** Locks this process holds, so a second open of the same directory here is refused, not taken over. */
 const heldHere = new Map<string, string>();
 
-function alive(pid: number): boolean {
+/** Whether process `pid` exists (also when it is not ours to signal). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -122,9 +123,9 @@ function replaceStale(path: string, stale: Held, pid: number, content: string, t
 }
 
 /** Leftovers of takeovers whose makers died: claims and temp files of processes that are gone. */
-function sweepLeftovers(dir: string): void {
+function sweepLeftovers(dir: string, file: string): void {
   for (const name of readdirSync(dir)) {
-    if (!name.startsWith(`${LOCK_FILE}.`)) continue;
+    if (!name.startsWith(`${file}.`)) continue;
     const path = join(dir, name);
     try {
       // Temp files are named <file>.<pid>.<token>.tmp; claims hold their maker's pid.
@@ -146,10 +147,10 @@ function ioError(dir: string, error: unknown): TokenpakError {
   );
 }
 
-/** The pid holding the data directory, if a live process does. */
-export function lockHolder(dir: string): number | undefined {
+/** The pid holding the data directory (or another lock file in it), if a live process does. */
+export function lockHolder(dir: string, file: string = LOCK_FILE): number | undefined {
   try {
-    const pid = readHeld(join(dir, LOCK_FILE))?.pid;
+    const pid = readHeld(join(dir, file))?.pid;
     return pid !== undefined && alive(pid) ? pid : undefined;
   } catch {
     return undefined;
@@ -157,13 +158,13 @@ export function lockHolder(dir: string): number | undefined {
 }
 
 /**
- * One writer per ledger: takes `<dir>/tokenpak.lock` (our pid and a token,
- * created atomically). A lock held by a live process refuses with its pid; a
- * lock left by a dead process is taken over, by exactly one of any number of
- * processes trying at once.
+ * One writer per ledger: takes `<dir>/tokenpak.lock` (or `file`, for other
+ * one-at-a-time jobs) — our pid and a token, created atomically. A lock held
+ * by a live process refuses with its pid; a lock left by a dead process is
+ * taken over, by exactly one of any number of processes trying at once.
  */
-export function acquireLock(dir: string, pid: number = process.pid): LockHandle {
-  const path = join(dir, LOCK_FILE);
+export function acquireLock(dir: string, pid: number = process.pid, file: string = LOCK_FILE): LockHandle {
+  const path = join(dir, file);
   if (heldHere.has(path)) {
     throw new TokenpakError("ledger_locked", `data directory ${dir} is already open in this process`, {
       dir,
@@ -174,7 +175,7 @@ export function acquireLock(dir: string, pid: number = process.pid): LockHandle 
   const content = `${pid}\n${token}\n`;
   try {
     for (let attempt = 0; attempt < 200; attempt++) {
-      if (createExclusive(path, content, token)) return taken(dir, path, token);
+      if (createExclusive(path, content, token)) return taken(dir, file, token);
       const held = readHeld(path);
       if (held === undefined) continue; // released in between: try again
       if (held.pid !== undefined && held.pid !== pid && alive(held.pid)) {
@@ -185,7 +186,7 @@ export function acquireLock(dir: string, pid: number = process.pid): LockHandle 
         );
       }
       // Stale: its process is gone (or it is a leftover of an earlier process with our pid).
-      if (replaceStale(path, held, pid, content, token)) return taken(dir, path, token);
+      if (replaceStale(path, held, pid, content, token)) return taken(dir, file, token);
       pause(5 + Math.floor(Math.random() * 10)); // someone else is taking it over: see who won
     }
   } catch (error) {
@@ -202,9 +203,10 @@ export interface LockHandle {
   abandon(): void;
 }
 
-function taken(dir: string, path: string, token: string): LockHandle {
+function taken(dir: string, file: string, token: string): LockHandle {
+  const path = join(dir, file);
   heldHere.set(path, token);
-  sweepLeftovers(dir);
+  sweepLeftovers(dir, file);
   const forget = () => {
     if (heldHere.get(path) !== token) return false;
     heldHere.delete(path);

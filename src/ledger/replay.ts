@@ -73,11 +73,11 @@ export function soundEntry(entry: JournalEntry): JournalEntry {
         tokens: isCount(entry.tokens) ? entry.tokens : 0,
       };
     case "adjust":
-      if (Number.isSafeInteger(entry.cost) && isCount(entry.tokens)) return entry;
+      if (Number.isSafeInteger(entry.cost) && Number.isSafeInteger(entry.tokens)) return entry;
       return {
         ...entry,
         cost: Number.isSafeInteger(entry.cost) ? entry.cost : 0,
-        tokens: isCount(entry.tokens) ? entry.tokens : 0,
+        tokens: Number.isSafeInteger(entry.tokens) ? entry.tokens : 0,
       };
     default:
       return entry;

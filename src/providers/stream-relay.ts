@@ -8,6 +8,8 @@ export interface StreamRelayOptions {
   client: WireFormat;
   /** The client asked for OpenAI's usage chunk (`stream_options.include_usage`); we always ask upstream. */
   wantsUsage: boolean;
+  /** Applied to the provider's error events before they are relayed (they may echo what it was sent). */
+  redact?: (text: string) => string;
 }
 
 const CUT_SHORT: ProviderError = {
@@ -82,7 +84,8 @@ export class StreamRelay {
     if (this.failed) return ""; // nothing the provider sends after its error is part of an answer
     if (seen.kind === "error") {
       this.failed = true;
-      return this.translator ? errorEvent(this.options.client, seen.error) : e.raw;
+      const event = this.translator ? errorEvent(this.options.client, seen.error) : e.raw;
+      return this.options.redact ? this.options.redact(event) : event;
     }
     if (this.translator) return this.translator.event(e);
     if (this.stripUsage && seen.kind === "data" && "usage" in seen.data) {

@@ -18,6 +18,9 @@ export interface RequestShape {
 
 /** Deeper than this, a body is refused: nothing real nests so far, and recursion over it would overflow. */
 export const MAX_JSON_DEPTH = 64;
+/** More messages or tools than this in one request are refused: the work per request stays bounded. */
+export const MAX_MESSAGES = 100_000;
+export const MAX_TOOLS = 1_024;
 
 /** The output-cap fields each route reads, in the order a provider prefers them. */
 export const OUTPUT_CAP_FIELDS: Readonly<Record<Route, readonly string[]>> = {
@@ -75,8 +78,17 @@ export function validateRequest(route: Route, body: Json): RequestShape {
   if (stream !== undefined && stream !== null && typeof stream !== "boolean") {
     throw invalid("stream", `\`stream\` must be true or false, got ${JSON.stringify(stream)?.slice(0, 40)}`);
   }
-  if (route !== "embeddings" && !Array.isArray(body.messages)) {
-    throw invalid("messages", "`messages` must be an array");
+  if (route !== "embeddings") {
+    if (!Array.isArray(body.messages)) throw invalid("messages", "`messages` must be an array");
+    if (body.messages.length > MAX_MESSAGES) {
+      throw invalid(
+        "messages",
+        `\`messages\` has ${body.messages.length} entries; at most ${MAX_MESSAGES} are accepted`,
+      );
+    }
+    if (Array.isArray(body.tools) && body.tools.length > MAX_TOOLS) {
+      throw invalid("tools", `\`tools\` has ${body.tools.length} entries; at most ${MAX_TOOLS} are accepted`);
+    }
   }
   let maxOutputTokens: number | undefined;
   for (const field of OUTPUT_CAP_FIELDS[route]) {

@@ -1,14 +1,20 @@
+import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { TokenpakError } from "../errors.js";
-import { errorResponse } from "./errors.js";
+import type { PricingStatus } from "../pricing/book.js";
+import { errorResponse, internalError } from "./errors.js";
 import { type ExchangeDeps, exchange } from "./exchange.js";
 import { storeGuard } from "./store-guard.js";
+
+export interface AppDeps extends ExchangeDeps {
+  prices: ExchangeDeps["prices"] & { status(now: number): PricingStatus };
+}
 
 /**
  * The proxy's HTTP surface. Builds the app; never listens (serve.ts does).
  * Only budgeted routes forward: everything else is a 404.
  */
-export function createApp(deps: ExchangeDeps): Hono {
+export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   app.use("/v1/chat/completions", storeGuard(deps.ledger, "openai"));
   app.use("/v1/messages", storeGuard(deps.ledger, "anthropic"));
@@ -28,8 +34,13 @@ export function createApp(deps: ExchangeDeps): Hono {
     }),
   );
   app.get("/healthz", (c) => {
+    const { source, fetched_at, stale, revision } = deps.prices.status(deps.clock());
     const health = deps.ledger.health;
-    const body = { ok: health.writable, open_reservations: deps.ledger.openReservations };
+    const body = {
+      ok: health.writable,
+      open_reservations: deps.ledger.openReservations,
+      pricing: { source, fetched_at, stale, revision },
+    };
     if (health.writable) return c.json(body);
     const since = health.since !== undefined ? new Date(health.since).toISOString() : null;
     return c.json({ ...body, store: { writable: false, error: health.error, since } }, 503);
@@ -46,7 +57,7 @@ export function createApp(deps: ExchangeDeps): Hono {
   });
   app.onError((error, c) => {
     const format = c.req.path.startsWith("/v1/messages") ? "anthropic" : "openai";
-    return errorResponse(new TokenpakError("internal", `internal error: ${error.message}`), format);
+    return internalError(error, randomUUID(), format, deps.warn);
   });
   return app;
 }

@@ -1,4 +1,4 @@
-import type { ErrorCode, TokenpakError } from "../errors.js";
+import { type ErrorCode, TokenpakError } from "../errors.js";
 import type { WireFormat } from "../providers/wire.js";
 
 /** The one place error codes become HTTP statuses. */
@@ -8,14 +8,19 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   model_unpriced: 400,
   invalid_argument: 400,
   usage: 400,
+  csv_invalid: 400,
   unauthorized: 401,
   budget_exceeded: 402,
   not_found: 404,
   body_too_large: 413,
   request_too_large: 413,
+  reconcile_running: 409,
   quota_exceeded: 429,
   rate_limited: 429,
   upstream_unreachable: 502,
+  provider_rejected: 502,
+  provider_error: 502,
+  daemon_unavailable: 503,
   upstream_timeout: 504,
   upstream_invalid_response: 502,
   store_unavailable: 503,
@@ -26,6 +31,10 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   ledger_corrupt: 500,
   unsafe_bind: 500,
   alert_delivery_failed: 500,
+  pricing_fetch_failed: 502,
+  pricing_invalid: 502,
+  pricing_refused: 409,
+  pricing_locked: 409,
   internal: 500,
 };
 
@@ -68,4 +77,26 @@ export function errorResponse(
   }
   if (retryAfterSeconds !== undefined) out["retry-after"] = String(retryAfterSeconds);
   return new Response(JSON.stringify(body), { status, headers: out });
+}
+
+/**
+ * A failure that is ours, not the client's: the stack goes to the operator's
+ * log, the client gets a generic error with the request id to quote — never
+ * the internal message, which may say more than it should.
+ */
+export function internalError(
+  error: unknown,
+  requestId: string,
+  format: WireFormat,
+  log: (message: string) => void,
+): Response {
+  log(
+    `internal error in request ${requestId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
+  const refusal = new TokenpakError(
+    "internal",
+    `internal error (request id ${requestId}); the details are in tokenpak's log`,
+    { request_id: requestId },
+  );
+  return errorResponse(refusal, format, { "x-tokenpak-request-id": requestId });
 }

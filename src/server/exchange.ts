@@ -4,10 +4,11 @@ import type { Config } from "../config/types.generated.js";
 import { isTokenpakError } from "../errors.js";
 import type { Ledger, Reserved } from "../ledger/ledger.js";
 import { microsToCents } from "../money/money.js";
+import type { PriceSource } from "../pricing/book.js";
 import type { UpstreamResponse, Upstreams } from "../providers/upstream.js";
 import { type Route, routeFormat } from "../providers/wire.js";
 import { abortOnDisconnect } from "./disconnect.js";
-import { errorResponse } from "./errors.js";
+import { errorResponse, internalError } from "./errors.js";
 import { forward, plan } from "./forward.js";
 import { Hold } from "./hold.js";
 import type { Authenticator } from "./identity.js";
@@ -21,6 +22,8 @@ export interface ExchangeDeps {
   ledger: Ledger;
   upstreams: Upstreams;
   auth: Authenticator;
+  /** Prices by model: the synced table or the config, swapped live when the table changes. */
+  prices: PriceSource;
   maxBodyBytes: number;
   clock: () => number;
   /** Operator-facing problems that are not the client's (a provider's broken usage): default stderr. */
@@ -35,9 +38,9 @@ export interface ExchangeDeps {
  */
 export async function exchange(deps: ExchangeDeps, route: Route, request: Request): Promise<Response> {
   const clientFormat = routeFormat(route);
+  const requestId = randomUUID();
   try {
     const call = await intake(deps, route, clientFormat, request);
-    const requestId = randomUUID();
     const decision = deps.ledger.reserve({
       requestId,
       identity: call.identity,
@@ -61,8 +64,9 @@ export async function exchange(deps: ExchangeDeps, route: Route, request: Reques
       if (!hold.delegated) await hold.close("internal_error");
     }
   } catch (error) {
-    if (isTokenpakError(error)) return errorResponse(error, clientFormat);
-    throw error;
+    if (isTokenpakError(error))
+      return errorResponse(error, clientFormat, { "x-tokenpak-request-id": requestId });
+    return internalError(error, requestId, clientFormat, deps.warn);
   }
 }
 

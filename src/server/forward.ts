@@ -1,7 +1,9 @@
 import { isTokenpakError, TokenpakError } from "../errors.js";
 import type { Reserved } from "../ledger/ledger.js";
+import { ownValue } from "../own.js";
 import { NO_USAGE } from "../pricing/usage.js";
 import { type Json, obj } from "../providers/json.js";
+import { redactor } from "../providers/redact.js";
 import { chatToMessagesRequest, messagesToChatRequest } from "../providers/translate.js";
 import { providerReached, type UpstreamAbort, type UpstreamResponse } from "../providers/upstream.js";
 import {
@@ -23,6 +25,8 @@ export interface Plan {
   /** The request body for upstream, as JSON text. */
   text: string;
   headers: Record<string, string>;
+  /** Blanks the provider's own keys out of what it sends back (error bodies may echo them). */
+  redact: (text: string) => string;
 }
 
 /**
@@ -32,7 +36,12 @@ export interface Plan {
  * the last value here and possibly as the first by a provider: the model or
  * the output cap served could then differ from the one paid for.
  */
-function upstreamText(call: Intake, plan: Omit<Plan, "text" | "headers">, model: string, maxTokens: number) {
+function upstreamText(
+  call: Intake,
+  plan: Pick<Plan, "provider" | "upstreamFormat" | "streaming">,
+  model: string,
+  maxTokens: number,
+) {
   const { body, clientFormat, route } = call;
   const out: Json =
     plan.upstreamFormat === clientFormat
@@ -63,7 +72,13 @@ export function plan(deps: ExchangeDeps, call: Intake, decision: Reserved, reque
     }
   }
   const model = chosen.upstream_model ?? decision.model.name;
-  return { ...base, text: upstreamText(call, base, model, decision.maxOutputTokens), headers };
+  const settings = ownValue(deps.config.providers, provider.name);
+  return {
+    ...base,
+    text: upstreamText(call, base, model, decision.maxOutputTokens),
+    headers,
+    redact: redactor([settings?.api_key, settings?.admin_api_key]),
+  };
 }
 
 /**

@@ -18,6 +18,32 @@ function sha256(text: string): string {
   return hash("sha256", text, "hex");
 }
 
+/** Prefixes of provider and gateway keys: such a bearer in open mode is a key sent to the wrong place. */
+const KEY_PREFIXES = ["sk-", "sk_", "tp-", "xai-", "gsk_", "hf_", "ghp_", "AIza"];
+const LONG_HEX = /^[0-9a-f]{40,}$/i;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Bits per character of `text`'s own distribution of characters. */
+function entropy(text: string): number {
+  const counts = new Map<string, number>();
+  for (const ch of text) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  let bits = 0;
+  for (const n of counts.values()) bits -= (n / text.length) * Math.log2(n / text.length);
+  return bits;
+}
+
+/**
+ * Whether a bearer looks like a secret rather than a user name: a provider
+ * key's prefix, or a long random string: over 32 characters at more than 4
+ * bits a character (user names and e-mail addresses are far below), or 40 hex
+ * digits or more. UUIDs, a common user id, are let through by their shape.
+ */
+export function looksLikeSecret(token: string): boolean {
+  if (KEY_PREFIXES.some((p) => token.startsWith(p))) return true;
+  if (token.length <= 32 || UUID.test(token)) return false;
+  return LONG_HEX.test(token) || entropy(token) > 4;
+}
+
 function presentedToken(headers: Headers): string | undefined {
   const auth = headers.get("authorization");
   if (auth?.toLowerCase().startsWith("bearer ")) return auth.slice(7).trim() || undefined;
@@ -58,6 +84,13 @@ export class Authenticator {
         throw new TokenpakError(
           "unauthorized",
           "missing API key: send Authorization: Bearer <user id> (open mode: the token names the user)",
+        );
+      }
+      if (looksLikeSecret(token)) {
+        // Never stored, logged or echoed: it would land in the journal, the alerts and the 402 text.
+        throw new TokenpakError(
+          "unauthorized",
+          "the bearer token looks like a secret key; in open mode (no keys configured) tokenpak takes the bearer as a user name, so send a user name (Authorization: Bearer alice) — the provider's key belongs in tokenpak's config",
         );
       }
       return { user: token, run };

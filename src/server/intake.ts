@@ -3,16 +3,10 @@ import type { Identity } from "../budget/policy.js";
 import type { ResolvedModel } from "../config/types.generated.js";
 import { TokenpakError } from "../errors.js";
 import { ownValue } from "../own.js";
-import { pricesFor } from "../pricing/cost.js";
 import { isObject, type Json, parseJson } from "../providers/json.js";
 import { type RequestShape, validateRequest } from "../providers/validate.js";
 import { formatOf, type ProviderType, type Route, type WireFormat } from "../providers/wire.js";
-import {
-  estimateChatInput,
-  estimateEmbeddingsInput,
-  estimateMessagesInput,
-  type TokenizerFamily,
-} from "../tokenize/estimate.js";
+import { estimateInput, type TokenizerFamily } from "../tokenize/estimate.js";
 import type { ExchangeDeps } from "./exchange.js";
 
 /** When neither the config nor the client bounds a model's output, the reservation assumes this much. */
@@ -30,13 +24,36 @@ export interface Intake {
   fallback?: ModelChoice | undefined;
 }
 
-async function readBody(request: Request, limit: number): Promise<Json> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > limit) throw new TokenpakError("body_too_large", `request body is over ${limit} bytes`);
-  const text = await request.text();
-  if (Buffer.byteLength(text) > limit) {
-    throw new TokenpakError("body_too_large", `request body is over ${limit} bytes`);
+function tooLarge(limit: number): TokenpakError {
+  return new TokenpakError("body_too_large", `request body is over ${limit} bytes`);
+}
+
+/**
+ * A body sent without a length (chunked) is read a chunk at a time and given
+ * up as soon as it passes the limit: read whole first, a 400 MB upload would
+ * sit in memory before being refused.
+ */
+async function readChunked(body: ReadableStream<Uint8Array>, limit: number): Promise<string> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (let next = await reader.read(); !next.done; next = await reader.read()) {
+    size += next.value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw tooLarge(limit);
+    }
+    chunks.push(next.value);
   }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+async function readBody(request: Request, limit: number): Promise<Json> {
+  const declared = request.headers.get("content-length");
+  // With a length, HTTP framing holds the body to it: checking the header is enough.
+  if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
+  const text =
+    declared === null && request.body ? await readChunked(request.body, limit) : await request.text();
   const body = parseJson(text);
   if (!isObject(body)) throw new TokenpakError("invalid_request", "request body must be a JSON object");
   return body;
@@ -50,18 +67,13 @@ export function modelConfig(deps: ExchangeDeps, name: string): ResolvedModel | u
   return ownValue(deps.config.models, name);
 }
 
-function estimate(route: Route, body: Json, family: TokenizerFamily): number {
-  if (route === "embeddings") return estimateEmbeddingsInput(body, family);
-  return route === "chat" ? estimateChatInput(body, family) : estimateMessagesInput(body, family);
-}
-
 function choice(deps: ExchangeDeps, route: Route, name: string, requested: number | undefined): ModelChoice {
   const model = modelConfig(deps, name);
   if (!model) throw new TokenpakError("unknown_model", `model ${name} is not configured`);
   return {
     name,
     provider: model.provider,
-    prices: pricesFor(name, deps.config),
+    prices: deps.prices.for(name),
     maxOutputTokens:
       route === "embeddings" ? 0 : (model.max_output_tokens ?? requested ?? DEFAULT_MAX_OUTPUT_TOKENS),
   };
@@ -122,7 +134,7 @@ export async function intake(
     body,
     shape,
     identity,
-    inputTokens: estimate(route, body, family),
+    inputTokens: await estimateInput(route, body, family),
     model,
     fallback,
   };

@@ -97,7 +97,7 @@ export async function relayJson(ctx: RelayContext, upstream: UpstreamResponse): 
     if (usage) await hold.settle(usage, "upstream_error");
     else await hold.release(`upstream_${upstream.status}`);
     ctx.remaining();
-    return new Response(translateError(text, plan.upstreamFormat, call.clientFormat), {
+    return new Response(plan.redact(translateError(text, plan.upstreamFormat, call.clientFormat)), {
       status: upstream.status,
       headers: { "content-type": "application/json", ...out },
     });

@@ -21,6 +21,7 @@ export function relayStream(ctx: RelayContext, upstream: UpstreamResponse, abort
     upstream: plan.upstreamFormat,
     client: call.clientFormat,
     wantsUsage: obj(call.body.stream_options).include_usage === true,
+    redact: plan.redact,
   });
   const decoder = new TextDecoder();
   const iterator = upstream.body[Symbol.asyncIterator]();

@@ -24,69 +24,160 @@ const OTHER_MARGIN = 1.25;
 /** A conservative flat charge for an image part (OpenAI high detail of a large image ≈ 1,100). */
 const IMAGE_TOKENS = 1600;
 
-function textTokens(value: unknown): number {
-  if (value === undefined || value === null) return 0;
-  if (typeof value === "string") return value.length === 0 ? 0 : inputTokens(value);
-  if (Array.isArray(value)) {
-    let n = 0;
-    for (const part of value) n += partTokens(part);
-    return n;
-  }
-  return inputTokens(JSON.stringify(value));
-}
+/**
+ * What a body's input is made of: the texts to tokenize, and the tokens of
+ * structure around them (per-message overhead, images). Collecting first and
+ * counting after lets a large body be counted a slice at a time.
+ */
+class Tally {
+  fixed = 0;
+  readonly texts: string[] = [];
 
-function partTokens(part: unknown): number {
-  if (typeof part === "string") return textTokens(part);
-  if (part === null || typeof part !== "object") return 0;
-  const p = part as Record<string, unknown>;
-  if (typeof p.text === "string") return textTokens(p.text);
-  if (p.type === "image_url" || p.type === "image" || p.type === "input_image") return IMAGE_TOKENS;
-  if (p.type === "tool_result") return textTokens(p.content) + PER_MESSAGE;
-  return inputTokens(JSON.stringify(p));
-}
-
-function messagesTokens(messages: unknown): number {
-  if (!Array.isArray(messages)) return 0;
-  let n = 0;
-  for (const m of messages) {
-    if (m === null || typeof m !== "object") continue;
-    const msg = m as Record<string, unknown>;
-    n += PER_MESSAGE + textTokens(msg.content);
-    if (msg.tool_calls !== undefined) n += textTokens(msg.tool_calls);
-    if (typeof msg.name === "string") n += textTokens(msg.name);
+  text(value: unknown): void {
+    if (value === undefined || value === null) return;
+    if (typeof value === "string") {
+      if (value.length > 0) this.texts.push(value);
+    } else if (Array.isArray(value)) {
+      for (const part of value) this.part(part);
+    } else this.texts.push(JSON.stringify(value));
   }
-  return n;
+
+  private part(part: unknown): void {
+    if (part === null || (typeof part !== "object" && typeof part !== "string")) return;
+    if (typeof part === "string") {
+      this.text(part);
+      return;
+    }
+    const p = part as Record<string, unknown>;
+    if (typeof p.text === "string") this.text(p.text);
+    else if (p.type === "image_url" || p.type === "image" || p.type === "input_image")
+      this.fixed += IMAGE_TOKENS;
+    else if (p.type === "tool_result") {
+      this.text(p.content);
+      this.fixed += PER_MESSAGE;
+    } else this.texts.push(JSON.stringify(p));
+  }
+
+  messages(messages: unknown): void {
+    if (!Array.isArray(messages)) return;
+    for (const m of messages) {
+      if (m === null || typeof m !== "object") continue;
+      const msg = m as Record<string, unknown>;
+      this.fixed += PER_MESSAGE;
+      this.text(msg.content);
+      if (msg.tool_calls !== undefined) this.text(msg.tool_calls);
+      if (typeof msg.name === "string") this.text(msg.name);
+    }
+  }
 }
 
 function withMargin(tokens: number, family: TokenizerFamily): number {
   return family === "openai" ? tokens : Math.ceil(tokens * OTHER_MARGIN);
 }
 
+/** Which API the body is for: OpenAI chat/completions, Anthropic messages, OpenAI embeddings. */
+export type BodyKind = "chat" | "messages" | "embeddings";
+
+function tally(route: BodyKind, body: Record<string, unknown>): Tally {
+  const t = new Tally();
+  if (route === "embeddings") {
+    // `input` is a string, a list of strings, or token arrays.
+    const input = body.input;
+    if (typeof input === "string") t.text(input);
+    else if (Array.isArray(input)) {
+      for (const item of input) {
+        if (typeof item === "string") t.text(item);
+        else if (Array.isArray(item))
+          t.fixed += item.length; // already tokens
+        else if (typeof item === "number") t.fixed += 1;
+      }
+    }
+    return t;
+  }
+  t.fixed += PER_REQUEST;
+  // Anthropic's system prompt sits outside the messages.
+  if (route === "messages") t.text(body.system);
+  t.messages(body.messages);
+  if (body.tools !== undefined) t.text(body.tools);
+  if (route === "chat" && body.response_format !== undefined) t.text(body.response_format);
+  return t;
+}
+
+function countNow(t: Tally): number {
+  let n = t.fixed;
+  for (const text of t.texts) n += inputTokens(text);
+  return n;
+}
+
 /** OpenAI chat/completions body. */
 export function estimateChatInput(body: Record<string, unknown>, family: TokenizerFamily): number {
-  const tools = body.tools !== undefined ? textTokens(body.tools) : 0;
-  const format = body.response_format !== undefined ? textTokens(body.response_format) : 0;
-  return withMargin(PER_REQUEST + messagesTokens(body.messages) + tools + format, family);
+  return withMargin(countNow(tally("chat", body)), family);
 }
 
-/** Anthropic messages body: the system prompt sits outside the messages. */
+/** Anthropic messages body. */
 export function estimateMessagesInput(body: Record<string, unknown>, family: TokenizerFamily): number {
-  const system = textTokens(body.system);
-  const tools = body.tools !== undefined ? textTokens(body.tools) : 0;
-  return withMargin(PER_REQUEST + system + messagesTokens(body.messages) + tools, family);
+  return withMargin(countNow(tally("messages", body)), family);
 }
 
-/** OpenAI embeddings body: `input` is a string, a list of strings, or token arrays. */
+/** OpenAI embeddings body. */
 export function estimateEmbeddingsInput(body: Record<string, unknown>, family: TokenizerFamily): number {
-  const input = body.input;
-  let n = 0;
-  if (typeof input === "string") n = textTokens(input);
-  else if (Array.isArray(input)) {
-    for (const item of input) {
-      if (typeof item === "string") n += textTokens(item);
-      else if (Array.isArray(item))
-        n += item.length; // already tokens
-      else if (typeof item === "number") n += 1;
+  return withMargin(countNow(tally("embeddings", body)), family);
+}
+
+/**
+ * Tokenizing runs at a few MB a second: a body of several MB would hold the
+ * event loop (every other request, /healthz) for seconds. Past this many
+ * characters the count is taken a slice at a time, yielding to the loop
+ * between slices (each a few milliseconds of work).
+ */
+export const SLICE_CHARS = 16_384;
+
+/** A long text cut near `SLICE_CHARS`, at whitespace where there is some: slices count no less than the whole. */
+function* slices(text: string): Generator<string> {
+  for (let at = 0; at < text.length; ) {
+    let end = Math.min(text.length, at + SLICE_CHARS);
+    if (end < text.length) {
+      const space = text.lastIndexOf(" ", end);
+      if (space > at + SLICE_CHARS / 2) end = space;
+    }
+    yield text.slice(at, end);
+    at = end;
+  }
+}
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * The input estimate of a request body, as the sync estimates give it, but
+ * never holding the event loop for more than a slice's work: small bodies
+ * (the usual case) are counted at once, large ones a slice at a time.
+ */
+export async function estimateInput(
+  route: BodyKind,
+  body: Record<string, unknown>,
+  family: TokenizerFamily,
+): Promise<number> {
+  const t = tally(route, body);
+  let chars = 0;
+  for (const text of t.texts) chars += text.length;
+  if (chars <= SLICE_CHARS) return withMargin(countNow(t), family);
+  let n = t.fixed;
+  let sinceYield = 0;
+  for (const text of t.texts) {
+    if (text.length <= SLICE_CHARS) {
+      n += inputTokens(text);
+      sinceYield += text.length;
+    } else {
+      // Cut into slices: not remembered (the memo keeps only shorter texts anyway).
+      for (const slice of slices(text)) {
+        if (sinceYield > 0) await yieldToLoop();
+        n += countTokens(slice);
+        sinceYield = slice.length;
+      }
+    }
+    if (sinceYield >= SLICE_CHARS) {
+      await yieldToLoop();
+      sinceYield = 0;
     }
   }
   return withMargin(n, family);

@@ -1,0 +1,291 @@
+/**
+ * Issue #11's observations on the request path, one named test each: a
+ * client or provider that tries to exhaust memory, hold the event loop, plant
+ * a secret, or leak one back; and the errors that are ours.
+ */
+import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { compilePolicy } from "../src/budget/policy.js";
+import { Ledger } from "../src/ledger/ledger.js";
+import { PriceBook } from "../src/pricing/book.js";
+import { Upstreams } from "../src/providers/upstream.js";
+import { createApp } from "../src/server/app.js";
+import { Authenticator, looksLikeSecret } from "../src/server/identity.js";
+import { type RunningProxy, startProxy } from "../src/server/serve.js";
+import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
+import type { Parsed } from "./helpers/json.js";
+import { configFrom } from "./helpers/policy.js";
+
+const PROVIDER_KEY = "sk-upstream-secret-key-4242";
+let fake: FakeUpstream;
+
+function yaml(extra = ""): string {
+  return `
+budget:
+  daily_limit_cents: 1000
+providers:
+  openai: { type: openai, api_key: ${PROVIDER_KEY}, base_url: "${fake.url}/v1", timeout_ms: 5000 }
+  anthropic: { type: anthropic, api_key: ${PROVIDER_KEY}, base_url: "${fake.url}" }
+models:
+  gpt: { provider: openai, estimated_input_cost_per_1k: 0.25, estimated_output_cost_per_1k: 1, max_output_tokens: 100 }
+  claude: { provider: anthropic, estimated_input_cost_per_1k: 0.3, estimated_output_cost_per_1k: 1.5 }
+  bulk: { provider: openai, estimated_input_cost_per_1k: 0.0001, estimated_output_cost_per_1k: 0.0001, max_output_tokens: 100 }
+${extra}`;
+}
+
+const proxies: { proxy: RunningProxy; dataDir: string }[] = [];
+async function start(extra = "", warn: (m: string) => void = () => {}) {
+  const dataDir = await mkdtemp(join(tmpdir(), "tokenpak-hostile-"));
+  const proxy = await startProxy({ config: configFrom(yaml(extra)), dataDir, port: 0, warn });
+  proxies.push({ proxy, dataDir });
+  return { proxy, dataDir };
+}
+
+beforeAll(async () => {
+  fake = await startFakeUpstream({ replyTokens: 20 });
+});
+afterEach(async () => {
+  for (const h of proxies.splice(0)) await h.proxy.close();
+  fake.requests.length = 0;
+  fake.next.length = 0;
+});
+afterAll(async () => {
+  await fake.close();
+});
+
+const hello = [{ role: "user", content: "Say hello" }];
+
+async function post(proxy: RunningProxy, path: string, body: unknown, bearer = "alice") {
+  const res = await fetch(`${proxy.url}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${bearer}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { res, text, json: () => JSON.parse(text) as Parsed };
+}
+
+/** Every file in the data directory, as text. */
+function dataText(dir: string): string {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (!e.name.endsWith(".lock")) out.push(readFileSync(join(d, e.name), "utf8"));
+    }
+  };
+  walk(dir);
+  return out.join("\n");
+}
+
+describe("#11: hostile requests", () => {
+  it("#11.3 a chunked body is refused as soon as it passes max_body_bytes, not after it was read whole", async () => {
+    const { proxy } = await start("server: { max_body_bytes: 102400 }");
+    const url = new URL(`${proxy.url}/v1/chat/completions`);
+    const chunk = Buffer.alloc(1 << 20, "a"); // 1 MB
+    const result = await new Promise<{ status: number; writtenMb: number }>((resolve, reject) => {
+      let written = 0;
+      let done = false;
+      const req = httpRequest(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: "POST",
+          headers: { authorization: "Bearer alice" },
+        },
+        (res) => {
+          done = true;
+          resolve({ status: res.statusCode ?? 0, writtenMb: written });
+          res.resume();
+          req.destroy();
+        },
+      );
+      req.on("error", (e) => {
+        if (!done) reject(e);
+      });
+      const pump = () => {
+        // Up to 200 MB, 1 MB at a time, as long as the server has not answered.
+        while (!done && written < 200) {
+          written++;
+          if (!req.write(chunk)) return req.once("drain", pump);
+        }
+        if (!done) req.end();
+      };
+      req.write('{"model":"gpt","messages":[{"role":"user","content":"');
+      pump();
+    });
+    expect(result.status).toBe(413);
+    expect(result.writtenMb).toBeLessThan(50); // read whole, the 413 would come only after all 200 MB
+    expect((await post(proxy, "/v1/chat/completions", { model: "gpt", messages: hello })).res.status).toBe(
+      200,
+    );
+  });
+
+  it("#11.4 tokenizing an 8 MB body does not hold the event loop: other work runs in between", async () => {
+    const { proxy } = await start("server: { max_body_bytes: 20971520 }");
+    // Varied text, as the reporter's: words of random syllables, nothing the token memo has seen.
+    const syllables = [
+      "ka",
+      "lo",
+      "mir",
+      "ten",
+      "su",
+      "vor",
+      "ble",
+      "in",
+      "qua",
+      "dre",
+      "po",
+      "nys",
+      "eth",
+      "gu",
+    ];
+    const bytes = randomBytes(3_750_000); // about 8 MB of text
+    let content = "";
+    for (let i = 0; i + 2 < bytes.length; i += 3) {
+      content += `${syllables[(bytes[i] ?? 0) % 14]}${syllables[(bytes[i + 1] ?? 0) % 14]}${(bytes[i + 2] ?? 0) % 3 === 0 ? ". " : " "}`;
+    }
+    // The provider's side answers at once: only the proxy's own work is timed here.
+    const answer = {
+      id: "x",
+      object: "chat.completion",
+      model: "bulk",
+      choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }],
+      usage: { prompt_tokens: 10, completion_tokens: 1 },
+    };
+    fake.next.push({ kind: "status", status: 200, text: JSON.stringify(answer) });
+    let longest = 0;
+    let last = performance.now();
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      longest = Math.max(longest, now - last);
+      last = now;
+    }, 5);
+    const began = performance.now();
+    const { res } = await post(proxy, "/v1/chat/completions", {
+      model: "gpt",
+      messages: [{ role: "user", content }],
+    });
+    const took = performance.now() - began;
+    clearInterval(ticker);
+    expect(res.status).toBe(200);
+    // Counted in one go, the whole tokenization (most of `took`) would be one stall.
+    expect(longest).toBeLessThan(took * 0.4);
+  }, 60_000);
+
+  it("#11.6 open mode refuses a bearer that looks like a secret, without storing or echoing it", async () => {
+    const { proxy, dataDir } = await start();
+    const secrets = [
+      "sk-proj-abcdefghijklmnop1234567890",
+      "sk-ant-api03-xyzXYZ0123456789",
+      randomBytes(30).toString("base64url"),
+    ];
+    for (const secret of secrets) {
+      const { res, text, json } = await post(
+        proxy,
+        "/v1/chat/completions",
+        { model: "gpt", messages: hello },
+        secret,
+      );
+      expect(res.status, secret).toBe(401);
+      expect(json().error.message).toContain("takes the bearer as a user name");
+      expect(text).not.toContain(secret);
+    }
+    // User names, e-mail addresses and UUIDs are still user names.
+    for (const user of ["alice", "ops@example.com", "550e8400-e29b-41d4-a716-446655440000"]) {
+      expect(
+        (await post(proxy, "/v1/chat/completions", { model: "gpt", messages: hello }, user)).res.status,
+        user,
+      ).toBe(200);
+    }
+    expect(fake.requests).toHaveLength(3);
+    await proxy.close();
+    proxies.length = 0;
+    const stored = dataText(dataDir);
+    for (const secret of secrets) expect(stored).not.toContain(secret);
+    expect(stored).toContain("ops@example.com");
+  });
+
+  it("#11.6 what looks like a secret", () => {
+    expect(looksLikeSecret("sk-x")).toBe(true);
+    expect(looksLikeSecret("tp-team-key")).toBe(true);
+    expect(looksLikeSecret("f3b2a1c4d5e6f708192a3b4c5d6e7f8091a2b3c4")).toBe(true); // 40 hex digits
+    expect(looksLikeSecret("a-very-long-user-name-of-someone-in-ops")).toBe(false);
+    expect(looksLikeSecret("550E8400-E29B-41D4-A716-446655440000")).toBe(false);
+  });
+
+  it("#11.7 an upstream error that echoes the provider's key reaches the client with the key blanked out", async () => {
+    const { proxy } = await start();
+    fake.next.push({
+      kind: "status",
+      status: 401,
+      body: {
+        error: {
+          message: `Incorrect API key provided: ${PROVIDER_KEY}`,
+          type: "invalid_request_error",
+          headers: { authorization: `Bearer ${PROVIDER_KEY}` },
+        },
+      },
+    });
+    const json = await post(proxy, "/v1/chat/completions", { model: "gpt", messages: hello });
+    expect(json.res.status).toBe(401);
+    expect(json.text).not.toContain(PROVIDER_KEY);
+    expect(json.json().error.message).toBe("Incorrect API key provided: [redacted]");
+    // Translated (an OpenAI client to an Anthropic model), and mid-stream.
+    fake.next.push({
+      kind: "status",
+      status: 400,
+      body: { type: "error", error: { type: "invalid_request_error", message: `bad key ${PROVIDER_KEY}` } },
+    });
+    const translated = await post(proxy, "/v1/chat/completions", {
+      model: "claude",
+      max_tokens: 10,
+      messages: hello,
+    });
+    expect(translated.text).not.toContain(PROVIDER_KEY);
+    expect(translated.text).toContain("[redacted]");
+  });
+
+  it("#11.8 an unknown error is logged with its stack; the client gets a generic internal_error with the request id", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "tokenpak-hostile-"));
+    const config = configFrom(yaml());
+    const { ledger } = await Ledger.open({ dir: dataDir, policy: compilePolicy(config) });
+    class Broken extends Authenticator {
+      override identify(): never {
+        throw new RangeError("Maximum call stack size exceeded");
+      }
+    }
+    const logged: string[] = [];
+    const app = createApp({
+      config,
+      ledger,
+      upstreams: new Upstreams(new Map()),
+      auth: new Broken(config),
+      prices: new PriceBook({ config, dataDir }),
+      maxBodyBytes: 1 << 20,
+      clock: Date.now,
+      warn: (m) => logged.push(m),
+    });
+    const res = await app.request("/v1/messages", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "claude", max_tokens: 5, messages: hello }),
+    });
+    expect(res.status).toBe(500);
+    const body = (await res.json()) as Parsed;
+    const id = res.headers.get("x-tokenpak-request-id");
+    expect(body).toMatchObject({ type: "error", error: { code: "internal", request_id: id } });
+    expect(body.error.message).not.toContain("Maximum call stack");
+    expect(logged.join("\n")).toContain(
+      `internal error in request ${id}: RangeError: Maximum call stack size exceeded`,
+    );
+    expect(logged.join("\n")).toMatch(/at Broken\.identify/); // the stack, for the operator
+    await ledger.close();
+  });
+});
