@@ -8,7 +8,7 @@ import { EXIT_CODE_TABLE, exitCodeFor, exitCodesMarkdown } from "../src/cli/exit
 import { ROOT, runCli } from "./helpers/cli.js";
 import { readOnlyDisk } from "./helpers/disk.js";
 
-/** Every Markdown table headed `| code | meaning |` in the README and docs/. */
+/** Every table under an "Exit codes" heading in the README and docs/: the copies of the whole table. */
 function docTables(): { file: string; table: string }[] {
   const docs = existsSync(join(ROOT, "docs"))
     ? readdirSync(join(ROOT, "docs"))
@@ -17,12 +17,10 @@ function docTables(): { file: string; table: string }[] {
     : [];
   return ["README.md", ...docs].flatMap((file) => {
     const text = readFileSync(join(ROOT, file), "utf8");
-    const out: { file: string; table: string }[] = [];
-    for (let at = text.indexOf("| code | meaning"); at >= 0; at = text.indexOf("| code | meaning", at + 1)) {
-      const end = text.indexOf("\n\n", at);
-      out.push({ file, table: text.slice(at, end < 0 ? undefined : end).trimEnd() });
-    }
-    return out;
+    return [...text.matchAll(/^#{2,4} Exit codes\n\n(\|[^\n]*\n)+/gm)].map((m) => ({
+      file,
+      table: (m[0] ?? "").replace(/^#{2,4} Exit codes\n\n/, "").trimEnd(),
+    }));
   });
 }
 

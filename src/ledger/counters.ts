@@ -250,25 +250,21 @@ export class Counters {
 
   /**
    * Drops what can no longer matter: windows that have ended, expired rolling
-   * buckets, and every window no limit of its scope counts in (a user without
-   * a monthly limit needs no month, a scope without a run limit no total). So
-   * a scope idle past its longest window leaves memory altogether. A total
-   * window never ends: its cell goes once the scope (an agent run) has been
-   * idle for `totalIdleMs`. A cell holding a reservation stays until the
+   * buckets, and every window the scope does not keep (`kept`, asked with the
+   * scope's last activity). So a scope idle past its longest window leaves
+   * memory altogether. A cell holding a reservation stays until the
    * reservation ends.
    */
-  prune(now: number, limitsOf: (scopeId: string) => readonly Limit[] | undefined, totalIdleMs: number): void {
+  prune(now: number, kept: KeptWindows): void {
     const current = new Set(this.calendarKeys(now));
     for (const [id, s] of this.scopes) {
-      const counted = countedWindows(limitsOf(id));
       s.lastAt ??= now;
-      const totalKept = now - s.lastAt <= totalIdleMs;
+      const keeps = kept(id, s.lastAt);
       for (const [key, cell] of s.calendar) {
-        const kept = current.has(key) && counted.has(key.charAt(0)) && (key !== "t" || totalKept);
-        if (!kept && !isReserved(cell)) s.calendar.delete(key);
+        if (!(current.has(key) && keeps.has(key.charAt(0))) && !isReserved(cell)) s.calendar.delete(key);
       }
       for (const [label, cell] of s.rolling) {
-        if (counted.has(`r:${label}`)) {
+        if (keeps.has(`r:${label}`)) {
           const first = firstLiveBucket(now, cell.windowMs, cell.bucketMs);
           for (const index of cell.buckets.keys()) if (index < first) cell.buckets.delete(index);
         } else {
@@ -336,9 +332,15 @@ function isReserved(cell: Cell): boolean {
   return cell.rSpent !== 0 || cell.rTokens !== 0 || cell.rRequests !== 0;
 }
 
-const countedCache = new WeakMap<readonly Limit[], Set<string>>();
-/** The windows a scope's limits count in: "d", "m", "t" (calendar keys' first letter) and "r:<label>". */
-function countedWindows(limits: readonly Limit[] | undefined): Set<string> {
+/**
+ * The windows a scope keeps, asked by prune() with the scope's last activity:
+ * "d", "m", "t" (the first letter of the calendar keys) and "r:<label>".
+ */
+export type KeptWindows = (scopeId: string, lastAt: number) => ReadonlySet<string>;
+
+const countedCache = new WeakMap<readonly Limit[], ReadonlySet<string>>();
+/** The windows a list of limits counts in, in prune()'s terms. */
+export function countedWindows(limits: readonly Limit[] | undefined): ReadonlySet<string> {
   if (limits === undefined) return new Set();
   let set = countedCache.get(limits);
   if (!set) {

@@ -29,6 +29,7 @@ budget:
     user_limits:
       user-a:
         daily_limit_cents: 300
+        monthly_limit_cents: 100000 # so the ledger keeps user-a's months, which tests read
 providers:
   openai: { type: openai, api_key: sk-test }
 models:

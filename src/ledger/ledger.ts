@@ -13,6 +13,7 @@ import { acquireLock, type LockHandle } from "./lock.js";
 import { Marks } from "./marks.js";
 import { LedgerQueries, type ScopeStatus } from "./queries.js";
 import { replayJournal, soundEntry } from "./replay.js";
+import { keptWindows } from "./retention.js";
 import { type LedgerState, loadSnapshot, rollingLabels, SnapshotStore, STATE_FILE } from "./snapshot.js";
 
 export type { AdjustInput, ReserveRequest, SettleInput } from "./booking.js";
@@ -88,19 +89,8 @@ export interface LedgerHealth {
 }
 
 const DEFAULT_TTL_MS = 10 * 60_000;
-const DAY_MS = 86_400_000;
 /** Scope objects the policy may keep cached beyond twice the scopes the counters hold. */
 const SCOPES_CACHED = 10_000;
-
-/**
- * How long a total window (an agent run's) is kept after the run's last
- * spend: a month, or the longest rolling window if that is longer. A run id
- * used again after that starts from zero.
- */
-export function totalIdleMs(policy: Policy): number {
-  const rolling = policy.rollingWindows.map((w) => (w.kind === "rolling" ? w.ms : 0));
-  return Math.max(31 * DAY_MS, ...rolling);
-}
 
 function openDataDir(dir: string): LockHandle {
   try {
@@ -458,7 +448,7 @@ export class Ledger {
       if (this.journal.error !== undefined) return;
       const now = this.now();
       const { policy } = this.options;
-      this.books.counters.prune(now, (id) => policy.limitsById(id), totalIdleMs(policy));
+      this.books.counters.prune(now, keptWindows(policy, now));
       policy.forgetScopes(Math.max(SCOPES_CACHED, 2 * this.books.counters.size));
       const state: LedgerState = {
         version: 1,
