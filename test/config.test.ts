@@ -509,7 +509,11 @@ describe("defaults", () => {
       timezone: "UTC",
     });
     expect(config.storage).toEqual({ backend: "file", fsync: "batch" });
-    expect(config.pricing).toEqual({ stale_after_hours: 24, unknown_model: "refuse" });
+    expect(config.pricing).toEqual({
+      stale_after_hours: 24,
+      unknown_model: "refuse",
+      unknown_tool: "refuse",
+    });
   });
 
   it("defaults fill the recipe's config without overriding what it sets", () => {

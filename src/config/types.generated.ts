@@ -248,6 +248,16 @@ cache_write_1h_cost_per_1k?: number
  */
 upstream_model?: string
 max_output_tokens?: Count
+/**
+ * The most input tokens the model takes. A Responses API turn that continues a conversation tokenpak has not seen reserves this much input. Default: 1,048,576.
+ */
+context_window?: number
+/**
+ * Price of one call of each built-in tool of the Responses API, in US cents: {web_search: 1, file_search: 0.25, code_interpreter: 3}.
+ */
+tool_call_cents?: {
+[k: string]: number | undefined
+}
 }
 export interface Server {
 host?: string
@@ -336,6 +346,10 @@ unknown_model?: ("refuse" | {
 input_cost_per_1k: Price
 output_cost_per_1k: Price
 })
+/**
+ * A built-in tool (Responses API) with no price in models.<m>.tool_call_cents: refuse the request, or allow it and leave the calls' cost to reconcile-spend.
+ */
+unknown_tool?: ("refuse" | "allow")
 }
 
 /**
@@ -586,6 +600,16 @@ cache_write_1h_cost_per_1k?: number
  */
 upstream_model?: string
 max_output_tokens?: ResolvedCount
+/**
+ * The most input tokens the model takes. A Responses API turn that continues a conversation tokenpak has not seen reserves this much input. Default: 1,048,576.
+ */
+context_window?: number
+/**
+ * Price of one call of each built-in tool of the Responses API, in US cents: {web_search: 1, file_search: 0.25, code_interpreter: 3}.
+ */
+tool_call_cents?: {
+[k: string]: number | undefined
+}
 }
 export interface ResolvedServer {
 host: string
@@ -674,4 +698,8 @@ unknown_model: ("refuse" | {
 input_cost_per_1k: ResolvedPrice
 output_cost_per_1k: ResolvedPrice
 })
+/**
+ * A built-in tool (Responses API) with no price in models.<m>.tool_call_cents: refuse the request, or allow it and leave the calls' cost to reconcile-spend.
+ */
+unknown_tool: ("refuse" | "allow")
 }

@@ -32,6 +32,12 @@ function textOf(content: unknown): string {
     .join("");
 }
 
+/** An Anthropic message id for a translated answer: the SDKs and their users expect `msg_…`. */
+function messageId(id: unknown): string {
+  const text = str(id) ?? "";
+  return text.startsWith("msg_") ? text : `msg_${text}`;
+}
+
 function parseArguments(text: unknown): Json {
   const parsed = typeof text === "string" ? parseJson(text) : text;
   return isObject(parsed) ? parsed : {};
@@ -253,7 +259,7 @@ export function chatToMessagesResponse(completion: Json): Json {
   const usage = obj(completion.usage);
   const cached = num(obj(usage.prompt_tokens_details).cached_tokens) ?? 0;
   return {
-    id: completion.id,
+    id: messageId(completion.id),
     type: "message",
     role: "assistant",
     model: completion.model,
@@ -395,7 +401,7 @@ export function chatToMessagesStream(): StreamTranslator {
     started = true;
     return ev("message_start", {
       message: {
-        id: data.id,
+        id: messageId(data.id),
         type: "message",
         role: "assistant",
         model: data.model,

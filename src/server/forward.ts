@@ -2,9 +2,9 @@ import { isTokenpakError, TokenpakError } from "../errors.js";
 import type { Reserved } from "../ledger/ledger.js";
 import { ownValue } from "../own.js";
 import { NO_USAGE } from "../pricing/usage.js";
-import { type Json, obj } from "../providers/json.js";
+import { obj } from "../providers/json.js";
 import { redactor } from "../providers/redact.js";
-import { chatToMessagesRequest, messagesToChatRequest } from "../providers/translate.js";
+import { requestFor } from "../providers/translation.js";
 import { providerReached, type UpstreamAbort, type UpstreamResponse } from "../providers/upstream.js";
 import {
   formatOf,
@@ -43,14 +43,11 @@ function upstreamText(
   maxTokens: number,
 ) {
   const { body, clientFormat, route } = call;
-  const out: Json =
-    plan.upstreamFormat === clientFormat
-      ? { ...body }
-      : clientFormat === "openai"
-        ? chatToMessagesRequest(body)
-        : messagesToChatRequest(body);
+  const out = requestFor(clientFormat, plan.upstreamFormat, body);
   out.model = model;
   if (route !== "embeddings") setMaxTokens(out, plan.upstreamFormat, plan.provider.type, maxTokens);
+  // The built-in tool calls reserved are the most the provider may make.
+  if (call.tools?.inject && plan.upstreamFormat === "responses") out.max_tool_calls = call.tools.maxCalls;
   if (plan.streaming && plan.upstreamFormat === "openai") {
     // Usage arrives in a last chunk only when asked for; the relay drops it again if the client did not ask.
     out.stream_options = { ...obj(out.stream_options), include_usage: true };

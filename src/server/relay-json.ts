@@ -2,9 +2,15 @@ import { TokenpakError } from "../errors.js";
 import { microsToCents } from "../money/money.js";
 import { NO_USAGE } from "../pricing/usage.js";
 import { isObject, type Json, obj, parseJson, withMember } from "../providers/json.js";
-import { jsonUsage, providerError } from "../providers/stream-watch.js";
+import {
+  jsonIds,
+  jsonToolCalls,
+  jsonUsage,
+  providerError,
+  type StoredIds,
+} from "../providers/stream-watch.js";
 import { answerAsStream } from "../providers/synthesize.js";
-import { chatToMessagesResponse, messagesToChatResponse } from "../providers/translate.js";
+import { answerFor } from "../providers/translation.js";
 import { type UpstreamResponse, upstreamError } from "../providers/upstream.js";
 import type { WireFormat } from "../providers/wire.js";
 import { countOutputTokens, type TokenizerFamily } from "../tokenize/estimate.js";
@@ -22,9 +28,12 @@ export interface RelayContext {
   out: Record<string, string>;
   /** Sets x-tokenpak-remaining-cents, after the settle it should reflect. */
   remaining(): void;
+  /** After the settle: what a Responses answer holds as context, for the turn that continues it. */
+  remember(ids: StoredIds): void;
 }
 
-async function readAll(body: AsyncIterable<Uint8Array | string>): Promise<string> {
+/** A provider's whole answer body as text. */
+export async function readAll(body: AsyncIterable<Uint8Array | string>): Promise<string> {
   // An undici body reads itself whole, without the async iterator and a decode per chunk.
   if ("text" in body && typeof body.text === "function") return (body as { text(): Promise<string> }).text();
   const decoder = new TextDecoder();
@@ -53,12 +62,7 @@ function family(plan: Plan): TokenizerFamily {
 /** The answer in the client's format, cost_cents included. */
 function clientAnswer(ctx: RelayContext, parsed: Json, cents: number): Json {
   const { call, plan, hold } = ctx;
-  let answer =
-    plan.upstreamFormat === call.clientFormat
-      ? parsed
-      : call.clientFormat === "openai"
-        ? messagesToChatResponse(parsed)
-        : chatToMessagesResponse(parsed);
+  let answer = answerFor(plan.upstreamFormat, call.clientFormat, parsed, call.body);
   if (hold.decision.fallbackFrom !== undefined) answer = { ...answer, model: hold.decision.model.name };
   return { ...answer, cost_cents: cents };
 }
@@ -118,9 +122,11 @@ export async function relayJson(ctx: RelayContext, upstream: UpstreamResponse): 
       out,
     );
   }
+  const calls = jsonToolCalls(plan.upstreamFormat, parsed);
   const cost = usage
-    ? await hold.settle(usage, "ok")
-    : await hold.settle(counted, "ok", "the answer carried no usage; output counted from its text");
+    ? await hold.settle(usage, "ok", undefined, calls)
+    : await hold.settle(counted, "ok", "the answer carried no usage; output counted from its text", calls);
+  ctx.remember(jsonIds(plan.upstreamFormat, parsed));
   const cents = microsToCents(cost);
   out["x-tokenpak-cost-cents"] = String(cents);
   ctx.remaining();

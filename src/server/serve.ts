@@ -11,6 +11,7 @@ import { type ProviderSettings, Upstreams } from "../providers/upstream.js";
 import { createApp } from "./app.js";
 import { bindResponse } from "./disconnect.js";
 import { Authenticator } from "./identity.js";
+import { ResponseMemory } from "./response-memory.js";
 
 export interface ProxyOptions {
   config: Readonly<Config>;
@@ -104,6 +105,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     ledger,
     upstreams,
     auth,
+    memory: new ResponseMemory(ledger),
     maxBodyBytes: config.server.max_body_bytes,
     clock,
     warn,
