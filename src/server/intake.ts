@@ -182,9 +182,10 @@ function storedInput(deps: ExchangeDeps, shape: RequestShape, window: number): S
   return known ? { tokens: Math.min(tokens, window), known } : { tokens: window, known };
 }
 
+/** The largest context window of the models that may serve the request. */
 function contextWindow(models: readonly (ResolvedModel | undefined)[]): number {
   let most = 0;
-  for (const m of models) most = Math.max(most, m?.context_window ?? DEFAULT_CONTEXT_WINDOW);
+  for (const m of models) if (m) most = Math.max(most, m.context_window ?? DEFAULT_CONTEXT_WINDOW);
   return most;
 }
 
