@@ -322,6 +322,26 @@ describe("stateful turns: previous_response_id", () => {
     expect(fake.requests.at(-1)?.body.max_output_tokens).toBe(clamp);
   });
 
+  it("an item_reference is reserved at the output of the response it came from; an unknown one at the context window", async () => {
+    const { proxy, dataDir } = await start();
+    const one = (await post(proxy, ask)).json();
+    const item = one.output[0].id as string;
+    const body = {
+      model: "gpt-5",
+      input: [{ type: "item_reference", id: item }, { role: "user", content: "Why?" }],
+      max_output_tokens: 100,
+    };
+    expect((await post(proxy, body)).res.status).toBe(200);
+    const reserved = () => {
+      const r = journalEntries(dataDir).filter((e) => e.type === "reserve").at(-1);
+      return r?.type === "reserve" ? r.reserved.tokens : 0;
+    };
+    expect(reserved()).toBe(one.usage.output_tokens + estimateResponsesInput(body, "openai") + 100);
+    fake.next.push({ kind: "status", status: 200, body: { ...one, id: "resp_x" } });
+    await post(proxy, { ...body, input: [{ type: "item_reference", id: "msg_never_seen" }] });
+    expect(reserved()).toBe(50_000 + 100);
+  });
+
   it("an unknown previous response reserves the model's context window; refused on a tight budget with the reason", async () => {
     const { proxy, dataDir } = await start();
     // A response tokenpak never saw: made at the provider directly.

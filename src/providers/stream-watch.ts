@@ -49,10 +49,18 @@ export interface StreamWatch {
   ids(): StoredIds;
 }
 
-/** A Responses answer's id, and the conversation it belongs to: what a later turn refers to. */
+/** A Responses answer's id, its conversation's and its output items': what a later turn refers to. */
 export interface StoredIds {
   response?: string | undefined;
   conversation?: string | undefined;
+  items?: string[] | undefined;
+}
+
+function itemIds(output: unknown): string[] {
+  return arr(output).flatMap((item) => {
+    const id = str(obj(item).id);
+    return id === undefined ? [] : [id];
+  });
 }
 
 function storedIds(response: Json): StoredIds {
@@ -60,6 +68,7 @@ function storedIds(response: Json): StoredIds {
   return {
     response: str(response.id),
     conversation: isObject(conversation) ? str(conversation.id) : str(conversation),
+    items: itemIds(response.output),
   };
 }
 
@@ -218,9 +227,11 @@ function responsesWatch(): StreamWatch {
   const begun: ToolCalls = {};
   let final: ToolCalls | undefined;
   let ids: StoredIds = {};
+  const items: string[] = [];
   const ended = (response: Json) => {
     if (response.usage !== undefined && response.usage !== null) usage = readOpenAIUsage(response.usage);
     if (Array.isArray(response.output)) final = toolCallsIn(response.output);
+    if (Array.isArray(response.output)) ids = { ...ids, items: itemIds(response.output) };
   };
   return {
     event(e) {
@@ -247,6 +258,8 @@ function responsesWatch(): StreamWatch {
         const item = obj(data.item);
         if (item.type === "reasoning") reasoning = true;
         countCall(begun, item);
+        const id = str(item.id);
+        if (id !== undefined) items.push(id);
       } else if (type.endsWith(".delta") && !NOT_TEXT.has(type)) {
         texts.add(data.output_index, str(data.delta) ?? "");
       }
@@ -262,7 +275,7 @@ function responsesWatch(): StreamWatch {
     error: () => error,
     complete: () => complete,
     toolCalls: () => final ?? begun,
-    ids: () => ids,
+    ids: () => (ids.items ? ids : { ...ids, items }),
   };
 }
 

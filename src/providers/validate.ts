@@ -25,13 +25,15 @@ export interface RequestShape {
 
 /**
  * What a Responses request refers to that the provider bills as input: the
- * conversation so far (`previous_response_id`, `conversation`) or a stored
- * prompt template (`prompt`).
+ * conversation so far (`previous_response_id`, `conversation`), items of
+ * earlier responses (`item_reference`), or a stored prompt template (`prompt`).
  */
 export interface StoredInput {
   previousResponseId?: string | undefined;
   conversationId?: string | undefined;
   prompt: boolean;
+  /** `item_reference` inputs: items of earlier responses, by id. */
+  items: readonly string[];
 }
 
 /** Deeper than this, a body is refused: nothing real nests so far, and recursion over it would overflow. */
@@ -155,10 +157,18 @@ function storedInput(body: Json): StoredInput | undefined {
     throw invalid("conversation", "`conversation` must be a conversation id or `{id}`");
   }
   const prompt = body.prompt !== undefined && body.prompt !== null;
-  if (typeof previous !== "string" && typeof conversationId !== "string" && !prompt) return undefined;
+  const items: string[] = [];
+  for (const item of Array.isArray(body.input) ? body.input : []) {
+    if (!isObject(item) || item.type !== "item_reference") continue;
+    if (typeof item.id !== "string") throw invalid("input", "an `item_reference` needs a string `id`");
+    items.push(item.id);
+  }
+  if (typeof previous !== "string" && typeof conversationId !== "string" && !prompt && items.length === 0)
+    return undefined;
   return {
     ...(typeof previous === "string" ? { previousResponseId: previous } : {}),
     ...(typeof conversationId === "string" ? { conversationId } : {}),
     prompt,
+    items,
   };
 }

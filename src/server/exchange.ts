@@ -125,12 +125,17 @@ function storedHint(error: TokenpakError, call: Intake): TokenpakError {
   );
 }
 
-/** A settled Responses answer's context, remembered for the turn that continues it: all it was billed. */
+/**
+ * A settled Responses answer, remembered for the turns that refer to it: its
+ * context (all it was billed) by its id and its conversation's, and each of
+ * its output items at most its whole output.
+ */
 function remember(deps: ExchangeDeps, hold: Hold, ids: StoredIds): void {
   if (!hold.settled) return;
   const tokens = totalTokens(hold.settled);
   if (ids.response !== undefined) deps.memory.remember(ids.response, tokens);
   if (ids.conversation !== undefined) deps.memory.remember(ids.conversation, tokens);
+  for (const item of ids.items ?? []) deps.memory.remember(item, hold.settled.output);
 }
 
 function remaining(deps: ExchangeDeps, identity: Identity, decision: Reserved, out: Record<string, string>) {

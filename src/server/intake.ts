@@ -164,9 +164,10 @@ function toolUse(shape: RequestShape): ToolUse | undefined {
 
 /**
  * The input a Responses turn is billed from the provider's store: the
- * remembered context of the response (or conversation) it continues, or —
- * when tokenpak has not seen it, or the request uses a stored prompt — the
- * whole context window, the most input the provider can bill.
+ * remembered context of the response (or conversation) it continues and of
+ * the items it references, or — when tokenpak has not seen one of them, or the
+ * request uses a stored prompt — the whole context window, the most input the
+ * provider can bill.
  */
 function storedInput(deps: ExchangeDeps, shape: RequestShape, window: number): StoredReservation | undefined {
   const stored = shape.stored;
@@ -178,6 +179,12 @@ function storedInput(deps: ExchangeDeps, shape: RequestShape, window: number): S
     const n = deps.memory.get(id);
     if (n === undefined) known = false;
     else tokens = Math.max(tokens, n);
+  }
+  // A referenced item is at most its response's output (items of one response counted each: errs high).
+  for (const id of stored.items) {
+    const n = deps.memory.get(id);
+    if (n === undefined) known = false;
+    else tokens += n;
   }
   return known ? { tokens: Math.min(tokens, window), known } : { tokens: window, known };
 }

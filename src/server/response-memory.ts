@@ -3,8 +3,8 @@ import type { Ledger } from "../ledger/ledger.js";
 /** The ledger mark the memory is kept under, in the state snapshot. */
 export const MEMORY_MARK = "responses.context_tokens";
 
-/** How many responses (and conversations) are remembered; the least recently used go first. */
-export const REMEMBERED = 10_000;
+/** How many responses, conversations and output items are remembered; the least recently used go first. */
+export const REMEMBERED = 20_000;
 
 function isCount(n: unknown): n is number {
   return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
