@@ -3,8 +3,9 @@
  * port 0) in front of a fake provider on loopback that speaks the Responses
  * API (event names, item shapes, usage fields) and Anthropic's messages.
  */
-import { request as httpRequest } from "node:http";
+
 import { mkdtemp } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -137,7 +138,16 @@ describe("POST /v1/responses on an OpenAI provider", () => {
     const { res } = await post(proxy, body);
     expect(res.status).toBe(200);
     const seen = fake.requests[0]?.body;
-    for (const key of ["instructions", "input", "tools", "tool_choice", "reasoning", "text", "store", "metadata"])
+    for (const key of [
+      "instructions",
+      "input",
+      "tools",
+      "tool_choice",
+      "reasoning",
+      "text",
+      "store",
+      "metadata",
+    ])
       expect(seen?.[key], key).toEqual(body[key as keyof typeof body]);
     expect(seen?.max_output_tokens).toBe(500);
     const reserve = journalEntries(dataDir).find((e) => e.type === "reserve");
@@ -175,7 +185,12 @@ describe("POST /v1/responses on an OpenAI provider", () => {
     const { res, json } = await post(proxy, ask, "broke");
     expect(res.status).toBe(402);
     expect(json()).toEqual({
-      error: expect.objectContaining({ type: "budget_exceeded", code: "budget_exceeded", param: null, scope: "user:broke" }),
+      error: expect.objectContaining({
+        type: "budget_exceeded",
+        code: "budget_exceeded",
+        param: null,
+        scope: "user:broke",
+      }),
     });
     expect(res.headers.get("x-should-retry")).toBe("false");
     expect(fake.requests).toHaveLength(0);
@@ -245,7 +260,10 @@ describe("POST /v1/responses on an OpenAI provider", () => {
     const { proxy, dataDir } = await start();
     const { text } = await post(proxy, { ...ask, stream: true, max_output_tokens: 20 });
     const last = sse(text).at(-1)?.data;
-    expect(last).toMatchObject({ type: "response.incomplete", response: { incomplete_details: { reason: "max_output_tokens" } } });
+    expect(last).toMatchObject({
+      type: "response.incomplete",
+      response: { incomplete_details: { reason: "max_output_tokens" } },
+    });
     expect(settleEntries(dataDir)[0]).toMatchObject({ status: "ok", usage: { output: 20 } });
   });
 
@@ -296,9 +314,13 @@ describe("stateful turns: previous_response_id", () => {
     const again = await start("", first.dataDir);
     const third = { ...next, previous_response_id: two.json().id };
     expect((await post(again.proxy, third)).res.status).toBe(200);
-    const after = journalEntries(first.dataDir).filter((e) => e.type === "reserve").at(-1);
+    const after = journalEntries(first.dataDir)
+      .filter((e) => e.type === "reserve")
+      .at(-1);
     const total = two.json().usage.total_tokens as number;
-    expect(after?.type === "reserve" && after.reserved.tokens).toBe(total + estimateResponsesInput(third, "openai") + 100);
+    expect(after?.type === "reserve" && after.reserved.tokens).toBe(
+      total + estimateResponsesInput(third, "openai") + 100,
+    );
   });
 
   it("with a tight budget, the second turn is clamped where the new input alone would have passed in full", async () => {
@@ -328,12 +350,17 @@ describe("stateful turns: previous_response_id", () => {
     const item = one.output[0].id as string;
     const body = {
       model: "gpt-5",
-      input: [{ type: "item_reference", id: item }, { role: "user", content: "Why?" }],
+      input: [
+        { type: "item_reference", id: item },
+        { role: "user", content: "Why?" },
+      ],
       max_output_tokens: 100,
     };
     expect((await post(proxy, body)).res.status).toBe(200);
     const reserved = () => {
-      const r = journalEntries(dataDir).filter((e) => e.type === "reserve").at(-1);
+      const r = journalEntries(dataDir)
+        .filter((e) => e.type === "reserve")
+        .at(-1);
       return r?.type === "reserve" ? r.reserved.tokens : 0;
     };
     expect(reserved()).toBe(one.usage.output_tokens + estimateResponsesInput(body, "openai") + 100);
@@ -378,7 +405,9 @@ describe("built-in tools", () => {
     const [settled] = settleEntries(dataDir);
     expect(settled?.tool_calls).toEqual({ web_search: 1 });
     const usage = json().usage;
-    expect(settled?.cost).toBe(Math.ceil((usage.input_tokens * 125_000 + usage.output_tokens * 1_000_000) / 1000) + MICROS_PER_CENT);
+    expect(settled?.cost).toBe(
+      Math.ceil((usage.input_tokens * 125_000 + usage.output_tokens * 1_000_000) / 1000) + MICROS_PER_CENT,
+    );
     expect(json().cost_cents).toBe((settled?.cost ?? 0) / MICROS_PER_CENT);
 
     // Streamed: the same call counted from the stream's final response.
@@ -392,7 +421,11 @@ describe("built-in tools", () => {
     const body = { ...ask, tools: [{ type: "file_search", vector_store_ids: ["vs_1"] }] };
     const refused = await post(proxy, body);
     expect(refused.res.status).toBe(400);
-    expect(refused.json().error).toMatchObject({ code: "model_unpriced", param: "tools", tool: "file_search" });
+    expect(refused.json().error).toMatchObject({
+      code: "model_unpriced",
+      param: "tools",
+      tool: "file_search",
+    });
     expect(refused.json().error.message).toContain("models.gpt-5.tool_call_cents.file_search");
     expect(fake.requests).toHaveLength(0);
 
@@ -413,7 +446,11 @@ describe("built-in tools", () => {
       },
     ];
     const { json } = await post(proxy, { ...ask, tools });
-    expect(json().output[0]).toMatchObject({ type: "function_call", name: "get_weather", arguments: '{"city":"Paris"}' });
+    expect(json().output[0]).toMatchObject({
+      type: "function_call",
+      name: "get_weather",
+      arguments: '{"city":"Paris"}',
+    });
     expect(fake.requests[0]?.body).not.toHaveProperty("max_tool_calls");
   });
 });
@@ -458,7 +495,10 @@ describe("a Responses request for a model on an Anthropic provider", () => {
             { type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" } },
           ],
         },
-        { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: "lookup", input: { q: "x" } }] },
+        {
+          role: "assistant",
+          content: [{ type: "tool_use", id: "toolu_1", name: "lookup", input: { q: "x" } }],
+        },
         { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: "found" }] },
       ],
     });
@@ -466,7 +506,10 @@ describe("a Responses request for a model on an Anthropic provider", () => {
     expect(answer).toMatchObject({ object: "response", status: "completed", model: "claude-sonnet-4-5" });
     expect(answer.id).toMatch(/^resp_/);
     expect(answer.output[0]).toMatchObject({ type: "message", role: "assistant" });
-    expect(answer.output[0].content[0]).toMatchObject({ type: "output_text", text: expect.stringMatching(/^Budgets/) });
+    expect(answer.output[0].content[0]).toMatchObject({
+      type: "output_text",
+      text: expect.stringMatching(/^Budgets/),
+    });
     expect(answer.usage).toMatchObject({ output_tokens: 40, output_tokens_details: { reasoning_tokens: 0 } });
     expect(answer.usage.total_tokens).toBe(answer.usage.input_tokens + 40);
     expect(settleEntries(dataDir)[0]?.cost).toBe(micros(answer.cost_cents));
@@ -509,7 +552,9 @@ describe("a Responses request for a model on an Anthropic provider", () => {
       "response.content_part.added",
     ]);
     expect(types.at(-1)).toBe("response.completed");
-    const streamed = events.filter((e) => e.data.type === "response.output_text.delta").map((e) => e.data.delta);
+    const streamed = events
+      .filter((e) => e.data.type === "response.output_text.delta")
+      .map((e) => e.data.delta);
     expect(streamed.length).toBeGreaterThan(3);
     const done = events.at(-1)?.data.response;
     expect(done.output[0].content[0].text).toBe(streamed.join(""));
@@ -549,29 +594,31 @@ describe("headers tell the truth", () => {
     const { proxy } = await start();
     const url = new URL(`${proxy.url}/v1/responses`);
     const streamed = (te: boolean) =>
-      new Promise<{ text: string; trailers: NodeJS.Dict<string>; declared: string | undefined }>((resolve, reject) => {
-        const req = httpRequest(
-          url,
-          {
-            method: "POST",
-            headers: {
-              authorization: "Bearer alice",
-              "content-type": "application/json",
-              ...(te ? { te: "trailers" } : {}),
+      new Promise<{ text: string; trailers: NodeJS.Dict<string>; declared: string | undefined }>(
+        (resolve, reject) => {
+          const req = httpRequest(
+            url,
+            {
+              method: "POST",
+              headers: {
+                authorization: "Bearer alice",
+                "content-type": "application/json",
+                ...(te ? { te: "trailers" } : {}),
+              },
             },
-          },
-          (res) => {
-            let text = "";
-            res.setEncoding("utf8");
-            res.on("data", (c: string) => {
-              text += c;
-            });
-            res.on("end", () => resolve({ text, trailers: res.trailers, declared: res.headers.trailer }));
-          },
-        );
-        req.on("error", reject);
-        req.end(JSON.stringify({ ...ask, stream: true }));
-      });
+            (res) => {
+              let text = "";
+              res.setEncoding("utf8");
+              res.on("data", (c: string) => {
+                text += c;
+              });
+              res.on("end", () => resolve({ text, trailers: res.trailers, declared: res.headers.trailer }));
+            },
+          );
+          req.on("error", reject);
+          req.end(JSON.stringify({ ...ask, stream: true }));
+        },
+      );
     const withTrailer = await streamed(true);
     const cost = /cost_cents=([\d.]+)/.exec(withTrailer.text)?.[1];
     expect(cost).toBeDefined();

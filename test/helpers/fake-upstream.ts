@@ -207,7 +207,9 @@ export async function startFakeUpstream(options: Partial<MockOptions> = {}): Pro
     if (path === "/v1/messages/count_tokens") {
       // Anthropic's own count: here the plain tokenizer count, without the margin tokenpak's estimate adds.
       const tokens = estimateMessagesInput(body, "openai");
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ input_tokens: tokens }));
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ input_tokens: tokens }));
       return;
     }
     if (!route) {
