@@ -284,8 +284,8 @@ export async function startFakeUpstream(options: Partial<MockOptions> = {}): Pro
     if (sse && stopAt === events.length) seen.generated.output = fullOutput;
     if (behaviour.kind === "stream-error" && !res.destroyed) await write(res, errorEvent(route));
     if (behaviour.kind === "failed" && !res.destroyed) {
-      // The provider bills what it generated before failing, and says so.
-      await write(res, failedEvent(input, seen.generated.output));
+      // The provider bills what it generated before failing, and says so (other formats: an error event).
+      await write(res, route === "responses" ? failedEvent(input, seen.generated.output) : errorEvent(route));
     }
     if (behaviour.kind === "cut") {
       // Close without ending the chunked body: the reader sees the connection lost mid-answer.
