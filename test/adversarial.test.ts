@@ -201,7 +201,9 @@ async function drive(proxy: RunningProxy, x: Exchange, index: number): Promise<O
   const controller = new AbortController();
   const received = new Map<number, string>();
   const outcome: Outcome = { index, status: 0, requestId: null, received, left: false };
-  const path = { chat: "/v1/chat/completions", messages: "/v1/messages", responses: "/v1/responses" }[x.route];
+  const path = { chat: "/v1/chat/completions", messages: "/v1/messages", responses: "/v1/responses" }[
+    x.route
+  ];
   if (x.client.kind === "leave-after-ms") {
     const ms = x.client.ms;
     setTimeout(() => {

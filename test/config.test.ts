@@ -258,7 +258,11 @@ describe("warnings", () => {
     const found = warnings(
       config(
         [],
-        ["    tool_call_cents: { web_search: 1, websearch: 1, function: 0 }", "pricing:", "  unknown_tool: allow"],
+        [
+          "    tool_call_cents: { web_search: 1, websearch: 1, function: 0 }",
+          "pricing:",
+          "  unknown_tool: allow",
+        ],
       ),
     );
     expect(found.map((w) => w.path)).toEqual([

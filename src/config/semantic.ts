@@ -306,7 +306,14 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
  * call (web_search_preview is priced as web_search). Tools the client runs
  * (functions, computer use, shells) cost tokens only.
  */
-const HOSTED_TOOLS = ["web_search", "file_search", "code_interpreter", "image_generation", "mcp", "tool_search"];
+const HOSTED_TOOLS = [
+  "web_search",
+  "file_search",
+  "code_interpreter",
+  "image_generation",
+  "mcp",
+  "tool_search",
+];
 
 function entries<T>(record: { [k: string]: T | undefined } | undefined): [string, T][] {
   return Object.entries(record ?? {}).filter((e): e is [string, T] => e[1] !== undefined);
