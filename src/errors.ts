@@ -26,6 +26,15 @@ export type ErrorCode =
   | "upstream_invalid_response"
   | "unsafe_bind"
   | "alert_delivery_failed"
+  | "pricing_fetch_failed"
+  | "pricing_invalid"
+  | "pricing_refused"
+  | "pricing_locked"
+  | "provider_rejected"
+  | "provider_error"
+  | "csv_invalid"
+  | "reconcile_running"
+  | "daemon_unavailable"
   | "internal";
 
 export class TokenpakError extends Error {

@@ -171,7 +171,34 @@ describe("one problem, one error", () => {
     expect(result.errors.map(where)).toEqual([
       { path: "pricing.unknown_model.output_cost_per_1k", line: 4, col: 25 },
     ]);
-    expect(result.errors[0]?.message).toBe("must be at least 0");
+    // never $0: the price of last resort must be a price
+    expect(result.errors[0]?.message).toBe("must be greater than 0");
+    expect(
+      check("pricing:\n  unknown_model:\n    input_cost_per_1k: 0\n    output_cost_per_1k: 1\n").errors,
+    ).toEqual([
+      expect.objectContaining({
+        path: "pricing.unknown_model.input_cost_per_1k",
+        message: "must be greater than 0",
+      }),
+    ]);
+  });
+
+  it("a price source over plain http to another host is a warning; https, loopback and files are not", () => {
+    const result = check(
+      "pricing:\n  sources:\n    openai: http://prices.example.com/x.json\n    anthropic: http://127.0.0.1:8080/x.json\n",
+    );
+    expect(result.errors).toEqual([]);
+    expect(result.warnings.filter((w) => w.path.startsWith("pricing"))).toEqual([
+      expect.objectContaining({
+        path: "pricing.sources.openai",
+        line: 3,
+        message: "price source prices.example.com is plain http: whoever is on the path can set your prices",
+      }),
+    ]);
+    const fine = check(
+      "pricing:\n  sources:\n    openai: ./prices.json\n    anthropic: https://x.test/p.json\n",
+    );
+    expect(fine.warnings.filter((w) => w.path.startsWith("pricing"))).toEqual([]);
   });
 
   it("an unknown_model that is neither `refuse` nor a price table is one error", () => {
@@ -349,6 +376,33 @@ describe("warnings", () => {
     );
     // 100k tokens × 6¢/1k = $6.00 < $10.00
     expect(found).toEqual([]);
+  });
+
+  it("an admin key without a reconcile filter: the whole organisation's bill would be compared", () => {
+    const provider = (reconcile: string[]) =>
+      config().replace(
+        "providers:\n",
+        [
+          "providers:",
+          "  openai:",
+          "    type: openai",
+          "    admin_api_key: sk-admin-x",
+          ...reconcile,
+          "  claude:",
+          "    type: anthropic",
+          "    admin_api_key: ${ANTHROPIC_ADMIN_KEY:-}",
+          "",
+        ].join("\n"),
+      );
+    const found = warnings(provider([]));
+    expect(found.map((w) => w.path)).toEqual(["providers.openai.admin_api_key"]);
+    expect(found[0]?.message).toBe(
+      "no reconcile.project_ids: reconcile-spend compares the whole organisation's openai bill, so traffic that never went through tokenpak counts as drift",
+    );
+    expect(found[0]?.hint).toBe(
+      "give tokenpak's provider key its own project and list it in reconcile.project_ids",
+    );
+    expect(warnings(provider(["    reconcile: { project_ids: [proj_tokenpak] }"]))).toEqual([]);
   });
 
   it("no client keys: open mode", () => {
@@ -530,9 +584,15 @@ describe("defaults", () => {
     });
     expect(config.storage).toEqual({ backend: "file", fsync: "batch" });
     expect(config.pricing).toEqual({
-      stale_after_hours: 24,
+      stale_after_hours: 48,
       unknown_model: "refuse",
       unknown_tool: "refuse",
+      fetch_timeout_ms: 30_000,
+      sources: {
+        openai: "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json",
+        anthropic:
+          "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json",
+      },
     });
   });
 

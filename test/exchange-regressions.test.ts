@@ -17,6 +17,7 @@ import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js
 import { journalEntries, settleEntries } from "./helpers/journal.js";
 import type { Parsed } from "./helpers/json.js";
 import { configFrom } from "./helpers/policy.js";
+import { sseData } from "./helpers/sse.js";
 
 let fake: FakeUpstream;
 
@@ -88,14 +89,6 @@ async function post(
   });
   const text = await res.text();
   return { res, text, json: () => JSON.parse(text) as Parsed };
-}
-
-/** SSE text → the JSON of each data line (skipping [DONE]). */
-function events(text: string): Parsed[] {
-  return text
-    .split("\n")
-    .filter((l) => l.startsWith("data: ") && l !== "data: [DONE]")
-    .map((l) => JSON.parse(l.slice(6)) as Parsed);
 }
 
 /** Reads a stream until `enough` says so, then hangs up; returns what arrived. */
@@ -349,7 +342,7 @@ describe("#10: the cap holds and the ledger stays honest", () => {
       stream: true,
     });
     expect(streamed.res.headers.get("content-type")).toContain("text/event-stream");
-    const chunks = events(streamed.text);
+    const chunks = sseData(streamed.text);
     expect(chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("")).toMatch(
       /^Budgets keep agents honest/,
     );
@@ -441,7 +434,7 @@ describe("#10: the cap holds and the ledger stays honest", () => {
       messages: hello,
       stream: true,
     });
-    const chunks = events(text);
+    const chunks = sseData(text);
     expect(chunks.at(-1)?.error).toMatchObject({ type: "overloaded_error", message: "Overloaded" });
     expect(chunks.some((c) => c.choices?.[0]?.finish_reason === "stop")).toBe(false);
     expect(text).not.toContain("[DONE]");

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { compilePolicy } from "../src/budget/policy.js";
 import { Ledger } from "../src/ledger/ledger.js";
+import { PriceBook } from "../src/pricing/book.js";
 import { Upstreams } from "../src/providers/upstream.js";
 import { createApp } from "../src/server/app.js";
 import { Authenticator, looksLikeSecret } from "../src/server/identity.js";
@@ -268,6 +269,7 @@ describe("#11: hostile requests", () => {
       upstreams: new Upstreams(new Map()),
       auth: new Broken(config),
       memory: new ResponseMemory(ledger),
+      prices: new PriceBook({ config, dataDir }),
       maxBodyBytes: 1 << 20,
       clock: Date.now,
       warn: (m) => logged.push(m),

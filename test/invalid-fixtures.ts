@@ -241,4 +241,12 @@ export const INVALID_FIXTURES: readonly InvalidFixture[] = [
     message: "unknown time zone `Mars/Olympus_Mons`",
     hint: "IANA name",
   },
+  {
+    file: "reconcile-filter-wrong-provider.yaml",
+    line: 7,
+    col: 20,
+    path: "providers.anthropic.reconcile.project_ids",
+    message: "project_ids filters OpenAI's reports; provider anthropic is anthropic",
+    hint: "use workspace_ids",
+  },
 ];

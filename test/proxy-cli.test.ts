@@ -167,7 +167,17 @@ describe("tokenpak proxy: start, serve, stop", () => {
 
       const health = await fetch(`${daemon.url}/healthz`);
       expect(health.status).toBe(200);
-      expect(await health.json()).toEqual({ ok: true, open_reservations: 0 });
+      expect(await health.json()).toEqual({
+        ok: true,
+        open_reservations: 0,
+        // nothing synced in this data directory: gpt-4o is priced from the bundled snapshot
+        pricing: {
+          source: expect.stringMatching(/^bundled snapshot of LiteLLM/),
+          fetched_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
+          stale: expect.any(Boolean),
+          revision: 0,
+        },
+      });
 
       const done = [await chat(daemon.url, "user-a"), await chat(daemon.url, "user-b")];
       for (const r of done) expect(r.status).toBe(200);

@@ -8,6 +8,7 @@ import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js
 import { settleEntries } from "./helpers/journal.js";
 import type { Parsed } from "./helpers/json.js";
 import { configFrom } from "./helpers/policy.js";
+import { sseData } from "./helpers/sse.js";
 
 const SECRET = "tp-test-client-key-1";
 let fake: FakeUpstream;
@@ -74,14 +75,6 @@ async function post(
   return { res, text, json: () => JSON.parse(text) as Parsed };
 }
 
-/** SSE text → the JSON of each data line (skipping [DONE] and comments). */
-function events(text: string): Parsed[] {
-  return text
-    .split("\n")
-    .filter((l) => l.startsWith("data: ") && l !== "data: [DONE]")
-    .map((l) => JSON.parse(l.slice(6)) as Parsed);
-}
-
 describe("proxy: OpenAI chat/completions", () => {
   it("forwards with the provider's key, the upstream model name and the reserved max_tokens; prices the answer", async () => {
     const proxy = await start();
@@ -131,7 +124,7 @@ describe("proxy: OpenAI chat/completions", () => {
     });
     expect(streamed.res.headers.get("content-type")).toContain("text/event-stream");
     expect(fake.requests[1]?.body.stream_options).toEqual({ include_usage: true });
-    const chunks = events(streamed.text);
+    const chunks = sseData(streamed.text);
     expect(chunks.every((c) => !("usage" in c))).toBe(true);
     expect(chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("")).toBe(
       plain.json().choices[0].message.content,
@@ -149,7 +142,7 @@ describe("proxy: OpenAI chat/completions", () => {
       stream: true,
       stream_options: { include_usage: true },
     });
-    const usage = events(text).filter((c) => c.usage);
+    const usage = sseData(text).filter((c) => c.usage);
     expect(usage).toHaveLength(1);
     expect(usage[0]?.usage.completion_tokens).toBe(40);
   });
@@ -176,7 +169,7 @@ describe("proxy: OpenAI chat/completions", () => {
       max_tokens: 100,
       stream: true,
     });
-    const chunks = events(text);
+    const chunks = sseData(text);
     expect(chunks[0]?.object).toBe("chat.completion.chunk");
     expect(chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("")).toBe(
       body.choices[0].message.content,
@@ -222,12 +215,12 @@ describe("proxy: Anthropic messages", () => {
       .map((l) => l.slice(7));
     expect(types[0]).toBe("message_start");
     expect(types.at(-1)).toBe("message_stop");
-    const streamedText = events(text)
+    const streamedText = sseData(text)
       .filter((e) => e.type === "content_block_delta")
       .map((e) => e.delta.text)
       .join("");
     expect(streamedText).toBe(answer.content[0].text);
-    const delta = events(text).find((e) => e.type === "message_delta");
+    const delta = sseData(text).find((e) => e.type === "message_delta");
     expect(delta?.usage.output_tokens).toBe(40);
   });
 

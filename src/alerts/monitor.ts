@@ -23,6 +23,8 @@ const DAY_MS = 86_400_000;
 const OUTBOX_KEEP_MS = 35 * DAY_MS;
 const OUTBOX_COMPACT_BYTES = 4 * 1024 * 1024;
 const PRUNE_EVERY_MS = 10 * 60_000;
+/** Spend older than this may count in a calendar window that has ended. */
+const OLD_MS = 60_000;
 
 export interface AlertMonitorOptions {
   config: Readonly<Config>;
@@ -223,8 +225,14 @@ export class AlertMonitor implements LedgerObserver {
 
   spent(scopes: readonly Scope[], at: number): void {
     try {
+      // A correction to an earlier day (reconcile-spend) counts in that day's windows: the ones that
+      // have ended since cannot be warned about any more. (Only old moments can have ended windows.)
+      const old = at < this.clock() - OLD_MS;
       for (const scope of scopes) {
-        for (const limit of scope.limits) if (limit.kind === "budget") this.check(scope, limit, at);
+        for (const limit of scope.limits) {
+          if (limit.kind !== "budget" || (old && this.ended(limit, at))) continue;
+          this.check(scope, limit, at);
+        }
       }
     } catch (error) {
       this.warn(`alerts: ${String(error)}`);
@@ -253,6 +261,11 @@ export class AlertMonitor implements LedgerObserver {
   }
 
   // ---
+
+  private ended(limit: Limit, at: number): boolean {
+    const end = resetsAt(limit.window, at, this.options.ledger.policy.timeZone);
+    return end !== undefined && end <= this.clock();
+  }
 
   private reading(scopeId: string, limit: Limit, at: number): Reading {
     const { ledger } = this.options;

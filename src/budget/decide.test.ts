@@ -252,3 +252,51 @@ describe("decide: what the Responses API adds", () => {
     expect(broke.action).toBe("block");
   });
 });
+
+describe("decide with long-context tiers", () => {
+  // claude-sonnet-4: 0.3¢ / 1.5¢ per 1k; above 200k input tokens 0.6¢ / 2.25¢ for all of the request
+  const TIERED: Prices = {
+    input: centsToMicros(0.3),
+    output: centsToMicros(1.5),
+    cached_input: centsToMicros(0.03),
+    cache_write: centsToMicros(0.375),
+    cache_write_1h: centsToMicros(0.6),
+    tiers: [
+      {
+        above_input_tokens: 200_000,
+        input: centsToMicros(0.6),
+        output: centsToMicros(2.25),
+        cached_input: centsToMicros(0.06),
+        cache_write: centsToMicros(0.75),
+        cache_write_1h: centsToMicros(1.2),
+      },
+    ],
+  };
+  const sonnet = { name: "sonnet", provider: "anthropic", prices: TIERED, maxOutputTokens: 8192 };
+
+  it("reserves input and output at the tier the input reaches", () => {
+    const long = decide(
+      request({ model: sonnet, inputTokens: 250_000, requestedMaxTokens: 1000 }),
+      usageFrom({}),
+      hard,
+    );
+    expect(long.action === "allow" && long.reserve.micros).toBe(centsToMicros(250 * 0.6 + 2.25));
+    const short = decide(
+      request({ model: sonnet, inputTokens: 200_000, requestedMaxTokens: 1000 }),
+      usageFrom({}),
+      hard,
+    );
+    expect(short.action === "allow" && short.reserve.micros).toBe(centsToMicros(200 * 0.3 + 1.5));
+  });
+
+  it("clamps output to what the budget pays for at the tier's output price", () => {
+    // 151¢ left: 250k input at 0.6¢ = 150¢, 1¢ more pays 444 tokens at 2.25¢/1k (666 at the base 1.5¢)
+    const d = decide(
+      request({ model: sonnet, inputTokens: 250_000, scopes: [user([dailyCents(151)])] }),
+      usageFrom({}),
+      hard,
+    );
+    expect(d.action === "allow" && d.maxOutputTokens).toBe(444);
+    expect(d.action === "allow" && d.reserve.micros).toBeLessThanOrEqual(centsToMicros(151));
+  });
+});

@@ -1,5 +1,5 @@
 import type { Micros } from "../money/money.js";
-import { affordableOutputTokens, costOf, outputCost, type Prices } from "../pricing/cost.js";
+import { affordableOutputTokens, costOf, outputCost, type Prices, pricesAt } from "../pricing/cost.js";
 import { NO_USAGE } from "../pricing/usage.js";
 import type { Limit, LimitKind, PerRequestRules, Scope } from "./policy.js";
 
@@ -156,7 +156,10 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
 
   // Soft mode never clamps: it serves what was asked and flags each limit the
   // full request would run over. Hard mode clamps down to MIN_OUTPUT_TOKENS.
-  const tryModel = (model: ModelChoice, scopes: readonly Scope[]): Fit | { block: Decision } => {
+  const tryModel = (asked: ModelChoice, scopes: readonly Scope[]): Fit | { block: Decision } => {
+    // Input and output both at the long-context tier the input reaches, as the provider bills it.
+    const tiered = pricesAt(asked.prices, inputTokens);
+    const model = tiered === asked.prices ? asked : { ...asked, prices: tiered };
     const desired = Math.min(
       request.requestedMaxTokens ?? model.maxOutputTokens,
       model.maxOutputTokens,
@@ -207,7 +210,7 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
     maxOutputTokens: f.maxOut,
     clamped: f.maxOut < (request.requestedMaxTokens ?? model.maxOutputTokens),
     reserve: {
-      micros: f.inputCost + outputCost(f.maxOut * choices, model.prices),
+      micros: f.inputCost + outputCost(f.maxOut * choices, pricesAt(model.prices, inputTokens)),
       tokens: inputTokens + f.maxOut * choices,
       requests: 1,
     },

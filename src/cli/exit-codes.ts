@@ -3,6 +3,8 @@ import type { ErrorCode } from "../errors.js";
 /** The one place error codes become process exit codes (documented in the README). */
 export const EXIT_OK = 0;
 export const EXIT_USAGE = 2;
+/** reconcile-spend: the provider billed more than --threshold-pct away from the ledger on some day. */
+export const EXIT_DRIFT = 12;
 
 const EXIT_CODES: Record<ErrorCode, number> = {
   config_not_found: 1,
@@ -27,6 +29,16 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   upstream_invalid_response: 7,
   unsafe_bind: 1,
   alert_delivery_failed: 8,
+  pricing_fetch_failed: 9,
+  pricing_invalid: 10,
+  pricing_refused: 11,
+  pricing_locked: 4,
+  // The provider refused the admin key: someone must fix the config. Its other failures may pass.
+  provider_rejected: 1,
+  provider_error: 7,
+  csv_invalid: 1,
+  reconcile_running: 4,
+  daemon_unavailable: 4,
   internal: 70,
 };
 

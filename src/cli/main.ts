@@ -3,7 +3,10 @@ import chalk from "chalk";
 import { Command, CommanderError } from "commander";
 import { isTokenpakError } from "../errors.js";
 import { registerAlerts } from "./commands/alerts.js";
+import { registerPricing } from "./commands/pricing.js";
 import { registerProxy } from "./commands/proxy.js";
+import { registerReconcileSpend } from "./commands/reconcile-spend.js";
+import { registerSyncPricing } from "./commands/sync-pricing.js";
 import { registerValidateConfig } from "./commands/validate-config.js";
 import type { CliContext, GlobalOptions, SetExitCode } from "./context.js";
 import { EXIT_OK, EXIT_USAGE, exitCodeFor } from "./exit-codes.js";
@@ -32,12 +35,17 @@ export function createProgram(ctx: CliContext, setExitCode: SetExitCode = () => 
     })
     .addHelpText(
       "after",
-      "\nExit codes: 0 ok, 1 invalid input (config, arguments), 2 usage error, 3 I/O error, 8 alert delivery failed, 70 internal error.",
+      "\nExit codes: 0 ok, 1 invalid input (config, arguments), 2 usage error, 3 I/O error, 4 locked by another process,\n" +
+        "7 provider failed, 8 alert delivery failed, 9 price source unreachable, 10 price document invalid, 11 prices\n" +
+        "refused by a safety rule, 12 spend drift (reconcile-spend), 70 internal error.",
     );
 
   registerValidateConfig(program, ctx, setExitCode);
   registerProxy(program, ctx, setExitCode);
   registerAlerts(program, ctx, setExitCode);
+  registerSyncPricing(program, ctx, setExitCode);
+  registerPricing(program, ctx, setExitCode);
+  registerReconcileSpend(program, ctx, setExitCode);
   return program;
 }
 

@@ -5,7 +5,7 @@ import { formatPath, type PathSegment, type Problem } from "./problem.js";
 import { pointerToPath, validateAgainstSchema } from "./schema.js";
 import { schemaProblems } from "./schema-problems.js";
 import { semanticProblems } from "./semantic.js";
-import { parseSource } from "./source.js";
+import { parseSource, type Source } from "./source.js";
 import type { Config } from "./types.generated.js";
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -17,6 +17,8 @@ export interface CheckResult {
   warnings: Problem[];
   /** Present when valid: defaults applied, environment interpolated, frozen. */
   config?: Readonly<Config>;
+  /** Where a JSON path is in the file (present when the YAML parsed), for problems found later. */
+  locate?: Source["locate"];
 }
 
 /**
@@ -49,7 +51,7 @@ export function checkConfig(text: string, file: string, env: Env): CheckResult {
 
   const config = data as Config;
   const problems = semanticProblems(config, source);
-  return result(file, problems, deepFreeze(config));
+  return { ...result(file, problems, deepFreeze(config)), locate: source.locate };
 }
 
 /** Reads and checks a config file; throws a TokenpakError listing every problem. */

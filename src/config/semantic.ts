@@ -155,6 +155,8 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
     } else keyNames.set(key.name, i);
   }
 
+  reconcileFilters(config, error, warn);
+
   if (!isValidTimezone(budget.timezone)) {
     error(
       ["budget", "timezone"],
@@ -275,6 +277,17 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
     );
   }
 
+  for (const [provider, source] of Object.entries(config.pricing.sources)) {
+    const host = source.startsWith("http:") ? safeHost(source) : undefined;
+    if (host !== undefined && !isLoopbackHost(host)) {
+      warn(
+        ["pricing", "sources", provider],
+        `price source ${host} is plain http: whoever is on the path can set your prices`,
+        "use an https: URL or a local file",
+      );
+    }
+  }
+
   const webhooks = budget.alert_webhook === undefined ? [] : [budget.alert_webhook].flat();
   for (const [i, target] of webhooks.entries()) {
     const path: PathSegment[] = Array.isArray(budget.alert_webhook)
@@ -314,6 +327,39 @@ const HOSTED_TOOLS = [
   "mcp",
   "tool_search",
 ];
+
+type Report = (path: PathSegment[], message: string, hint?: string) => void;
+
+/** The filter each provider's admin API takes (reconcile-spend): OpenAI projects, Anthropic workspaces. */
+const RECONCILE_FILTER: Readonly<Record<string, "project_ids" | "workspace_ids" | undefined>> = {
+  openai: "project_ids",
+  anthropic: "workspace_ids",
+};
+
+/** reconcile-spend compares only the traffic the filter names; each provider has its own kind of filter. */
+function reconcileFilters(config: Config, error: Report, warn: Report): void {
+  for (const [name, provider] of entries(config.providers)) {
+    const filter = RECONCILE_FILTER[provider.type];
+    const r = provider.reconcile;
+    for (const key of ["project_ids", "workspace_ids"] as const) {
+      if (r?.[key] === undefined || key === filter) continue;
+      error(
+        ["providers", name, "reconcile", key],
+        `${key} filters ${key === "project_ids" ? "OpenAI" : "Anthropic"}'s reports; provider ${name} is ${provider.type}`,
+        filter
+          ? `use ${filter}`
+          : "this provider has no admin API: reconcile it from a CSV file (--from-file)",
+      );
+    }
+    if (filter && provider.admin_api_key && r?.[filter] === undefined) {
+      warn(
+        ["providers", name, "admin_api_key"],
+        `no reconcile.${filter}: reconcile-spend compares the whole organisation's ${name} bill, so traffic that never went through tokenpak counts as drift`,
+        `give tokenpak's provider key its own ${filter === "project_ids" ? "project" : "workspace"} and list it in reconcile.${filter}`,
+      );
+    }
+  }
+}
 
 function entries<T>(record: { [k: string]: T | undefined } | undefined): [string, T][] {
   return Object.entries(record ?? {}).filter((e): e is [string, T] => e[1] !== undefined);

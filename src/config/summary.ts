@@ -1,3 +1,5 @@
+import { microsToCents } from "../money/money.js";
+import type { ModelPricing } from "../pricing/resolve.js";
 import { alertThresholds } from "./load.js";
 import type { Config, ResolvedPeriodLimits } from "./types.generated.js";
 
@@ -29,10 +31,33 @@ export interface ConfigSummary {
   models: {
     name: string;
     provider: string;
+    /** The config's own prices (estimated_*). */
     input_cost_per_1k?: number;
     output_cost_per_1k?: number;
+    /** The prices requests will be charged at, and where they come from (when the price table was read). */
+    effective?: EffectivePrice;
   }[];
   open_mode: boolean;
+}
+
+export interface EffectivePrice {
+  input_cost_per_1k: number | null;
+  output_cost_per_1k: number | null;
+  /** table: the synced (or bundled) price table; config: estimated_*; none: requests are refused. */
+  from: "table" | "config" | "pin_price" | "unknown_model" | "none";
+  /** The price table's entry, for `from: table`. */
+  entry?: string;
+}
+
+function effective(p: ModelPricing): EffectivePrice {
+  if ("error" in p) return { input_cost_per_1k: null, output_cost_per_1k: null, from: "none" };
+  const cents = {
+    input_cost_per_1k: microsToCents(p.prices.input),
+    output_cost_per_1k: microsToCents(p.prices.output),
+  };
+  const o = p.origin;
+  if (o.kind === "table") return { ...cents, from: "table", entry: o.match.key };
+  return { ...cents, from: o.kind === "config" ? (o.pinned ? "pin_price" : "config") : "unknown_model" };
 }
 
 function limits(l: ResolvedPeriodLimits & { rolling_limits?: LimitsSummary["rolling"] }): LimitsSummary {
@@ -45,7 +70,8 @@ function limits(l: ResolvedPeriodLimits & { rolling_limits?: LimitsSummary["roll
   return out;
 }
 
-export function summarize(config: Config): ConfigSummary {
+/** What `config` enforces; with `pricing` (resolved against the price table), each model's effective price too. */
+export function summarize(config: Config, pricing?: ReadonlyMap<string, ModelPricing>): ConfigSummary {
   const b = config.budget;
   const perUser = b.per_user_limits;
   const usersOn = perUser?.enabled === true;
@@ -85,6 +111,7 @@ export function summarize(config: Config): ConfigSummary {
       ...(m?.estimated_output_cost_per_1k !== undefined
         ? { output_cost_per_1k: m.estimated_output_cost_per_1k }
         : {}),
+      ...(pricing?.has(name) ? { effective: effective(pricing.get(name) as ModelPricing) } : {}),
     })),
     open_mode: (config.keys ?? []).length === 0,
   };

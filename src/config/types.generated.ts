@@ -92,9 +92,31 @@ export type Project = (ScopeLimits & {
 team?: string
 })
 /**
+ * OpenAI: the projects (proj_…) whose costs and usage are tokenpak's traffic.
+ * 
+ * @minItems 1
+ */
+export type IdList = [string, ...(string)[]]
+/**
+ * Anthropic: the workspaces (wrkspc_…) whose costs and usage are tokenpak's traffic; `default` names the default workspace.
+ * 
+ * @minItems 1
+ */
+export type IdList1 = [string, ...(string)[]]
+/**
+ * Only these provider API keys (key_…/apikey_…) in the usage reports; OpenAI's cost report too (Anthropic's cannot filter by key).
+ * 
+ * @minItems 1
+ */
+export type IdList2 = [string, ...(string)[]]
+/**
  * US cents per 1,000 tokens (3 = $0.03 per 1k = $30 per 1M).
  */
 export type Price = number
+/**
+ * US cents per 1,000 tokens, above zero.
+ */
+export type PaidPrice = number
 
 /**
  * tokenpak configuration (tokenpak.yaml). Money is in US cents; token and request limits are counts. Any string may use ${VAR} or ${VAR:-default} to read the environment.
@@ -214,6 +236,7 @@ base_url?: string
  * Provider admin key for cost reports (reconcile-spend).
  */
 admin_api_key?: string
+reconcile?: Reconcile
 /**
  * How long to wait for the provider's answer (504 after it; nothing is charged).
  */
@@ -226,6 +249,18 @@ reply_tokens?: number
  * mock only: delay before answering.
  */
 latency_ms?: number
+}
+/**
+ * What reconcile-spend compares the ledger with: the provider's costs for these projects or workspaces only, i.e. tokenpak's own traffic. Without a filter the whole organisation's bill is compared.
+ */
+export interface Reconcile {
+project_ids?: IdList
+workspace_ids?: IdList1
+api_key_ids?: IdList2
+/**
+ * How long to wait for each page of the provider's admin API.
+ */
+timeout_ms?: number
 }
 export interface Model {
 /**
@@ -258,6 +293,10 @@ context_window?: number
 tool_call_cents?: {
 [k: string]: number | undefined
 }
+/**
+ * Keep this model's config prices even when the synced price table (sync-pricing) knows it.
+ */
+pin_price?: boolean
 }
 export interface Server {
 host?: string
@@ -338,13 +377,33 @@ max_delay_ms?: number
 }
 }
 export interface Pricing {
+/**
+ * A synced price table older than this is stale: the proxy says so at start and in /healthz, and raises a pricing_stale alert.
+ */
 stale_after_hours?: number
+/**
+ * Where sync-pricing reads each provider's prices: an https: URL or a local file (relative to the config file), in the LiteLLM model_prices_and_context_window.json format or OpenRouter's GET /api/v1/models format.
+ */
+sources?: {
+/**
+ * An http(s): URL, a file: URL, or a path to a local file.
+ */
+openai?: string
+/**
+ * An http(s): URL, a file: URL, or a path to a local file.
+ */
+anthropic?: string
+}
+/**
+ * How long sync-pricing waits for a source (connecting, then the whole document).
+ */
+fetch_timeout_ms?: number
 /**
  * How to price a model with no known price: refuse it, or use these prices.
  */
 unknown_model?: ("refuse" | {
-input_cost_per_1k: Price
-output_cost_per_1k: Price
+input_cost_per_1k: PaidPrice
+output_cost_per_1k: PaidPrice
 })
 /**
  * A built-in tool (Responses API) with no price in models.<m>.tool_call_cents: refuse the request, or allow it and leave the calls' cost to reconcile-spend.
@@ -444,9 +503,31 @@ export type ResolvedProject = (ResolvedScopeLimits & {
 team?: string
 })
 /**
+ * OpenAI: the projects (proj_…) whose costs and usage are tokenpak's traffic.
+ * 
+ * @minItems 1
+ */
+export type ResolvedIdList = [string, ...(string)[]]
+/**
+ * Anthropic: the workspaces (wrkspc_…) whose costs and usage are tokenpak's traffic; `default` names the default workspace.
+ * 
+ * @minItems 1
+ */
+export type ResolvedIdList1 = [string, ...(string)[]]
+/**
+ * Only these provider API keys (key_…/apikey_…) in the usage reports; OpenAI's cost report too (Anthropic's cannot filter by key).
+ * 
+ * @minItems 1
+ */
+export type ResolvedIdList2 = [string, ...(string)[]]
+/**
  * US cents per 1,000 tokens (3 = $0.03 per 1k = $30 per 1M).
  */
 export type ResolvedPrice = number
+/**
+ * US cents per 1,000 tokens, above zero.
+ */
+export type ResolvedPaidPrice = number
 
 /**
  * tokenpak configuration (tokenpak.yaml). Money is in US cents; token and request limits are counts. Any string may use ${VAR} or ${VAR:-default} to read the environment.
@@ -566,6 +647,7 @@ base_url?: string
  * Provider admin key for cost reports (reconcile-spend).
  */
 admin_api_key?: string
+reconcile?: ResolvedReconcile
 /**
  * How long to wait for the provider's answer (504 after it; nothing is charged).
  */
@@ -578,6 +660,18 @@ reply_tokens?: number
  * mock only: delay before answering.
  */
 latency_ms?: number
+}
+/**
+ * What reconcile-spend compares the ledger with: the provider's costs for these projects or workspaces only, i.e. tokenpak's own traffic. Without a filter the whole organisation's bill is compared.
+ */
+export interface ResolvedReconcile {
+project_ids?: ResolvedIdList
+workspace_ids?: ResolvedIdList1
+api_key_ids?: ResolvedIdList2
+/**
+ * How long to wait for each page of the provider's admin API.
+ */
+timeout_ms: number
 }
 export interface ResolvedModel {
 /**
@@ -610,6 +704,10 @@ context_window?: number
 tool_call_cents?: {
 [k: string]: number | undefined
 }
+/**
+ * Keep this model's config prices even when the synced price table (sync-pricing) knows it.
+ */
+pin_price?: boolean
 }
 export interface ResolvedServer {
 host: string
@@ -690,13 +788,33 @@ max_delay_ms: number
 }
 }
 export interface ResolvedPricing {
+/**
+ * A synced price table older than this is stale: the proxy says so at start and in /healthz, and raises a pricing_stale alert.
+ */
 stale_after_hours: number
+/**
+ * Where sync-pricing reads each provider's prices: an https: URL or a local file (relative to the config file), in the LiteLLM model_prices_and_context_window.json format or OpenRouter's GET /api/v1/models format.
+ */
+sources: {
+/**
+ * An http(s): URL, a file: URL, or a path to a local file.
+ */
+openai: string
+/**
+ * An http(s): URL, a file: URL, or a path to a local file.
+ */
+anthropic: string
+}
+/**
+ * How long sync-pricing waits for a source (connecting, then the whole document).
+ */
+fetch_timeout_ms: number
 /**
  * How to price a model with no known price: refuse it, or use these prices.
  */
 unknown_model: ("refuse" | {
-input_cost_per_1k: ResolvedPrice
-output_cost_per_1k: ResolvedPrice
+input_cost_per_1k: ResolvedPaidPrice
+output_cost_per_1k: ResolvedPaidPrice
 })
 /**
  * A built-in tool (Responses API) with no price in models.<m>.tool_call_cents: refuse the request, or allow it and leave the calls' cost to reconcile-spend.

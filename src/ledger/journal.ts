@@ -79,7 +79,23 @@ export type JournalEntry =
       tokens: number;
       reason: string;
       source?: string;
+      /** When it counts, if not `ts`: a correction to an earlier day counts in that day's windows. */
+      at?: string;
+      reconcile?: ReconcileRef;
     } & EntryIdentity);
+
+/** What a reconcile-spend correction corrected: one line of its diff (money in µ¢). */
+export interface ReconcileRef {
+  /** The UTC day. */
+  day: string;
+  /** The model as billed, without its date suffix; "" when the line is the whole day. */
+  model: string;
+  /** The whole line's delta in this run (the sum of its parts, of which this entry is one). */
+  delta: number;
+  provider_cost: number;
+  /** The ledger's figure for the line before this run (metered spend + earlier corrections). */
+  ledger_cost: number;
+}
 
 export type FsyncPolicy = "always" | "batch";
 

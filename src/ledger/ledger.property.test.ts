@@ -8,6 +8,7 @@ import { policyFrom } from "../../test/helpers/policy.js";
 import { capOf, type ModelChoice } from "../budget/decide.js";
 import type { Policy } from "../budget/policy.js";
 import { centsToMicros } from "../money/money.js";
+import { NO_USAGE } from "../pricing/usage.js";
 import type { JournalEntry } from "./journal.js";
 import { journalFiles } from "./journal.js";
 import { Ledger } from "./ledger.js";
@@ -145,14 +146,7 @@ describe("ledger under random interleavings", () => {
                 // Real usage never exceeds the reservation: output is capped by max_tokens.
                 const cost = Math.floor(req.reserved * o.fraction);
                 void ledger.settle(req.id, {
-                  usage: {
-                    input: 0,
-                    cached_input: 0,
-                    cache_write: 0,
-                    cache_write_1h: 0,
-                    output: 0,
-                    reasoning: 0,
-                  },
+                  usage: { ...NO_USAGE },
                   cost,
                   status: "ok",
                 });
@@ -173,14 +167,7 @@ describe("ledger under random interleavings", () => {
           // At rest: end everything, then the counters must equal the journal's sums.
           for (const r of inFlight)
             void ledger.settle(r.id, {
-              usage: {
-                input: 0,
-                cached_input: 0,
-                cache_write: 0,
-                cache_write_1h: 0,
-                output: 0,
-                reasoning: 0,
-              },
+              usage: { ...NO_USAGE },
               cost: r.reserved,
               status: "ok",
             });

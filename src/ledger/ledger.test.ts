@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -356,5 +356,97 @@ describe("Ledger", () => {
     expect(byUserDay.rows[0]).toMatchObject({ group: { user: "a", day: "2026-03-25" }, cost: 500 });
     expect(ledger.usage("project:p1", MONTH_CENTS).spent).toBe(250);
     expect(await readdir(join(dir, "journal"))).toEqual(["2026-03.jsonl"]);
+  });
+
+  it("a correction dated to an earlier day counts in that day's windows, also after a restart, and says so when it blocks", async () => {
+    const { ledger, dir } = await fresh();
+    // 2026-03-25 13:45Z; the budget's days are New York days. Tuesday the 24th, noon UTC:
+    const tuesday = Date.parse("2026-03-24T12:00:00Z");
+    await ledger.adjust({
+      identity: { user: "user-a" },
+      model: "gpt-4",
+      provider: "openai",
+      cost: centsToMicros(250),
+      reason: "reconcile",
+      source: "openai-api",
+      at: tuesday,
+      reconcile: { day: "2026-03-24", model: "gpt-4", delta: 1, provider_cost: 2, ledger_cost: 1 },
+    });
+    expect(ledger.usage("user:user-a", DAY_CENTS).spent).toBe(0);
+    expect(ledger.usage("user:user-a", MONTH_CENTS).spent).toBe(centsToMicros(250));
+    expect(ledger.usage("user:user-a", DAY_CENTS, tuesday).spent).toBe(centsToMicros(250));
+    const [entry] = journal(dir);
+    expect(entry).toMatchObject({
+      type: "adjust",
+      at: "2026-03-24T12:00:00.000Z",
+      ts: "2026-03-25T13:45:00.000Z",
+    });
+    // A later moment than now is taken as now: a correction never counts in a window yet to come.
+    await ledger.adjust({
+      identity: { user: "user-a" },
+      cost: 1,
+      reason: "manual",
+      at: clockNow + 86_400_000,
+    });
+    expect(journal(dir)[1]).not.toHaveProperty("at");
+    // The report puts it on the day it corrects.
+    const byDay = spendReport(dir, {
+      from: 0,
+      to: Date.parse("2027-01-01"),
+      groupBy: ["day"],
+      timeZone: "UTC",
+    });
+    expect(byDay.adjustments).toEqual([
+      expect.objectContaining({ group: { day: "2026-03-24" }, cost: centsToMicros(250) }),
+      expect.objectContaining({ group: { day: "2026-03-25" }, cost: 1 }),
+    ]);
+    await ledger.close();
+
+    // Replayed from the journal only (no snapshot), the correction lands in the same windows.
+    rmSync(join(dir, "state.json"));
+    const again = (await fresh(dir)).ledger;
+    expect(again.usage("user:user-a", MONTH_CENTS).spent).toBe(centsToMicros(250) + 1);
+    expect(again.usage("user:user-a", DAY_CENTS).spent).toBe(1);
+    // A month correction that exhausts the monthly budget blocks, and the refusal knows it was a correction.
+    await again.adjust({ identity: {}, cost: centsToMicros(20000), reason: "reconcile", at: tuesday });
+    const blocked = again.reserve({
+      requestId: "after",
+      identity: { user: "user-b" },
+      model: model("gpt-3.5-turbo"),
+      inputTokens: 10,
+      requestedMaxTokens: 10,
+    });
+    expect(blocked).toMatchObject({
+      action: "block",
+      breach: { scope: { id: "workspace" }, limit: { window: { kind: "month" } } },
+      corrected: centsToMicros(20000) + centsToMicros(250) + 1,
+    });
+    await again.close();
+    // And after a restart from the snapshot too.
+    const third = (await fresh(dir)).ledger;
+    const still = third.reserve({
+      requestId: "after2",
+      identity: { user: "user-b" },
+      model: model("gpt-3.5-turbo"),
+      inputTokens: 10,
+      requestedMaxTokens: 10,
+    });
+    expect(still).toMatchObject({ action: "block", corrected: centsToMicros(20250) + 1 });
+  });
+
+  it("a correction may take tokens away as well as money, and replays so", async () => {
+    const { ledger, dir } = await fresh();
+    const MONTH_TOKENS: Limit = { window: { kind: "month" }, unit: "tokens", amount: 0, kind: "budget" };
+    await ledger.adjust({ identity: { user: "user-a" }, cost: 500, tokens: 40, reason: "reconcile" });
+    await ledger.adjust({ identity: { user: "user-a" }, cost: -200, tokens: -15, reason: "reconcile" });
+    expect(ledger.usage("user:user-a", MONTH_TOKENS).spent).toBe(25);
+    await expect(async () =>
+      ledger.adjust({ identity: { user: "user-a" }, cost: 1, tokens: 0.5, reason: "reconcile" }),
+    ).rejects.toThrow(/non-integer adjustment/);
+    await ledger.close();
+    rmSync(join(dir, "state.json"));
+    const again = (await fresh(dir)).ledger;
+    expect(again.usage("user:user-a", MONTH_TOKENS).spent).toBe(25);
+    expect(again.usage("user:user-a", MONTH_CENTS).spent).toBe(300);
   });
 });

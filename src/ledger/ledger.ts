@@ -14,8 +14,16 @@ import { resetsAt as calendarResetsAt } from "../budget/windows.js";
 import { TokenpakError } from "../errors.js";
 import type { Micros } from "../money/money.js";
 import { NO_USAGE, totalTokens, type Usage } from "../pricing/usage.js";
+import { CORRECTIONS_MARK, Corrections } from "./corrections.js";
 import { type Cell, Counters, type CountersSnapshot } from "./counters.js";
-import { type EntryIdentity, type FsyncPolicy, Journal, type JournalEntry, readJournal } from "./journal.js";
+import {
+  type EntryIdentity,
+  type FsyncPolicy,
+  Journal,
+  type JournalEntry,
+  type ReconcileRef,
+  readJournal,
+} from "./journal.js";
 import { acquireLock } from "./lock.js";
 
 export interface LedgerOptions {
@@ -41,8 +49,11 @@ export interface ReserveRequest {
   choices?: number | undefined;
 }
 
-/** A breach with the moment its window frees up, for the refusal's `resets_at`. */
-export type Block = Extract<Decision, { action: "block" }> & { resetsAt?: number };
+/**
+ * A breach with the moment its window frees up, for the refusal's `resets_at`,
+ * and how much of the window's spend was added by corrections (reconcile-spend).
+ */
+export type Block = Extract<Decision, { action: "block" }> & { resetsAt?: number; corrected?: Micros };
 
 export type Reserved = Extract<Decision, { action: "allow" }> & {
   requestId: string;
@@ -164,6 +175,7 @@ export class Ledger {
   private seq: number;
   private month: string | null;
   private marks: Record<string, unknown>;
+  private readonly corrections: Corrections;
   private savedSeq: number;
   private snapshotTimer: NodeJS.Timeout | undefined;
   private saving: Promise<void> = Promise.resolve();
@@ -200,6 +212,12 @@ export class Ledger {
     this.seq = usable?.seq ?? 0;
     this.month = usable?.month ?? null;
     this.marks = state?.marks ?? {};
+    // Rebuilt by the full replay when the snapshot's counters are not used.
+    this.corrections = Corrections.from(
+      compatible ? this.marks[CORRECTIONS_MARK] : undefined,
+      policy.timeZone,
+    );
+    this.marks[CORRECTIONS_MARK] = this.corrections.table;
     this.savedSeq = this.seq;
     for (const r of usable?.reservations ?? []) this.applyReserve(soundEntry(r) as typeof r);
   }
@@ -328,11 +346,9 @@ export class Ledger {
       }
       case "adjust": {
         const ids = this.scopeIdsOf(entry, entry.model ?? "");
-        this.counters.add(
-          ids,
-          { micros: entry.cost, tokens: entry.tokens, requests: 0 },
-          Date.parse(entry.ts),
-        );
+        const at = Date.parse(entry.at ?? entry.ts);
+        this.counters.add(ids, { micros: entry.cost, tokens: entry.tokens, requests: 0 }, at);
+        this.corrections.add(ids, entry.cost, at, this.now());
         return;
       }
     }
@@ -466,7 +482,13 @@ export class Ledger {
       breach.limit.window.kind === "rolling"
         ? this.counters.rollingResetsAt(breach.scope.id, breach.limit.window, now)
         : calendarResetsAt(breach.limit.window, now, this.options.policy.timeZone);
-    return at === undefined ? decision : { ...decision, resetsAt: at };
+    const corrected =
+      breach.limit.unit === "cents" ? this.corrections.in(breach.scope.id, breach.limit.window, now) : 0;
+    return {
+      ...decision,
+      ...(at !== undefined ? { resetsAt: at } : {}),
+      ...(corrected > 0 ? { corrected } : {}),
+    };
   }
 
   /** Replaces the reservation by the real cost; resolves once the settle line is written. */
@@ -512,7 +534,11 @@ export class Ledger {
     return this.record({ type: "release", seq: 0, ts: iso(this.now()), request_id: requestId, reason });
   }
 
-  /** Adds a signed correction (reconcile-spend, manual credit) to every scope of `identity`. */
+  /**
+   * Adds a signed correction (reconcile-spend, manual credit) to every scope
+   * of `identity`, in the windows of moment `at` (default now; never later):
+   * a correction to last Tuesday changes this month's total, not today's.
+   */
   adjust(input: {
     identity: Identity;
     model?: string;
@@ -521,12 +547,16 @@ export class Ledger {
     tokens?: number;
     reason: string;
     source?: string;
+    at?: number;
+    reconcile?: ReconcileRef;
   }): Promise<void> {
-    if (!Number.isSafeInteger(input.cost) || !isCount(input.tokens ?? 0)) {
+    // Signed, both: a correction takes away as well as adds (the provider counted fewer tokens).
+    if (!Number.isSafeInteger(input.cost) || !Number.isSafeInteger(input.tokens ?? 0)) {
       throw new TokenpakError("internal", "refusing a non-integer adjustment", { cost: input.cost });
     }
     const scopes = this.options.policy.scopesFor(input.identity, input.model ?? "");
     const now = this.now();
+    const at = Math.min(input.at ?? now, now);
     const written = this.record({
       type: "adjust",
       seq: 0,
@@ -538,8 +568,10 @@ export class Ledger {
       tokens: input.tokens ?? 0,
       reason: input.reason,
       ...(input.source !== undefined ? { source: input.source } : {}),
+      ...(at !== now ? { at: new Date(at).toISOString() } : {}),
+      ...(input.reconcile !== undefined ? { reconcile: input.reconcile } : {}),
     });
-    this.observer?.spent(scopes, now);
+    this.observer?.spent(scopes, at);
     return written;
   }
 
@@ -757,11 +789,11 @@ function soundEntry(entry: JournalEntry): JournalEntry {
         tokens: isCount(entry.tokens) ? entry.tokens : 0,
       };
     case "adjust":
-      if (Number.isSafeInteger(entry.cost) && isCount(entry.tokens)) return entry;
+      if (Number.isSafeInteger(entry.cost) && Number.isSafeInteger(entry.tokens)) return entry;
       return {
         ...entry,
         cost: Number.isSafeInteger(entry.cost) ? entry.cost : 0,
-        tokens: isCount(entry.tokens) ? entry.tokens : 0,
+        tokens: Number.isSafeInteger(entry.tokens) ? entry.tokens : 0,
       };
     default:
       return entry;

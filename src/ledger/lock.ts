@@ -4,7 +4,8 @@ import { TokenpakError } from "../errors.js";
 
 export const LOCK_FILE = "tokenpak.lock";
 
-function alive(pid: number): boolean {
+/** Whether process `pid` exists (also when it is not ours to signal). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -14,10 +15,10 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The pid holding the data directory, if a live process does. */
-export function lockHolder(dir: string): number | undefined {
+/** The pid holding the data directory (or another lock file in it), if a live process does. */
+export function lockHolder(dir: string, file: string = LOCK_FILE): number | undefined {
   try {
-    const pid = Number.parseInt(readFileSync(join(dir, LOCK_FILE), "utf8"), 10);
+    const pid = Number.parseInt(readFileSync(join(dir, file), "utf8"), 10);
     return Number.isInteger(pid) && alive(pid) ? pid : undefined;
   } catch {
     return undefined;
@@ -25,12 +26,13 @@ export function lockHolder(dir: string): number | undefined {
 }
 
 /**
- * One writer per ledger: takes `<dir>/tokenpak.lock` (created exclusively,
- * holding our pid). A lock left by a dead process is taken over; one held by
- * a live process refuses with its pid. Returns the release function.
+ * One writer per ledger: takes `<dir>/tokenpak.lock` (or `file`, for other
+ * one-at-a-time jobs), created exclusively, holding our pid. A lock left by
+ * a dead process is taken over; one held by a live process refuses with its
+ * pid. Returns the release function.
  */
-export function acquireLock(dir: string, pid: number = process.pid): () => void {
-  const path = join(dir, LOCK_FILE);
+export function acquireLock(dir: string, pid: number = process.pid, file: string = LOCK_FILE): () => void {
+  const path = join(dir, file);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(path, "wx");
@@ -45,7 +47,7 @@ export function acquireLock(dir: string, pid: number = process.pid): () => void 
       };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const holder = lockHolder(dir);
+      const holder = lockHolder(dir, file);
       if (holder !== undefined && holder !== pid) {
         throw new TokenpakError(
           "ledger_locked",

@@ -67,7 +67,8 @@ export class ReportBuilder {
 
   add(entry: JournalEntry): void {
     if (entry.type !== "settle" && entry.type !== "adjust") return;
-    const ts = Date.parse(entry.ts);
+    // A correction counts on the day it corrects.
+    const ts = Date.parse(entry.type === "adjust" ? (entry.at ?? entry.ts) : entry.ts);
     if (ts < this.query.from || ts >= this.query.to) return;
     const group: ReportRow["group"] = {};
     for (const dim of this.query.groupBy) group[dim] = dimensionValue(entry, dim, ts, this.query.timeZone);

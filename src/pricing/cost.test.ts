@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { centsToMicros } from "../money/money.js";
-import { affordableOutputTokens, costOf, outputCost, pricesFor } from "./cost.js";
+import { affordableOutputTokens, costOf, outputCost, pricesAt, pricesFor } from "./cost.js";
 import { NO_USAGE, readAnthropicUsage, readOpenAIUsage, type Usage, type UsageReading } from "./usage.js";
 
 function read(r: UsageReading): Usage {
@@ -138,5 +138,75 @@ describe("cost", () => {
       cache_write: 400_000,
       cache_write_1h: 500_000,
     });
+  });
+});
+
+describe("long-context tiers and reasoning prices", () => {
+  const tiered = {
+    input: 300_000,
+    output: 1_500_000,
+    cached_input: 30_000,
+    cache_write: 375_000,
+    tiers: [
+      {
+        above_input_tokens: 200_000,
+        input: 600_000,
+        output: 2_250_000,
+        cached_input: 60_000,
+        cache_write: 750_000,
+        cache_write_1h: 1_200_000,
+      },
+    ],
+    cache_write_1h: 600_000,
+  };
+  const usage = (input: number, cached: number, write: number, output: number) => ({
+    input,
+    cached_input: cached,
+    cache_write: write,
+    cache_write_1h: 0,
+    output,
+    reasoning: 0,
+  });
+
+  it("prices the whole request at the tier once its input, cache reads and writes included, is above the threshold", () => {
+    // 200,000 in: base. 0.3¢ × 200 + 1.5¢ × 1 = 61.5¢
+    expect(costOf(usage(200_000, 0, 0, 1000), tiered)).toBe(centsToMicros(61.5));
+    // 250,000 in: all of it at the tier. 0.6¢ × 250 + 2.25¢ × 1 = 152.25¢
+    expect(costOf(usage(250_000, 0, 0, 1000), tiered)).toBe(centsToMicros(152.25));
+    // 150k fresh + 40k cached + 20k written = 210k: tier for every kind
+    expect(costOf(usage(150_000, 40_000, 20_000, 1000), tiered)).toBe(
+      centsToMicros(150 * 0.6 + 40 * 0.06 + 20 * 0.75 + 2.25),
+    );
+  });
+
+  it("pricesAt picks the highest tier passed, flat; a model without tiers is its own prices", () => {
+    expect(pricesAt(tiered, 200_001)).toEqual({
+      input: 600_000,
+      output: 2_250_000,
+      cached_input: 60_000,
+      cache_write: 750_000,
+      cache_write_1h: 1_200_000,
+    });
+    expect(pricesAt(tiered, 10)).toMatchObject({ input: 300_000, tiers: undefined });
+    const flat = { input: 1, output: 2, cached_input: 1, cache_write: 1, cache_write_1h: 2 };
+    expect(pricesAt(flat, 1_000_000)).toBe(flat);
+  });
+
+  it("prices reasoning tokens at their own price when there is one, and reserves output at the dearer of the two", () => {
+    const prices = {
+      input: 100_000,
+      output: 400_000,
+      cached_input: 100_000,
+      cache_write: 125_000,
+      cache_write_1h: 200_000,
+      reasoning: 800_000,
+    };
+    const u = { ...NO_USAGE, input: 1000, output: 1000, reasoning: 600 };
+    // 1000 × 0.1¢ + 400 × 0.4¢ + 600 × 0.8¢ (per 1k) = 0.1 + 0.16 + 0.48
+    expect(costOf(u, prices)).toBe(centsToMicros(0.74));
+    // without a price of their own they are output
+    expect(costOf(u, { ...prices, reasoning: undefined })).toBe(centsToMicros(0.1 + 0.4));
+    expect(outputCost(1000, prices)).toBe(800_000);
+    expect(affordableOutputTokens(800_000, prices)).toBe(1000);
   });
 });

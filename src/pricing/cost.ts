@@ -12,32 +12,63 @@ export interface Prices {
   /** 5-minute cache writes (the only kind OpenAI-format usage reports). */
   cache_write: Micros;
   cache_write_1h: Micros;
+  /** Reasoning tokens, when priced apart from output (else they are output). */
+  reasoning?: Micros;
+  /**
+   * Long-context tiers, ascending: a request whose input (cached and cache
+   * writes included) is above a tier's threshold is priced at that tier,
+   * all of it, as the providers bill it.
+   */
+  tiers?: readonly PriceTier[];
+}
+
+export type PriceTier = Omit<Prices, "tiers"> & { above_input_tokens: number };
+
+/** The flat prices a request with `inputTokens` of input pays: its tier's, or the base ones. */
+export function pricesAt(prices: Prices, inputTokens: number): Prices {
+  const tiers = prices.tiers;
+  if (tiers === undefined) return prices;
+  let chosen: Prices = { ...prices, tiers: undefined };
+  for (const { above_input_tokens, ...rates } of tiers) if (inputTokens > above_input_tokens) chosen = rates;
+  return chosen;
+}
+
+/** The dearer of output and reasoning: what a reserved output token may cost. */
+function worstOutput(prices: Prices): Micros {
+  return prices.reasoning !== undefined && prices.reasoning > prices.output
+    ? prices.reasoning
+    : prices.output;
 }
 
 /**
- * Cost of a usage record, rounded up to a whole micro-cent so that many small
- * requests never add up to less than the provider bills.
+ * Cost of a usage record, at the tier its input reaches, rounded up to a
+ * whole micro-cent so that many small requests never add up to less than the
+ * provider bills.
  */
 export function costOf(usage: Usage, prices: Prices): Micros {
+  const p = pricesAt(prices, usage.input + usage.cached_input + usage.cache_write + usage.cache_write_1h);
+  const reasoning = p.reasoning === undefined ? 0 : Math.min(usage.reasoning, usage.output);
   const perThousand =
-    usage.input * prices.input +
-    usage.cached_input * prices.cached_input +
-    usage.cache_write * prices.cache_write +
-    usage.cache_write_1h * prices.cache_write_1h +
-    usage.output * prices.output;
+    usage.input * p.input +
+    usage.cached_input * p.cached_input +
+    usage.cache_write * p.cache_write +
+    usage.cache_write_1h * p.cache_write_1h +
+    (usage.output - reasoning) * p.output +
+    reasoning * (p.reasoning ?? p.output);
   return Math.ceil(perThousand / 1000);
 }
 
-/** Cost of `outputTokens` more output; the clamp uses its inverse. */
+/** Worst-case cost of `outputTokens` more output (reasoning or not); the clamp uses its inverse. */
 export function outputCost(outputTokens: number, prices: Prices): Micros {
-  return Math.ceil((outputTokens * prices.output) / 1000);
+  return Math.ceil((outputTokens * worstOutput(prices)) / 1000);
 }
 
 /** The most output tokens `budget` micro-cents can pay for. */
 export function affordableOutputTokens(budget: Micros, prices: Prices): number {
   if (budget <= 0) return 0;
-  if (prices.output === 0) return Number.POSITIVE_INFINITY;
-  return Math.floor((budget * 1000) / prices.output);
+  const rate = worstOutput(prices);
+  if (rate === 0) return Number.POSITIVE_INFINITY;
+  return Math.floor((budget * 1000) / rate);
 }
 
 /**
@@ -53,11 +84,35 @@ function scaled(micros: Micros, [num, den]: readonly [number, number]): Micros {
 }
 
 /**
+ * Fills the prices a source or the config leaves out: cached reads at the
+ * input price (they cost less than input everywhere, so that is safe), cache
+ * writes at Anthropic's factors of it.
+ */
+export function completePrices(p: {
+  input: Micros;
+  output: Micros;
+  cached_input?: Micros | undefined;
+  cache_write?: Micros | undefined;
+  cache_write_1h?: Micros | undefined;
+}): Prices {
+  return {
+    input: p.input,
+    output: p.output,
+    cached_input: p.cached_input ?? p.input,
+    cache_write: p.cache_write ?? scaled(p.input, CACHE_WRITE_FACTOR.fiveMinutes),
+    cache_write_1h: p.cache_write_1h ?? scaled(p.input, CACHE_WRITE_FACTOR.oneHour),
+  };
+}
+
+/**
  * A model's prices from the config. A model without a price is refused
  * (`model_unpriced`), or priced by `pricing.unknown_model` — never at $0,
  * which would let spend through every budget unseen.
  */
-export function pricesFor(model: string, config: Pick<Config, "models" | "pricing">): Prices {
+export function pricesFor(
+  model: string,
+  config: { models?: Config["models"]; pricing: Pick<Config["pricing"], "unknown_model"> },
+): Prices {
   const m = ownValue(config.models, model);
   const fallback = config.pricing.unknown_model;
   const input =
@@ -71,14 +126,12 @@ export function pricesFor(model: string, config: Pick<Config, "models" | "pricin
       { model },
     );
   }
-  const inputMicros = centsToMicros(input);
-  const set = (price: number | undefined) => (price === undefined ? undefined : centsToMicros(price));
-  return {
-    input: inputMicros,
+  const cents = (price: number | undefined) => (price === undefined ? undefined : centsToMicros(price));
+  return completePrices({
+    input: centsToMicros(input),
     output: centsToMicros(output),
-    // Cached reads cost less than input everywhere; the input price is the safe default.
-    cached_input: set(m?.cached_input_cost_per_1k) ?? inputMicros,
-    cache_write: set(m?.cache_write_cost_per_1k) ?? scaled(inputMicros, CACHE_WRITE_FACTOR.fiveMinutes),
-    cache_write_1h: set(m?.cache_write_1h_cost_per_1k) ?? scaled(inputMicros, CACHE_WRITE_FACTOR.oneHour),
-  };
+    cached_input: cents(m?.cached_input_cost_per_1k),
+    cache_write: cents(m?.cache_write_cost_per_1k),
+    cache_write_1h: cents(m?.cache_write_1h_cost_per_1k),
+  });
 }

@@ -1,17 +1,22 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { TokenpakError } from "../errors.js";
+import type { PricingStatus } from "../pricing/book.js";
 import { countTokens } from "./count-tokens.js";
 import { errorResponse, internalError } from "./errors.js";
 import { type ExchangeDeps, exchange } from "./exchange.js";
 import { listModels, retrieveModel } from "./models.js";
+
+export interface AppDeps extends ExchangeDeps {
+  prices: ExchangeDeps["prices"] & { status(now: number): PricingStatus };
+}
 
 /**
  * The proxy's HTTP surface. Builds the app; never listens (serve.ts does).
  * Only budgeted routes forward (and count_tokens, which the provider does
  * not charge for): everything else is a 404.
  */
-export function createApp(deps: ExchangeDeps): Hono {
+export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   app.post("/v1/chat/completions", (c) => exchange(deps, "chat", c.req.raw));
   app.post("/v1/messages", (c) => exchange(deps, "messages", c.req.raw));
@@ -31,7 +36,14 @@ export function createApp(deps: ExchangeDeps): Hono {
       throw error;
     }
   });
-  app.get("/healthz", (c) => c.json({ ok: true, open_reservations: deps.ledger.openReservations }));
+  app.get("/healthz", (c) => {
+    const { source, fetched_at, stale, revision } = deps.prices.status(deps.clock());
+    return c.json({
+      ok: true,
+      open_reservations: deps.ledger.openReservations,
+      pricing: { source, fetched_at, stale, revision },
+    });
+  });
   app.notFound((c) => {
     const format = c.req.path.startsWith("/v1/messages") ? "anthropic" : "openai";
     return errorResponse(

@@ -4,6 +4,7 @@ import type { Config } from "../config/types.generated.js";
 import { isTokenpakError, TokenpakError } from "../errors.js";
 import type { Ledger, Reserved } from "../ledger/ledger.js";
 import { microsToCents } from "../money/money.js";
+import type { PriceSource } from "../pricing/book.js";
 import { toolPrices } from "../pricing/tool-prices.js";
 import { totalTokens } from "../pricing/usage.js";
 import type { StoredIds } from "../providers/stream-watch.js";
@@ -27,6 +28,8 @@ export interface ExchangeDeps {
   auth: Authenticator;
   /** Context tokens of Responses API answers, for the turns that continue them. */
   memory: ResponseMemory;
+  /** Prices by model: the synced table or the config, swapped live when the table changes. */
+  prices: PriceSource;
   maxBodyBytes: number;
   clock: () => number;
   /** Operator-facing problems that are not the client's (a provider's broken usage): default stderr. */

@@ -3,7 +3,6 @@ import type { Identity } from "../budget/policy.js";
 import type { ResolvedModel } from "../config/types.generated.js";
 import { TokenpakError } from "../errors.js";
 import { ownValue } from "../own.js";
-import { pricesFor } from "../pricing/cost.js";
 import { DEFAULT_MAX_TOOL_CALLS, dearestCall, toolPrices } from "../pricing/tool-prices.js";
 import { isObject, type Json, parseJson } from "../providers/json.js";
 import { untranslatable } from "../providers/translate-responses.js";
@@ -108,7 +107,7 @@ function choice(
   return {
     name,
     provider: model.provider,
-    prices: pricesFor(name, deps.config),
+    prices: deps.prices.for(name),
     maxOutputTokens:
       route === "embeddings" ? 0 : (model.max_output_tokens ?? requested ?? DEFAULT_MAX_OUTPUT_TOKENS),
     ...(calls > 0 ? { fixedCost: calls } : {}),

@@ -64,6 +64,12 @@ export function refusal(block: Block, now: number): TokenpakError {
     );
   }
   const stop = b.cap !== limit ? ` (hard stop at ${amount(b, b.cap)})` : "";
+  let corrected = "";
+  if (block.corrected !== undefined) {
+    // The user sees less spend in their own requests than the cap: say where the rest came from.
+    details.corrected_cents = microsToCents(block.corrected);
+    corrected = ` The ${window} spend includes ${formatUsd(block.corrected)} added by reconcile-spend to match the provider's bill.`;
+  }
   if (b.inFlight) {
     // Not reached: only other requests' worst cases are in the way, and most settle for less.
     details.in_flight = true;
@@ -76,7 +82,7 @@ export function refusal(block: Block, now: number): TokenpakError {
   }
   return new TokenpakError(
     "budget_exceeded",
-    `${scopeTitle(b.scope)} has reached ${window} budget limit (${amount(b, limit)})${stop}. Rejecting request.`,
+    `${scopeTitle(b.scope)} has reached ${window} budget limit (${amount(b, limit)})${stop}. Rejecting request.${corrected}`,
     details,
   );
 }

@@ -1,17 +1,20 @@
 import { type IncomingMessage, type Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
-import { AlertMonitor } from "../alerts/monitor.js";
-import { compilePolicy } from "../budget/policy.js";
+import type { AlertMonitor } from "../alerts/monitor.js";
 import { isLoopbackHost } from "../config/semantic.js";
 import type { Config } from "../config/types.generated.js";
 import { TokenpakError } from "../errors.js";
-import { Ledger, type OpenReport } from "../ledger/ledger.js";
+import type { Ledger, OpenReport } from "../ledger/ledger.js";
 import { type ProviderSettings, Upstreams } from "../providers/upstream.js";
+import { createAdminRouter } from "./admin.js";
 import { createApp } from "./app.js";
+import { type ControlChannel, controlSocketPath, listenControl } from "./control-socket.js";
 import { bindResponse } from "./disconnect.js";
 import { Authenticator } from "./identity.js";
+import { type PriceWatch, watchPrices } from "./price-watch.js";
 import { ResponseMemory } from "./response-memory.js";
+import { closeLedgerServices, openLedgerServices } from "./services.js";
 
 export interface ProxyOptions {
   config: Readonly<Config>;
@@ -33,8 +36,14 @@ export interface RunningProxy {
   port: number;
   ledger: Ledger;
   alerts: AlertMonitor;
+  /** The prices in force, following the synced table in the data directory. */
+  prices: PriceWatch["book"];
+  /** Set when prices in use come from a table older than pricing.stale_after_hours. */
+  pricingStale: string | undefined;
   recovery: OpenReport;
   openMode: boolean;
+  /** The local control channel's socket (<data-dir>/tokenpak.sock); undefined when it could not be opened. */
+  controlSocket: string | undefined;
   /** Stops accepting, lets requests in flight finish (bounded), settles, flushes. */
   close(): Promise<void>;
 }
@@ -80,23 +89,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   }
   const clock = options.clock ?? Date.now;
   const warn = options.warn ?? ((message: string) => process.stderr.write(`tokenpak: ${message}\n`));
-  const { ledger, report } = await Ledger.open({
-    dir: options.dataDir,
-    policy: compilePolicy(config),
-    fsync: config.storage.fsync,
-    clock,
-  });
-  let alerts: AlertMonitor;
+  const services = await openLedgerServices({ config, dataDir: options.dataDir, clock, warn });
+  const { ledger, alerts, recovery: report } = services;
+  let prices: PriceWatch;
   try {
-    alerts = AlertMonitor.start({
-      config,
-      dataDir: options.dataDir,
-      ledger,
-      clock,
-      warn,
-    });
+    prices = watchPrices({ config, dataDir: options.dataDir, ledger, alerts, clock, warn });
   } catch (error) {
-    await ledger.close();
+    await closeLedgerServices(services);
     throw error;
   }
   const upstreams = new Upstreams(providerSettings(config));
@@ -106,6 +105,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     upstreams,
     auth,
     memory: new ResponseMemory(ledger),
+    prices: prices.book,
     maxBodyBytes: config.server.max_body_bytes,
     clock,
     warn,
@@ -142,14 +142,27 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       });
     });
   } catch (error) {
-    await alerts.close();
-    await ledger.close();
+    prices.close();
+    await closeLedgerServices(services);
     const code = (error as NodeJS.ErrnoException).code;
     throw new TokenpakError(
       "io_error",
       code === "EADDRINUSE"
         ? `${host}:${port} is already in use`
         : `cannot listen on ${host}:${port}: ${code ?? String(error)}`,
+    );
+  }
+  // Commands that change the ledger while we run (reconcile-spend) come through here.
+  let control: ControlChannel | undefined;
+  const startedAt = clock();
+  try {
+    control = await listenControl(
+      createAdminRouter({ ledger, alerts, dataDir: options.dataDir, clock, startedAt }),
+      controlSocketPath(options.dataDir),
+    );
+  } catch (error) {
+    warn(
+      `no control channel (${error instanceof Error ? error.message : String(error)}): commands that change the ledger will refuse while the proxy runs`,
     );
   }
   const sweeper = setInterval(() => ledger.sweep(), SWEEP_MS);
@@ -164,11 +177,16 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     port: address.port,
     ledger,
     alerts,
+    prices: prices.book,
+    pricingStale: prices.staleNotice,
     recovery: report,
     openMode: auth.openMode,
+    controlSocket: control?.path,
     close() {
       closing ??= (async () => {
         closingDown = true;
+        // No admin call starts from now on; one in flight finishes before the ledger closes.
+        const controlClosed = control?.close();
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         // Each connection busy with a response closes once that response is out.
         for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false;
@@ -183,9 +201,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         server.closeAllConnections();
         await stopped;
         clearInterval(sweeper);
+        prices.close();
         await upstreams.close();
-        await alerts.close(); // before the ledger's last snapshot: it holds the fired marks
-        await ledger.close();
+        await controlClosed;
+        await closeLedgerServices(services);
       })();
       return closing;
     },

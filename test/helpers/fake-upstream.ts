@@ -189,7 +189,12 @@ function write(res: ServerResponse, text: string): Promise<void> {
  * the mock provider's deterministic answers, and records what it was sent and
  * what it generated. Behaviours make it misbehave as real providers do.
  */
-export async function startFakeUpstream(options: Partial<MockOptions> = {}): Promise<FakeUpstream> {
+export async function startFakeUpstream(
+  options: Partial<MockOptions> & {
+    /** More routes on the same origin (a provider's admin API): true when it answered. */
+    also?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  } = {},
+): Promise<FakeUpstream> {
   const fake: Omit<FakeUpstream, "url" | "close"> = {
     requests: [],
     cutOff: 0,
@@ -302,6 +307,7 @@ export async function startFakeUpstream(options: Partial<MockOptions> = {}): Pro
       text += chunk;
     });
     req.on("end", () => {
+      if (options.also?.(req, res)) return;
       void answer(req, res, text);
     });
   });

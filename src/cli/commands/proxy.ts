@@ -66,6 +66,7 @@ export async function proxyCommand(ctx: CliContext, options: GlobalOptions & Pro
         data_dir: dataDir,
         open_mode: proxy.openMode,
         recovery: proxy.recovery,
+        pricing: { ...proxy.prices.status(Date.now()), stale_notice: proxy.pricingStale ?? null },
       }),
     );
   } else {
@@ -80,6 +81,7 @@ export async function proxyCommand(ctx: CliContext, options: GlobalOptions & Pro
       );
     }
     for (const w of warnings) line(ctx.stderr, `${c.yellow("!")} ${w.path}  ${w.message}`);
+    if (proxy.pricingStale) line(ctx.stderr, `${c.yellow("!")} ${proxy.pricingStale}`);
   }
 
   await new Promise<void>((resolve) => {

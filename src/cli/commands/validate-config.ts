@@ -1,8 +1,12 @@
 import { relative, sep } from "node:path";
 import type { Command } from "commander";
-import type { Problem } from "../../config/problem.js";
+import type { CheckResult } from "../../config/load.js";
+import { formatPath, type PathSegment, type Problem } from "../../config/problem.js";
 import type { ConfigSummary, LimitsSummary } from "../../config/summary.js";
+import type { Config } from "../../config/types.generated.js";
 import { formatCents } from "../../money/money.js";
+import type { ModelPricing } from "../../pricing/resolve.js";
+import type { LoadedTable } from "../../pricing/store.js";
 import { type CliContext, type GlobalOptions, line, paint, type SetExitCode } from "../context.js";
 
 export function registerValidateConfig(program: Command, ctx: CliContext, setExitCode: SetExitCode): void {
@@ -13,7 +17,10 @@ export function registerValidateConfig(program: Command, ctx: CliContext, setExi
     .addHelpText(
       "after",
       "\nPrints every problem as FILE:LINE:COL  json.path  message, with a hint where one helps.\n" +
-        "Exits 0 when valid (warnings allowed), 1 when not. --json prints {valid, errors, warnings, summary}.",
+        "Each model's price is shown as it will be charged, with where it comes from (the price table\n" +
+        "in the data directory or bundled with tokenpak, the config, pricing.unknown_model); a model\n" +
+        "with no price at all is a warning. Exits 0 when valid (warnings allowed), 1 when not.\n" +
+        "--json prints {valid, errors, warnings, summary}.",
     )
     .action(async (file: string | undefined, _options: unknown, command: Command) => {
       const options = command.optsWithGlobals<GlobalOptions>();
@@ -34,18 +41,19 @@ export async function validateConfigCommand(
   const path = resolveConfigPath(file ?? options.config, ctx.cwd, ctx.env);
   const shown = displayPath(path, ctx.cwd);
   const result = checkConfig(await readConfigText(path), shown, ctx.env);
-  const summary = result.config ? summarize(result.config) : null;
+  const dataDir = result.config
+    ? resolveDataDir({
+        explicit: options.dataDir,
+        storagePath: result.config.storage.path,
+        configFile: path,
+        cwd: ctx.cwd,
+        env: ctx.env,
+      })
+    : null;
+  const pricing = result.config && dataDir !== null ? await priceCheck(result, dataDir) : undefined;
+  const summary = result.config ? summarize(result.config, pricing) : null;
 
   if (options.json) {
-    const dataDir = result.config
-      ? resolveDataDir({
-          explicit: options.dataDir,
-          storagePath: result.config.storage.path,
-          configFile: path,
-          cwd: ctx.cwd,
-          env: ctx.env,
-        })
-      : null;
     const out = {
       valid: result.valid,
       file: shown,
@@ -71,6 +79,51 @@ export async function validateConfigCommand(
   for (const text of summaryLines(summary)) line(ctx.stdout, `${c.green("✓")} ${text}`);
   for (const p of result.warnings) line(ctx.stdout, `${c.yellow("!")} ${problemLine(p)}`);
   return 0;
+}
+
+/**
+ * Where each model's price will come from (the price table in the data
+ * directory, or the bundled one), with a warning for every model that has
+ * none: its requests would be refused.
+ */
+async function priceCheck(
+  result: CheckResult,
+  dataDir: string,
+): Promise<Map<string, ModelPricing> | undefined> {
+  const { loadTable } = await import("../../pricing/store.js");
+  const { resolvePricing } = await import("../../pricing/resolve.js");
+  const config = result.config as Config;
+  const warn = (path: PathSegment[], message: string, hint: string) =>
+    result.warnings.push({
+      severity: "warning",
+      path: formatPath(path),
+      ...(result.locate?.(path, "key") ?? { line: 1, col: 1 }),
+      message,
+      hint,
+    });
+  let table: LoadedTable["table"] | undefined;
+  try {
+    table = loadTable(dataDir).table;
+  } catch (error) {
+    warn(
+      ["pricing"],
+      `the price table cannot be used: ${(error as Error).message}`,
+      "run tokenpak sync-pricing",
+    );
+  }
+  const pricing = resolvePricing(config, table);
+  for (const p of pricing.values()) {
+    if (p.note !== undefined) warn(["models", p.model], `${p.model}: ${p.note}`, "or set pin_price: true");
+    if ("error" in p) {
+      warn(
+        ["models", p.model],
+        `model ${p.model} has no price: the price table does not know it and it has no estimated_* prices, so its requests are refused`,
+        "run tokenpak sync-pricing, name the provider's model in upstream_model, or set estimated_input_cost_per_1k and estimated_output_cost_per_1k (or pricing.unknown_model)",
+      );
+    }
+  }
+  result.warnings.sort((a, b) => a.line - b.line || a.col - b.col);
+  return pricing;
 }
 
 function displayPath(path: string, cwd: string): string {
@@ -124,14 +177,7 @@ export function summaryLines(s: ConfigSummary): string[] {
   if (s.keys.length > 0) lines.push(`Keys: ${s.keys.map((k) => `${k.name} → ${k.project}`).join(", ")}`);
   if (s.providers.length > 0)
     lines.push(`Providers: ${s.providers.map((p) => `${p.name} (${p.type})`).join(", ")}`);
-  if (s.models.length > 0) {
-    const price = (n: number | undefined) => (n === undefined ? "?" : `${n}¢`);
-    const models = s.models.map(
-      (m) =>
-        `${m.name} → ${m.provider} (${price(m.input_cost_per_1k)} in, ${price(m.output_cost_per_1k)} out per 1k)`,
-    );
-    lines.push(`Models: ${models.join(", ")}`);
-  }
+  if (s.models.length > 0) lines.push(`Models: ${s.models.map(modelText).join(", ")}`);
   if (b.enabled) {
     const mode = b.reject_on_exceed
       ? `blocks at ${b.hard_stop_pct}%`
@@ -140,4 +186,22 @@ export function summaryLines(s: ConfigSummary): string[] {
     lines.push(`Alerts at ${b.alert_thresholds_pct.map((p) => `${p}%`).join(", ")}; ${mode}${fallback}`);
   }
   return lines;
+}
+
+/** "gpt-4 → openai (3¢ in, 6¢ out per 1k, price table: gpt-4)" */
+function modelText(m: ConfigSummary["models"][number]): string {
+  const price = (n: number | null | undefined) => (n === undefined || n === null ? "?" : `${n}¢`);
+  const e = m.effective;
+  if (!e)
+    return `${m.name} → ${m.provider} (${price(m.input_cost_per_1k)} in, ${price(m.output_cost_per_1k)} out per 1k)`;
+  if (e.from === "none") return `${m.name} → ${m.provider} (no price: refused)`;
+  const from =
+    e.from === "table"
+      ? `price table: ${e.entry}`
+      : e.from === "pin_price"
+        ? "config, pinned"
+        : e.from === "unknown_model"
+          ? "pricing.unknown_model"
+          : "config";
+  return `${m.name} → ${m.provider} (${price(e.input_cost_per_1k)} in, ${price(e.output_cost_per_1k)} out per 1k, ${from})`;
 }

@@ -1,0 +1,310 @@
+import { mkdirSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import type { Config, ResolvedProvider } from "../config/types.generated.js";
+import { TokenpakError } from "../errors.js";
+import { acquireLock } from "../ledger/lock.js";
+import { formatUsd, type Micros } from "../money/money.js";
+import { DEFAULT_BASE_URL } from "../providers/wire.js";
+import type { AdjustmentBatch, BatchResult } from "./apply.js";
+import { type Billing, type DayResult, diffSpend, type Line } from "./diff.js";
+import { readLedgerFigures } from "./ledger-figures.js";
+import { billedNames } from "./models.js";
+import { correctionMoment, type Period, reconcilePeriod, utcDay } from "./period.js";
+import { anthropicBilling } from "./sources/anthropic.js";
+import { csvBilling } from "./sources/csv.js";
+import { openaiBilling } from "./sources/openai.js";
+import type { Filter, SourceRequest } from "./sources/source.js";
+
+export const RECONCILE_LOCK = "reconcile.lock";
+export const DEFAULT_THRESHOLD_PCT = 5;
+
+export interface ReconcileOptions {
+  config: Readonly<Config>;
+  dataDir: string;
+  provider: string;
+  since?: string | undefined;
+  until?: string | undefined;
+  includeToday?: boolean | undefined;
+  /** A CSV of the provider's costs instead of its admin API. */
+  fromFile?: string | undefined;
+  dryRun?: boolean | undefined;
+  thresholdPct?: number | undefined;
+  now?: number | undefined;
+}
+
+/** Whoever writes the ledger: the daemon over its control channel, or this process under the ledger lock. */
+export interface LedgerWriter {
+  via: "daemon" | "direct";
+  pid?: number | undefined;
+  write(batch: AdjustmentBatch): Promise<BatchResult>;
+  close(): Promise<void>;
+}
+
+export interface ReconcileResult {
+  provider: string;
+  source: string;
+  period: { since: string; until: string; provisional: string | null };
+  filter: Filter | null;
+  threshold_pct: number;
+  dry_run: boolean;
+  via: "daemon" | "direct" | null;
+  daemon_pid: number | null;
+  days: DayResult[];
+  lines: Line[];
+  /** µ¢ over the compared days. */
+  totals: { ledger_cost: Micros; provider_cost: Micros; delta: Micros; written: Micros };
+  drift_days: string[];
+  /** Days whose drift alerted in this run (each (provider, day) alerts once). */
+  alerted: string[];
+  adjustments_written: number;
+  warnings: string[];
+}
+
+const DAY_MS = 86_400_000;
+
+/** Where the provider's figures come from: its admin API, or a CSV already read and checked. */
+type Source = { api: SourceRequest; type: ResolvedProvider["type"] } | { csv: Billing };
+
+function providerOf(config: Readonly<Config>, name: string): ResolvedProvider {
+  const provider = config.providers?.[name];
+  if (!provider) {
+    const known = Object.keys(config.providers ?? {});
+    throw new TokenpakError(
+      "invalid_argument",
+      `no provider ${name} in the config${known.length > 0 ? ` (providers: ${known.join(", ")})` : ""}`,
+    );
+  }
+  return provider;
+}
+
+/** The admin-API request for a provider, or why it cannot be made. */
+function sourceRequest(name: string, provider: ResolvedProvider, period: Period): SourceRequest {
+  if (provider.type !== "openai" && provider.type !== "anthropic") {
+    throw new TokenpakError(
+      "invalid_argument",
+      `provider ${name} is ${provider.type}: only openai and anthropic have a cost API; pass --from-file with a CSV of its costs`,
+    );
+  }
+  const adminKey = provider.admin_api_key;
+  if (!adminKey) {
+    throw new TokenpakError(
+      "invalid_argument",
+      `providers.${name}.admin_api_key is not set: reconcile-spend reads the ${provider.type === "openai" ? "organization costs" : "cost report"} with an admin key (use \${ENV}), or pass --from-file`,
+    );
+  }
+  const r = provider.reconcile;
+  return {
+    provider: name,
+    baseUrl: provider.base_url ?? DEFAULT_BASE_URL[provider.type] ?? "",
+    adminKey,
+    filter: { project_ids: r?.project_ids, workspace_ids: r?.workspace_ids, api_key_ids: r?.api_key_ids },
+    timeoutMs: r?.timeout_ms ?? 30_000,
+    period,
+  };
+}
+
+/** With a CSV and no --since/--until, the period is the file's days up to the last complete one. */
+function csvPeriod(billing: Billing, options: ReconcileOptions, now: number): Period {
+  const first = billing.days[0];
+  const last = billing.days.at(-1);
+  if (options.since !== undefined || options.until !== undefined || !first || !last) {
+    return reconcilePeriod({ ...options, now });
+  }
+  const latest = options.includeToday ? utcDay(now) : utcDay(now - DAY_MS);
+  return reconcilePeriod({
+    since: first,
+    until: last < latest ? last : latest,
+    includeToday: options.includeToday,
+    now,
+  });
+}
+
+function withoutLeaks(billing: Billing, period: Period): { billing: Billing; ignored: number } {
+  const days = new Set(period.days);
+  const costs = billing.costs.filter((c) => days.has(c.day));
+  return {
+    billing: { ...billing, days: billing.days.filter((d) => days.has(d)), costs },
+    ignored: billing.costs.length - costs.length,
+  };
+}
+
+function pct(p: number | null): string {
+  return p === null ? "new" : `${p >= 0 ? "+" : ""}${p.toFixed(1)}%`;
+}
+
+function signedUsd(micros: Micros): string {
+  return micros > 0 ? `+${formatUsd(micros)}` : formatUsd(micros);
+}
+
+function driftMessage(provider: string, d: DayResult, threshold: number): string {
+  return `${provider} billed ${formatUsd(d.provider_cost)} on ${d.day} (UTC) where the ledger had ${formatUsd(d.ledger_cost)}: ${signedUsd(d.delta)} (${pct(d.delta_pct)}), beyond ±${threshold}%; reconcile-spend corrected the ledger`;
+}
+
+function batchOf(
+  provider: string,
+  billing: Billing,
+  lines: Line[],
+  drift: DayResult[],
+  threshold: number,
+  now: number,
+) {
+  const batch: AdjustmentBatch = {
+    provider,
+    source: billing.source,
+    adjustments: lines.flatMap((l) =>
+      l.parts.map((p) => ({
+        identity: p.identity,
+        ...(p.model !== "" ? { model: p.model } : {}),
+        cost: p.cost,
+        tokens: p.tokens,
+        at: new Date(correctionMoment(l.day, now)).toISOString(),
+        reconcile: {
+          day: l.day,
+          model: l.model,
+          delta: l.written,
+          provider_cost: l.provider_cost,
+          ledger_cost: l.ledger_cost,
+        },
+      })),
+    ),
+    drift: drift.map((d) => ({ day: d.day, message: driftMessage(provider, d, threshold) })),
+  };
+  return batch;
+}
+
+function takeReconcileLock(dataDir: string): () => void {
+  mkdirSync(dataDir, { recursive: true });
+  try {
+    return acquireLock(dataDir, process.pid, RECONCILE_LOCK);
+  } catch (error) {
+    if (error instanceof TokenpakError && error.code === "ledger_locked") {
+      const pid = error.details.pid;
+      throw new TokenpakError(
+        "reconcile_running",
+        `another reconcile-spend is running on ${dataDir}${pid !== undefined ? ` (pid ${String(pid)})` : ""}; runs never overlap, try again when it is done`,
+        { dir: dataDir, ...(pid !== undefined ? { pid } : {}) },
+      );
+    }
+    throw error;
+  }
+}
+
+/**
+ * One reconciliation: the provider's figures for the period (admin API or
+ * CSV), compared per UTC day and model with the ledger, and — unless a dry
+ * run — the corrections written by whoever owns the ledger. The whole run
+ * holds <data-dir>/reconcile.lock, so two runs never interleave and the
+ * later run's figures win. Anything failing before the write writes nothing.
+ */
+export async function reconcileSpend(
+  options: ReconcileOptions,
+  openWriter: () => Promise<LedgerWriter>,
+): Promise<ReconcileResult> {
+  const now = options.now ?? Date.now();
+  const { config, dataDir } = options;
+  const name = options.provider;
+  const provider = providerOf(config, name);
+  const threshold = options.thresholdPct ?? DEFAULT_THRESHOLD_PCT;
+  const dryRun = options.dryRun === true;
+  const warnings: string[] = [];
+
+  // A CSV is read and checked whole before anything else: a bad row stops the run with nothing done.
+  const fromCsv = options.fromFile !== undefined ? await readCsv(options.fromFile) : undefined;
+  const period = fromCsv ? csvPeriod(fromCsv, options, now) : reconcilePeriod({ ...options, now });
+  const source: Source = fromCsv
+    ? { csv: fromCsv }
+    : { api: sourceRequest(name, provider, period), type: provider.type };
+  const request = "api" in source ? source.api : undefined;
+  if (request && !request.filter.project_ids && !request.filter.workspace_ids) {
+    const filter = provider.type === "openai" ? "project_ids" : "workspace_ids";
+    warnings.push(
+      `no providers.${name}.reconcile.${filter}: comparing the whole organisation's bill, including traffic that never went through tokenpak`,
+    );
+  }
+
+  const release = dryRun ? () => {} : takeReconcileLock(dataDir);
+  let writer: LedgerWriter | undefined;
+  try {
+    let billing: Billing;
+    if ("api" in source) {
+      billing =
+        source.type === "openai" ? await openaiBilling(source.api) : await anthropicBilling(source.api);
+    } else {
+      const kept = withoutLeaks(source.csv, period);
+      if (kept.ignored > 0)
+        warnings.push(`${kept.ignored} CSV row(s) outside ${period.since} … ${period.until} ignored`);
+      billing = kept.billing;
+    }
+
+    // The ledger's owner first, then its figures: without a daemon, opening the ledger replays the
+    // journal and charges what a crash left in flight, and that spend must be in the comparison.
+    if (!dryRun) writer = await openWriter();
+    const ledger = readLedgerFigures(dataDir, name, period);
+    const diff = diffSpend({
+      billing,
+      days: period.days,
+      provisional: period.provisional,
+      ledger: ledger.days,
+      billedName: billedNames(config, name),
+      thresholdPct: threshold,
+    });
+    const drift = diff.days.filter((d) => d.drift);
+    let result: BatchResult = { written: 0, cost: 0, tokens: 0, alerted: [] };
+    if (writer) {
+      const batch = batchOf(name, billing, diff.lines, drift, threshold, now);
+      if (batch.adjustments.length > 0 || batch.drift.length > 0) result = await writer.write(batch);
+    }
+    const sum = (field: "ledger_cost" | "provider_cost" | "delta" | "written") =>
+      diff.lines.reduce((s, l) => s + l[field], 0);
+    return {
+      provider: name,
+      source: billing.source,
+      period: { since: period.since, until: period.until, provisional: period.provisional ?? null },
+      filter: request ? filterOf(request.filter) : null,
+      threshold_pct: threshold,
+      dry_run: dryRun,
+      via: writer?.via ?? null,
+      daemon_pid: writer?.pid ?? null,
+      days: diff.days,
+      lines: diff.lines,
+      totals: {
+        ledger_cost: sum("ledger_cost"),
+        provider_cost: sum("provider_cost"),
+        delta: sum("delta"),
+        written: dryRun ? 0 : sum("written"),
+      },
+      drift_days: drift.map((d) => d.day),
+      alerted: result.alerted,
+      adjustments_written: result.written,
+      warnings,
+    };
+  } finally {
+    await writer?.close();
+    release();
+  }
+}
+
+function filterOf(f: Filter): Filter | null {
+  const out: Filter = {};
+  if (f.project_ids) out.project_ids = f.project_ids;
+  if (f.workspace_ids) out.workspace_ids = f.workspace_ids;
+  if (f.api_key_ids) out.api_key_ids = f.api_key_ids;
+  return Object.keys(out).length > 0 ? out : null;
+}
+
+async function readCsv(file: string): Promise<Billing> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    throw new TokenpakError(
+      code === "ENOENT" ? "invalid_argument" : "io_error",
+      code === "ENOENT"
+        ? `--from-file ${file}: no such file`
+        : `cannot read ${file}: ${code ?? String(cause)}`,
+      { file },
+    );
+  }
+  return csvBilling(text, file);
+}

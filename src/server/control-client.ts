@@ -1,0 +1,147 @@
+import { existsSync } from "node:fs";
+import { Client } from "undici";
+import type { Config } from "../config/types.generated.js";
+import { type ErrorCode, TokenpakError } from "../errors.js";
+import { obj, str } from "../providers/json.js";
+import { type AdminContext, type AdminOp, type DaemonStatus, runOp, statusOp } from "./admin.js";
+import { controlSocketPath } from "./control-socket.js";
+import { closeLedgerServices, openLedgerServices } from "./services.js";
+
+/**
+ * Admin operations for a command, whoever owns the ledger: the running
+ * daemon over its control socket, or — none running — this process, which
+ * then takes the ledger lock and runs the same operation itself.
+ */
+export interface AdminSession {
+  via: "daemon" | "direct";
+  /** The daemon's pid (via daemon). */
+  pid?: number;
+  call<Body, Result>(op: AdminOp<Body, Result>, body: Body): Promise<Result>;
+  close(): Promise<void>;
+}
+
+/** How long a daemon has to answer one admin call (a large batch of adjustments is written in well under this). */
+const CALL_TIMEOUT_MS = 60_000;
+const HELLO_TIMEOUT_MS = 5_000;
+/** Without a daemon, alerts raised get this long to be delivered before the command exits (the rest resume at the next start). */
+const DELIVERY_WAIT_MS = 10_000;
+
+class DaemonClient {
+  private readonly client: Client;
+
+  constructor(readonly socketPath: string) {
+    this.client = new Client("http://tokenpak", { socketPath, pipelining: 1 });
+  }
+
+  async call<Body, Result>(
+    op: AdminOp<Body, Result>,
+    body: Body,
+    timeoutMs = CALL_TIMEOUT_MS,
+  ): Promise<Result> {
+    let status: number;
+    let text: string;
+    try {
+      const res = await this.client.request({
+        method: op.method,
+        path: op.path,
+        headers: { "content-type": "application/json" },
+        ...(op.method === "POST" ? { body: JSON.stringify(body) } : {}),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (error) {
+      const errno = (error as { code?: string }).code ?? String(error);
+      // A change that was sent may have been made; operations are written so that repeating them is safe.
+      const maybe =
+        op.method === "POST" ? "; it may or may not have been carried out, and can be repeated" : "";
+      throw new TokenpakError(
+        "daemon_unavailable",
+        `the daemon did not answer ${op.method} ${op.path} on ${this.socketPath} (${errno})${maybe}`,
+        { errno },
+      );
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new TokenpakError(
+        "daemon_unavailable",
+        `the daemon answered ${op.path} with something that is not JSON`,
+      );
+    }
+    if (status >= 400) {
+      const error = obj(obj(parsed).error);
+      throw new TokenpakError(
+        (str(error.code) as ErrorCode | undefined) ?? "internal",
+        str(error.message) ?? `the daemon answered ${status}`,
+      );
+    }
+    return parsed as Result;
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
+
+/** The daemon behind the data directory's socket, if one answers; undefined if none runs (no socket, or a dead one's). */
+async function reachDaemon(
+  dataDir: string,
+): Promise<{ client: DaemonClient; status: DaemonStatus } | undefined> {
+  const path = controlSocketPath(dataDir);
+  if (!existsSync(path)) return undefined;
+  const client = new DaemonClient(path);
+  try {
+    const status = await client.call(statusOp, undefined, HELLO_TIMEOUT_MS);
+    return { client, status };
+  } catch (error) {
+    await client.close().catch(() => {});
+    const errno = error instanceof TokenpakError ? error.details.errno : undefined;
+    // Nobody listens: a daemon that died without cleaning up. The ledger lock tells the rest.
+    if (errno === "ECONNREFUSED" || errno === "ENOENT") return undefined;
+    if (error instanceof TokenpakError && error.code !== "daemon_unavailable") throw error;
+    throw new TokenpakError(
+      "daemon_unavailable",
+      `the daemon's control socket ${path} does not answer (${String(errno ?? (error as Error).message)}); is the proxy stuck? Restart it, or try again`,
+      { path },
+    );
+  }
+}
+
+export async function openAdminSession(options: {
+  config: Readonly<Config>;
+  dataDir: string;
+  clock?: () => number;
+  warn?: (message: string) => void;
+}): Promise<AdminSession> {
+  const found = await reachDaemon(options.dataDir);
+  if (found) {
+    return {
+      via: "daemon",
+      pid: found.status.pid,
+      call: (op, body) => found.client.call(op, body),
+      close: () => found.client.close(),
+    };
+  }
+  const clock = options.clock ?? Date.now;
+  const services = await openLedgerServices({
+    config: options.config,
+    dataDir: options.dataDir,
+    clock,
+    warn: options.warn ?? (() => {}),
+  });
+  const ctx: AdminContext = { ...services, dataDir: options.dataDir, clock, startedAt: clock() };
+  return {
+    via: "direct",
+    call: (op, body) => runOp(op, ctx, body),
+    async close() {
+      await Promise.race([
+        services.alerts.settled(),
+        new Promise<void>((resolve) => setTimeout(resolve, DELIVERY_WAIT_MS).unref()),
+      ]);
+      await closeLedgerServices(services);
+    },
+  };
+}
