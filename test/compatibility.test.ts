@@ -42,8 +42,8 @@ providers:
   openai: { type: openai, api_key: sk-upstream-openai, base_url: "${fake.url}/v1" }
   anthropic: { type: anthropic, api_key: sk-upstream-anthropic, base_url: "${fake.url}" }
 models:
-  gpt-4o: { provider: openai, estimated_input_cost_per_1k: 0.25, estimated_output_cost_per_1k: 1 }
-  claude-sonnet-4-5: { provider: anthropic, estimated_input_cost_per_1k: 0.3, estimated_output_cost_per_1k: 1.5 }
+  gpt-4o: { provider: openai, pin_price: true, estimated_input_cost_per_1k: 0.25, estimated_output_cost_per_1k: 1 }
+  claude-sonnet-4-5: { provider: anthropic, pin_price: true, estimated_input_cost_per_1k: 0.3, estimated_output_cost_per_1k: 1.5 }
 `);
   proxy = await startProxy({ config, dataDir, port: 0, warn: () => {} });
 });

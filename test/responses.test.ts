@@ -32,8 +32,8 @@ providers:
   openai: { type: openai, api_key: sk-upstream-secret, base_url: "${fake.url}/v1", timeout_ms: 2000 }
   anthropic: { type: anthropic, api_key: sk-ant-upstream, base_url: "${fake.url}", timeout_ms: 2000 }
 models:
-  gpt-5: { provider: openai, upstream_model: gpt-5-2025-08-07, estimated_input_cost_per_1k: 0.125, estimated_output_cost_per_1k: 1, cached_input_cost_per_1k: 0.0125, max_output_tokens: 8000, context_window: 50000, tool_call_cents: { web_search: 1 } }
-  claude: { provider: anthropic, upstream_model: claude-sonnet-4-5, estimated_input_cost_per_1k: 0.3, estimated_output_cost_per_1k: 1.5 }
+  gpt-5: { provider: openai, pin_price: true, upstream_model: gpt-5-2025-08-07, estimated_input_cost_per_1k: 0.125, estimated_output_cost_per_1k: 1, cached_input_cost_per_1k: 0.0125, max_output_tokens: 8000, context_window: 50000, tool_call_cents: { web_search: 1 } }
+  claude: { provider: anthropic, pin_price: true, upstream_model: claude-sonnet-4-5, estimated_input_cost_per_1k: 0.3, estimated_output_cost_per_1k: 1.5 }
 ${extra}`;
 }
 
