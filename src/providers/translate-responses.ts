@@ -2,7 +2,7 @@ import { arr, isObject, type Json, num, obj, parseJson, str } from "./json.js";
 import { ResponsesEvents, responseShell } from "./responses-events.js";
 import type { SseEvent } from "./sse.js";
 import { builtinTools } from "./tools.js";
-import type { StreamTranslator } from "./translate.js";
+import { anthropicTurns, imageBlock, parseArguments, type StreamTranslator } from "./translate.js";
 
 /*
  * A Responses API request served by an Anthropic provider: the request
@@ -52,13 +52,6 @@ function textOf(content: unknown): string {
     .join("");
 }
 
-function imageBlock(url: string): Json {
-  const data = /^data:([^;]+);base64,(.*)$/s.exec(url);
-  return data
-    ? { type: "image", source: { type: "base64", media_type: data[1], data: data[2] } }
-    : { type: "image", source: { type: "url", url } };
-}
-
 function fileBlock(part: Json): Json {
   const fileData = str(part.file_data) ?? "";
   const data = /^data:([^;]+);base64,(.*)$/s.exec(fileData);
@@ -79,22 +72,10 @@ function contentBlocks(content: unknown): Json[] {
   });
 }
 
-function parseArguments(text: unknown): Json {
-  const parsed = typeof text === "string" ? parseJson(text) : text;
-  return isObject(parsed) ? parsed : {};
-}
-
 /** Responses API request → Anthropic messages request. */
 export function responsesToMessagesRequest(body: Json): Json {
   const system: string[] = [];
-  const messages: Json[] = [];
-  const push = (role: string, blocks: Json[]) => {
-    if (blocks.length === 0) return;
-    const last = messages.at(-1);
-    // Anthropic wants alternating turns: consecutive items of one role become one message.
-    if (last && last.role === role) (last.content as Json[]).push(...blocks);
-    else messages.push({ role, content: blocks });
-  };
+  const { messages, push } = anthropicTurns();
   if (typeof body.instructions === "string" && body.instructions) system.push(body.instructions);
   const input = body.input;
   if (typeof input === "string") push("user", contentBlocks(input));

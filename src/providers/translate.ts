@@ -38,9 +38,32 @@ function messageId(id: unknown): string {
   return text.startsWith("msg_") ? text : `msg_${text}`;
 }
 
-function parseArguments(text: unknown): Json {
+/** A tool call's JSON arguments as an object (Anthropic's `input`); `{}` when they are not one. */
+export function parseArguments(text: unknown): Json {
   const parsed = typeof text === "string" ? parseJson(text) : text;
   return isObject(parsed) ? parsed : {};
+}
+
+/** An Anthropic image block for an image URL: a data URL becomes base64 data. */
+export function imageBlock(url: string): Json {
+  const data = /^data:([^;]+);base64,(.*)$/s.exec(url);
+  return data
+    ? { type: "image", source: { type: "base64", media_type: data[1], data: data[2] } }
+    : { type: "image", source: { type: "url", url } };
+}
+
+/** Anthropic messages built turn by turn: consecutive blocks of one role become one message, as its API wants. */
+export function anthropicTurns(): { messages: Json[]; push(role: string, blocks: Json[]): void } {
+  const messages: Json[] = [];
+  return {
+    messages,
+    push(role, blocks) {
+      if (blocks.length === 0) return;
+      const last = messages.at(-1);
+      if (last && last.role === role) (last.content as Json[]).push(...blocks);
+      else messages.push({ role, content: blocks });
+    },
+  };
 }
 
 // ---------- requests ----------
@@ -48,13 +71,7 @@ function parseArguments(text: unknown): Json {
 /** OpenAI chat/completions request → Anthropic messages request. */
 export function chatToMessagesRequest(body: Json): Json {
   const system: string[] = [];
-  const messages: Json[] = [];
-  const push = (role: string, blocks: Json[]) => {
-    const last = messages.at(-1);
-    // Anthropic wants alternating turns: merge consecutive same-role messages.
-    if (last && last.role === role) (last.content as Json[]).push(...blocks);
-    else messages.push({ role, content: blocks });
-  };
+  const { messages, push } = anthropicTurns();
   for (const raw of arr(body.messages)) {
     const m = obj(raw);
     const role = str(m.role);
@@ -86,13 +103,7 @@ export function chatToMessagesRequest(body: Json): Json {
           ? [{ type: "text", text: content }]
           : arr(content).map((p) => {
               const part = obj(p);
-              if (part.type === "image_url") {
-                const url = str(obj(part.image_url).url) ?? "";
-                const data = /^data:([^;]+);base64,(.*)$/.exec(url);
-                return data
-                  ? { type: "image", source: { type: "base64", media_type: data[1], data: data[2] } }
-                  : { type: "image", source: { type: "url", url } };
-              }
+              if (part.type === "image_url") return imageBlock(str(obj(part.image_url).url) ?? "");
               return { type: "text", text: str(part.text) ?? "" };
             });
       push("user", blocks);

@@ -1,11 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { isTokenpakError, TokenpakError } from "../errors.js";
-import { ownValue } from "../own.js";
-import { redactor } from "../providers/redact.js";
 import { validateRequest } from "../providers/validate.js";
 import { estimateInput } from "../tokenize/estimate.js";
 import { errorResponse, internalError } from "./errors.js";
 import type { ExchangeDeps } from "./exchange.js";
+import { anthropicHeaders, providerRedactor } from "./forward.js";
 import { modelConfig, providerOf, readBody } from "./intake.js";
 import { readAll } from "./relay-json.js";
 
@@ -31,20 +30,14 @@ export async function countTokens(deps: ExchangeDeps, request: Request): Promise
     deps.auth.identify(request.headers, body, "anthropic");
     const provider = providerOf(deps, model);
     if (provider.type === "anthropic") {
-      const headers: Record<string, string> = {};
-      for (const name of ["anthropic-version", "anthropic-beta"]) {
-        const v = request.headers.get(name);
-        if (v) headers[name] = v;
-      }
       try {
         const answer = await deps.upstreams.send(provider.name, {
           route: "messages",
           path: "/v1/messages/count_tokens",
           body: JSON.stringify({ ...body, model: model.upstream_model ?? shape.model }),
-          headers,
+          headers: anthropicHeaders(request),
         });
-        const settings = ownValue(deps.config.providers, provider.name);
-        const text = redactor([settings?.api_key, settings?.admin_api_key])(await readAll(answer.body));
+        const text = providerRedactor(deps, provider.name)(await readAll(answer.body));
         return new Response(text, {
           status: answer.status,
           headers: { "content-type": "application/json", ...ids, ...answer.headers },

@@ -61,21 +61,29 @@ export function plan(deps: ExchangeDeps, call: Intake, decision: Reserved, reque
   const provider = providerOf(deps, chosen);
   const upstreamFormat = formatOf(provider.type, call.clientFormat);
   const base = { provider, upstreamFormat, streaming: call.shape.stream };
-  const headers: Record<string, string> = {};
-  if (upstreamFormat === "anthropic") {
-    for (const name of ["anthropic-version", "anthropic-beta"]) {
-      const v = request.headers.get(name);
-      if (v) headers[name] = v;
-    }
-  }
   const model = chosen.upstream_model ?? decision.model.name;
-  const settings = ownValue(deps.config.providers, provider.name);
   return {
     ...base,
     text: upstreamText(call, base, model, decision.maxOutputTokens),
-    headers,
-    redact: redactor([settings?.api_key, settings?.admin_api_key]),
+    headers: upstreamFormat === "anthropic" ? anthropicHeaders(request) : {},
+    redact: providerRedactor(deps, provider.name),
   };
+}
+
+/** The client's Anthropic API version and beta flags, which the provider must see as sent. */
+export function anthropicHeaders(request: Request): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of ["anthropic-version", "anthropic-beta"]) {
+    const v = request.headers.get(name);
+    if (v) headers[name] = v;
+  }
+  return headers;
+}
+
+/** Blanks a provider's own keys out of what it sends back. */
+export function providerRedactor(deps: ExchangeDeps, provider: string): (text: string) => string {
+  const settings = ownValue(deps.config.providers, provider);
+  return redactor([settings?.api_key, settings?.admin_api_key]);
 }
 
 /**
