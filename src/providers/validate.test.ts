@@ -114,6 +114,7 @@ describe("validateRequest: the Responses API", () => {
     [{ model: "m", previous_response_id: 1 }, "previous_response_id"],
     [{ model: "m", conversation: 1 }, "conversation"],
     [{ model: "m", input: [{ type: "item_reference" }] }, "input"],
+    [{ model: "m", input: "hi", background: true }, "background"],
   ])("refuses %j naming %s", (body, param) => {
     expect(() => validateRequest("responses", body)).toThrow(
       expect.objectContaining({ code: "invalid_request", details: { param } }),

@@ -128,6 +128,13 @@ export function validateRequest(route: Route, body: Json): RequestShape {
     builtinTools: [],
   };
   if (route === "responses") {
+    if (body.background === true) {
+      // The answer (and its usage) arrives after this request has ended: nothing could settle it.
+      throw invalid(
+        "background",
+        "`background: true` responses cannot be budgeted: the provider bills them after the request ends; send the request without `background`",
+      );
+    }
     shape.stored = storedInput(body);
     shape.builtinTools = builtinTools(body.tools);
     shape.maxToolCalls = positiveInteger(body, "max_tool_calls");

@@ -1,7 +1,7 @@
 import type { ModelChoice } from "../budget/decide.js";
 import type { Identity } from "../budget/policy.js";
 import type { ResolvedModel } from "../config/types.generated.js";
-import { TokenpakError } from "../errors.js";
+import { isTokenpakError, TokenpakError } from "../errors.js";
 import { ownValue } from "../own.js";
 import { DEFAULT_MAX_TOOL_CALLS, dearestCall, toolPrices } from "../pricing/tool-prices.js";
 import { isObject, type Json, parseJson } from "../providers/json.js";
@@ -147,8 +147,10 @@ function fallbackFor(
     return undefined;
   try {
     return choice(deps, route, name, call.shape.maxOutputTokens, tools);
-  } catch {
-    return undefined; // unpriced there (a tool it has no price for): it cannot stand in
+  } catch (error) {
+    // A built-in tool it has no price for: it cannot stand in. Anything else is the operator's to see.
+    if (isTokenpakError(error) && error.details.tool !== undefined) return undefined;
+    throw error;
   }
 }
 
