@@ -290,6 +290,11 @@ describe("POST /v1/responses on an OpenAI provider", () => {
     const cut = settleEntries(dataDir).at(-1);
     expect(cut?.status).toBe("upstream_error");
     expect(cut?.usage.output).toBe(300);
+
+    // The same for a JSON answer that came without its usage.
+    fake.next.push({ kind: "no-usage" });
+    await post(proxy, { ...ask, reasoning: { effort: "high" }, max_output_tokens: 250 });
+    expect(settleEntries(dataDir).at(-1)?.usage.output).toBe(250);
   });
 });
 

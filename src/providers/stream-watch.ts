@@ -284,6 +284,11 @@ export function jsonToolCalls(format: WireFormat, body: Json): ToolCalls {
   return format === "responses" ? toolCallsIn(body.output) : {};
 }
 
+/** Whether a JSON answer billed output it does not show: a Responses answer with a reasoning item. */
+export function hidesOutput(format: WireFormat, body: Json): boolean {
+  return format === "responses" && arr(body.output).some((item) => obj(item).type === "reasoning");
+}
+
 /** The ids of a JSON answer a later turn may continue (only the Responses API has them). */
 export function jsonIds(format: WireFormat, body: Json): StoredIds {
   return format === "responses" ? storedIds(body) : {};

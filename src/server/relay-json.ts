@@ -3,6 +3,7 @@ import { microsToCents } from "../money/money.js";
 import { NO_USAGE } from "../pricing/usage.js";
 import { isObject, type Json, obj, parseJson, withMember } from "../providers/json.js";
 import {
+  hidesOutput,
   jsonIds,
   jsonToolCalls,
   jsonUsage,
@@ -106,8 +107,12 @@ export async function relayJson(ctx: RelayContext, upstream: UpstreamResponse): 
       headers: { "content-type": "application/json", ...out },
     });
   }
-  // A success we cannot read is still spend: count what came back rather than charge $0.
-  const output = Math.min(countOutputTokens(text, family(plan)), hold.maxOutput);
+  // A success we cannot read is still spend: count what came back rather than charge $0 —
+  // all of the cap when it reasoned, as reasoning tokens are billed but never shown.
+  const output =
+    isObject(parsed) && hidesOutput(plan.upstreamFormat, parsed)
+      ? hold.maxOutput
+      : Math.min(countOutputTokens(text, family(plan)), hold.maxOutput);
   const counted = { ok: true as const, usage: { ...NO_USAGE, input: call.inputTokens, output } };
   if (!isObject(parsed)) {
     await hold.settle(counted, "upstream_invalid", "the provider's answer is not a JSON object");
