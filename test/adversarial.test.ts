@@ -1,7 +1,8 @@
 /**
  * The adversarial exchange suite (#10): instead of one test per bad input,
- * generated batches of concurrent exchanges — random output caps, `n`,
- * stream flags, usage shapes, early ends, client disconnects at random
+ * generated batches of concurrent exchanges on chat completions, messages
+ * and the Responses API — random output caps, `n`, stream flags, reasoning,
+ * built-in tools, usage shapes, early ends, client disconnects at random
  * points, provider errors mid-stream — against the real daemon and a fake
  * provider that misbehaves as told. After each batch the ledger must show:
  *
@@ -54,8 +55,8 @@ providers:
   openai: { type: openai, api_key: sk-upstream, base_url: "${fake.url}/v1", timeout_ms: 400 }
   anthropic: { type: anthropic, api_key: sk-ant-upstream, base_url: "${fake.url}", timeout_ms: 400 }
 models:
-  gpt: { provider: openai, estimated_input_cost_per_1k: 0.25, estimated_output_cost_per_1k: 1 }
-  cheap: { provider: openai, estimated_input_cost_per_1k: 0.01, estimated_output_cost_per_1k: 0.02 }
+  gpt: { provider: openai, estimated_input_cost_per_1k: 0.25, estimated_output_cost_per_1k: 1, tool_call_cents: { web_search: 0.05 } }
+  cheap: { provider: openai, estimated_input_cost_per_1k: 0.01, estimated_output_cost_per_1k: 0.02, tool_call_cents: { web_search: 0.01 } }
   claude: { provider: anthropic, estimated_input_cost_per_1k: 0.3, estimated_output_cost_per_1k: 1.5 }
 `);
 });
@@ -71,12 +72,15 @@ type ClientEnd =
   | { kind: "leave-after-ms"; ms: number };
 
 interface Exchange {
-  route: "chat" | "messages";
+  route: "chat" | "messages" | "responses";
   model: "gpt" | "claude" | "cheap";
   user: string;
   maxTokens: unknown;
   n: unknown;
   stream: unknown;
+  /** Responses API: ask for reasoning (hidden output tokens), enable web_search (billed per call). */
+  reasoning: boolean;
+  webSearch: boolean;
   behaviour: Behaviour;
   client: ClientEnd;
 }
@@ -89,7 +93,7 @@ const count = fc.oneof(fc.integer({ min: 1, max: 3000 }), weird, fc.constant(und
  * are its own or broken, never a plausible lie (which no proxy could detect).
  */
 const garble = fc.dictionary(
-  fc.constantFrom("prompt_tokens", "completion_tokens", "input_tokens", "output_tokens"),
+  fc.constantFrom("prompt_tokens", "completion_tokens", "input_tokens", "output_tokens", "total_tokens"),
   fc.constantFrom<unknown>("abc", -5, -1_000_000, 1.5, null, "$string", "$drop", 1e12, { n: 1 }, [3]),
   { minKeys: 1, maxKeys: 2 },
 );
@@ -101,6 +105,7 @@ const behaviour: fc.Arbitrary<Behaviour> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: "ignore-stream" as const }) },
   { weight: 2, arbitrary: fc.nat(20).map((after) => ({ kind: "stream-error" as const, after })) },
   { weight: 2, arbitrary: fc.nat(20).map((after) => ({ kind: "cut" as const, after })) },
+  { weight: 1, arbitrary: fc.nat(20).map((after) => ({ kind: "failed" as const, after })) },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 40 }).map((ms) => ({ kind: "delay" as const, ms })) },
   { weight: 1, arbitrary: fc.constant({ kind: "drip" as const, ms: 2 }) },
   {
@@ -124,12 +129,14 @@ const clientEnd: fc.Arbitrary<ClientEnd> = fc.oneof(
 );
 
 const exchange: fc.Arbitrary<Exchange> = fc.record({
-  route: fc.constantFrom("chat" as const, "messages" as const),
+  route: fc.constantFrom("chat" as const, "messages" as const, "responses" as const),
   model: fc.constantFrom("gpt" as const, "claude" as const, "cheap" as const),
   user: fc.constantFrom("u0", "u1", "u2", "u3"),
   maxTokens: count,
   n: fc.oneof(fc.constant(undefined), fc.integer({ min: 1, max: 3 }), weird),
   stream: fc.oneof(fc.boolean(), fc.constant<unknown>("true")),
+  reasoning: fc.boolean(),
+  webSearch: fc.boolean(),
   behaviour,
   client: clientEnd,
 });
@@ -146,9 +153,17 @@ interface Outcome {
 }
 
 function bodyFor(x: Exchange, index: number): Record<string, unknown> {
+  const text = `exchange ${index}: write about budgets`;
+  if (x.route === "responses") {
+    const body: Record<string, unknown> = { model: x.model, input: text, stream: x.stream };
+    if (x.maxTokens !== undefined) body.max_output_tokens = x.maxTokens;
+    if (x.reasoning) body.reasoning = { effort: "medium" };
+    if (x.webSearch) body.tools = [{ type: "web_search" }];
+    return body;
+  }
   const body: Record<string, unknown> = {
     model: x.model,
-    messages: [{ role: "user", content: `exchange ${index}: write about budgets` }],
+    messages: [{ role: "user", content: text }],
   };
   if (x.maxTokens !== undefined) body.max_tokens = x.maxTokens;
   else if (x.route === "messages") body.max_tokens = 200;
@@ -175,6 +190,10 @@ function collectDeltas(text: string, into: Map<number, string>): void {
     if (data.type === "content_block_delta" && typeof delta?.text === "string") {
       into.set(Number(data.index ?? 0), (into.get(Number(data.index ?? 0)) ?? "") + delta.text);
     }
+    if (data.type === "response.output_text.delta" && typeof data.delta === "string") {
+      const i = Number(data.output_index ?? 0);
+      into.set(i, (into.get(i) ?? "") + data.delta);
+    }
   }
 }
 
@@ -182,7 +201,9 @@ async function drive(proxy: RunningProxy, x: Exchange, index: number): Promise<O
   const controller = new AbortController();
   const received = new Map<number, string>();
   const outcome: Outcome = { index, status: 0, requestId: null, received, left: false };
-  const path = x.route === "chat" ? "/v1/chat/completions" : "/v1/messages";
+  const path = { chat: "/v1/chat/completions", messages: "/v1/messages", responses: "/v1/responses" }[
+    x.route
+  ];
   if (x.client.kind === "leave-after-ms") {
     const ms = x.client.ms;
     setTimeout(() => {

@@ -306,6 +306,26 @@ describe("warnings", () => {
     expect(found[0]?.hint).toContain("cheaper");
   });
 
+  it("a tool price for a tool that is not billed per call, and pricing.unknown_tool: allow", () => {
+    const found = warnings(
+      config(
+        [],
+        [
+          "    tool_call_cents: { web_search: 1, websearch: 1, function: 0 }",
+          "pricing:",
+          "  unknown_tool: allow",
+        ],
+      ),
+    );
+    expect(found.map((w) => w.path)).toEqual([
+      "models.small.tool_call_cents.websearch",
+      "models.small.tool_call_cents.function",
+      "pricing.unknown_tool",
+    ]);
+    expect(found[0]?.hint).toBe("did you mean `web_search`?");
+    expect(found[2]?.message).toContain("uncharged");
+  });
+
   it("no warning for a fallback cheaper than every model", () => {
     const found = warnings(
       config(
@@ -591,6 +611,7 @@ describe("defaults", () => {
     expect(config.pricing).toEqual({
       stale_after_hours: 48,
       unknown_model: "refuse",
+      unknown_tool: "refuse",
       fetch_timeout_ms: 30_000,
       sources: {
         openai: "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json",

@@ -16,6 +16,7 @@ import { PriceBook } from "../src/pricing/book.js";
 import { Upstreams } from "../src/providers/upstream.js";
 import { createApp } from "../src/server/app.js";
 import { Authenticator, looksLikeSecret } from "../src/server/identity.js";
+import { ResponseMemory } from "../src/server/response-memory.js";
 import { type RunningProxy, startProxy } from "../src/server/serve.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
 import type { Parsed } from "./helpers/json.js";
@@ -267,6 +268,7 @@ describe("#11: hostile requests", () => {
       ledger,
       upstreams: new Upstreams(new Map()),
       auth: new Broken(config),
+      memory: new ResponseMemory(ledger),
       prices: new PriceBook({ config, dataDir }),
       maxBodyBytes: 1 << 20,
       clock: Date.now,

@@ -231,6 +231,28 @@ describe("decide", () => {
   });
 });
 
+describe("decide: what the Responses API adds", () => {
+  it("says clamped when the model's max_output_tokens lowers what the client asked for", () => {
+    const capped = { ...gpt4, maxOutputTokens: 1000 };
+    const d = decide(request({ model: capped, requestedMaxTokens: 5000 }), usageFrom({}), hard);
+    expect(d).toMatchObject({ action: "allow", maxOutputTokens: 1000, clamped: true });
+    const asked = decide(request({ model: capped, requestedMaxTokens: 800 }), usageFrom({}), hard);
+    expect(asked).toMatchObject({ action: "allow", maxOutputTokens: 800, clamped: false });
+  });
+
+  it("reserves a model's fixed cost (built-in tool calls) beside the tokens, and clamps the output around it", () => {
+    const tools = { ...gpt4, fixedCost: centsToMicros(10) };
+    const free = decide(request({ model: tools, requestedMaxTokens: 500 }), usageFrom({}), hard);
+    if (free.action !== "allow") throw new Error("blocked");
+    expect(free.reserve.micros).toBe(centsToMicros(3 + 3 + 10));
+    // 20¢: 3¢ input + 10¢ tools leave 7¢ → 1,166 output tokens at 6¢/1k.
+    const tight = decide(request({ scopes: [user([dailyCents(20)])], model: tools }), usageFrom({}), hard);
+    expect(tight).toMatchObject({ action: "allow", maxOutputTokens: 1166, clamped: true });
+    const broke = decide(request({ scopes: [user([dailyCents(12)])], model: tools }), usageFrom({}), hard);
+    expect(broke.action).toBe("block");
+  });
+});
+
 describe("decide with long-context tiers", () => {
   // claude-sonnet-4: 0.3¢ / 1.5¢ per 1k; above 200k input tokens 0.6¢ / 2.25¢ for all of the request
   const TIERED: Prices = {

@@ -23,6 +23,11 @@ export interface ModelChoice {
   prices: Prices;
   /** The most output this model may produce for one request (config max_output_tokens, or a default). */
   maxOutputTokens: number;
+  /**
+   * Cost reserved besides the tokens, at this model's prices: the built-in
+   * tool calls (Responses API) the answer may make. Settled at the calls made.
+   */
+  fixedCost?: Micros | undefined;
 }
 
 export interface BudgetRequest {
@@ -79,7 +84,11 @@ export type Decision =
       fallbackBecause?: Breach;
       /** max_tokens to send upstream: the reservation covers exactly this much output. */
       maxOutputTokens: number;
-      /** True when maxOutputTokens is below what the client asked for (or the model's cap when it asked nothing). */
+      /**
+       * True when maxOutputTokens is below what the client asked for — by a
+       * budget, a per-request rule or the model's max_output_tokens — or,
+       * when it asked nothing, below the model's cap.
+       */
       clamped: boolean;
       reserve: Amounts;
       /** Soft mode (reject_on_exceed: false): the budget limits this request runs over. */
@@ -156,7 +165,7 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
       model.maxOutputTokens,
       pr.maxOutputTokens ?? Number.POSITIVE_INFINITY,
     );
-    const inputCost = costOf({ ...NO_USAGE, input: inputTokens }, model.prices);
+    const inputCost = costOf({ ...NO_USAGE, input: inputTokens }, model.prices) + (model.fixedCost ?? 0);
     let maxOut = desired;
     if (pr.maxCost !== undefined) {
       const n = perChoice(affordableOutputTokens(pr.maxCost - inputCost, model.prices));
@@ -199,7 +208,7 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
     ...(fallbackFrom !== undefined ? { fallbackFrom } : {}),
     ...(because !== undefined ? { fallbackBecause: because } : {}),
     maxOutputTokens: f.maxOut,
-    clamped: f.maxOut < Math.min(request.requestedMaxTokens ?? model.maxOutputTokens, model.maxOutputTokens),
+    clamped: f.maxOut < (request.requestedMaxTokens ?? model.maxOutputTokens),
     reserve: {
       micros: f.inputCost + outputCost(f.maxOut * choices, pricesAt(model.prices, inputTokens)),
       tokens: inputTokens + f.maxOut * choices,

@@ -245,6 +245,25 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
     }
   }
 
+  for (const [name, model] of models) {
+    for (const kind of Object.keys(model.tool_call_cents ?? {})) {
+      if (HOSTED_TOOLS.includes(kind)) continue;
+      const suggestion = closest(kind, HOSTED_TOOLS);
+      warn(
+        ["models", name, "tool_call_cents", kind],
+        `\`${kind}\` is not a built-in tool of the Responses API that is billed per call: this price is never used`,
+        suggestion ? `did you mean \`${suggestion}\`?` : `built-in tools: ${HOSTED_TOOLS.join(", ")}`,
+      );
+    }
+  }
+  if (config.pricing.unknown_tool === "allow") {
+    warn(
+      ["pricing", "unknown_tool"],
+      "built-in tools without a price in models.<m>.tool_call_cents go through uncharged: their calls count against no budget until reconcile-spend brings in the provider's bill",
+      "set tool_call_cents for the tools your clients use",
+    );
+  }
+
   if ((config.keys ?? []).length === 0) {
     warn(
       ["keys"],
@@ -289,6 +308,20 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
 
   return problems;
 }
+
+/**
+ * The Responses API's built-in tools that the provider runs and bills per
+ * call (web_search_preview is priced as web_search). Tools the client runs
+ * (functions, computer use, shells) cost tokens only.
+ */
+const HOSTED_TOOLS = [
+  "web_search",
+  "file_search",
+  "code_interpreter",
+  "image_generation",
+  "mcp",
+  "tool_search",
+];
 
 type Report = (path: PathSegment[], message: string, hint?: string) => void;
 

@@ -284,6 +284,16 @@ cache_write_1h_cost_per_1k?: number
 upstream_model?: string
 max_output_tokens?: Count
 /**
+ * The most input tokens the model takes. A Responses API turn that continues a conversation tokenpak has not seen reserves this much input. Default: 1,048,576.
+ */
+context_window?: number
+/**
+ * Price of one call of each built-in tool of the Responses API, in US cents: {web_search: 1, file_search: 0.25, code_interpreter: 3}.
+ */
+tool_call_cents?: {
+[k: string]: number | undefined
+}
+/**
  * Keep this model's config prices even when the synced price table (sync-pricing) knows it.
  */
 pin_price?: boolean
@@ -395,6 +405,10 @@ unknown_model?: ("refuse" | {
 input_cost_per_1k: PaidPrice
 output_cost_per_1k: PaidPrice
 })
+/**
+ * A built-in tool (Responses API) with no price in models.<m>.tool_call_cents: refuse the request, or allow it and leave the calls' cost to reconcile-spend.
+ */
+unknown_tool?: ("refuse" | "allow")
 }
 
 /**
@@ -681,6 +695,16 @@ cache_write_1h_cost_per_1k?: number
 upstream_model?: string
 max_output_tokens?: ResolvedCount
 /**
+ * The most input tokens the model takes. A Responses API turn that continues a conversation tokenpak has not seen reserves this much input. Default: 1,048,576.
+ */
+context_window?: number
+/**
+ * Price of one call of each built-in tool of the Responses API, in US cents: {web_search: 1, file_search: 0.25, code_interpreter: 3}.
+ */
+tool_call_cents?: {
+[k: string]: number | undefined
+}
+/**
  * Keep this model's config prices even when the synced price table (sync-pricing) knows it.
  */
 pin_price?: boolean
@@ -792,4 +816,8 @@ unknown_model: ("refuse" | {
 input_cost_per_1k: ResolvedPaidPrice
 output_cost_per_1k: ResolvedPaidPrice
 })
+/**
+ * A built-in tool (Responses API) with no price in models.<m>.tool_call_cents: refuse the request, or allow it and leave the calls' cost to reconcile-spend.
+ */
+unknown_tool: ("refuse" | "allow")
 }

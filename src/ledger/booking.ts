@@ -28,6 +28,8 @@ export interface SettleInput {
   status: string;
   /** Why it was charged as it was, when that is not the provider's usage. */
   note?: string | undefined;
+  /** Built-in tool calls (Responses API) charged besides the tokens, by kind. */
+  tool_calls?: Record<string, number> | undefined;
 }
 
 /** A signed correction (reconcile-spend, manual credit) to every scope of `identity`. */
@@ -276,6 +278,7 @@ export class Books {
       reserved: r.amounts.micros,
       status: input.status,
       ...(input.note !== undefined ? { note: input.note } : {}),
+      ...(input.tool_calls !== undefined ? { tool_calls: input.tool_calls } : {}),
       reserved_at: r.at,
       ...(r.fallbackFrom !== undefined ? { fallback_from: r.fallbackFrom } : {}),
       ...(r.overrun !== undefined ? { overrun: r.overrun } : {}),

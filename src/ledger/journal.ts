@@ -47,6 +47,8 @@ export type JournalEntry =
       status: string;
       /** Why it was charged as it was, when that is not the provider's reported usage. */
       note?: string;
+      /** Built-in tool calls (Responses API) in `cost` besides the tokens, by kind. */
+      tool_calls?: Record<string, number>;
       /** When the reservation was booked: spend counts in the windows of that moment, so a request
        * that starts before midnight and ends after it cannot slip past both days' caps. */
       reserved_at?: string;

@@ -39,7 +39,7 @@ models:
 const policy = policyFrom(CONFIG);
 const config = {
   models: policyConfigModels(),
-  pricing: { stale_after_hours: 24, unknown_model: "refuse" as const },
+  pricing: { stale_after_hours: 24, unknown_model: "refuse" as const, unknown_tool: "refuse" as const },
 };
 function policyConfigModels() {
   return {

@@ -8,7 +8,7 @@ function read(r: UsageReading): Usage {
   return r.usage;
 }
 
-const refuse = { stale_after_hours: 24, unknown_model: "refuse" as const };
+const refuse = { stale_after_hours: 24, unknown_model: "refuse" as const, unknown_tool: "refuse" as const };
 
 describe("cost", () => {
   const config = {
@@ -98,7 +98,11 @@ describe("cost", () => {
   it("prices an unknown model by pricing.unknown_model when configured", () => {
     const fallback = {
       ...config,
-      pricing: { stale_after_hours: 24, unknown_model: { input_cost_per_1k: 1, output_cost_per_1k: 2 } },
+      pricing: {
+        stale_after_hours: 24,
+        unknown_model: { input_cost_per_1k: 1, output_cost_per_1k: 2 },
+        unknown_tool: "refuse" as const,
+      },
     };
     expect(pricesFor("no-such-model", fallback)).toEqual({
       input: 1_000_000,

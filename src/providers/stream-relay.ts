@@ -1,6 +1,8 @@
+import type { Json } from "./json.js";
 import { formatEvent, type SseEvent, SseSplitter } from "./sse.js";
 import { type ProviderError, type StreamWatch, watchStream } from "./stream-watch.js";
-import { chatToMessagesStream, messagesToChatStream, type StreamTranslator } from "./translate.js";
+import type { StreamTranslator } from "./translate.js";
+import { streamFor } from "./translation.js";
 import type { WireFormat } from "./wire.js";
 
 export interface StreamRelayOptions {
@@ -10,6 +12,8 @@ export interface StreamRelayOptions {
   wantsUsage: boolean;
   /** Applied to the provider's error events before they are relayed (they may echo what it was sent). */
   redact?: (text: string) => string;
+  /** The client's request: a translated Responses stream echoes its settings. */
+  request?: Json;
 }
 
 const CUT_SHORT: ProviderError = {
@@ -17,16 +21,33 @@ const CUT_SHORT: ProviderError = {
   message: "the provider's stream ended before the answer was complete",
 };
 
-/** A provider error as an event of the client's format, which both official SDKs raise as an APIError. */
+/**
+ * A provider error as an event of the client's format: the official SDKs
+ * raise the chat and messages ones as an APIError; a Responses stream's
+ * `error` event is what its clients watch for.
+ */
 export function errorEvent(format: WireFormat, error: ProviderError): string {
-  return format === "anthropic"
-    ? formatEvent(
-        JSON.stringify({ type: "error", error: { type: error.type, message: error.message } }),
-        "error",
-      )
-    : formatEvent(
-        JSON.stringify({ error: { message: error.message, type: error.type, code: error.code ?? null } }),
-      );
+  if (format === "anthropic") {
+    return formatEvent(
+      JSON.stringify({ type: "error", error: { type: error.type, message: error.message } }),
+      "error",
+    );
+  }
+  if (format === "responses") {
+    return formatEvent(
+      JSON.stringify({
+        type: "error",
+        code: error.code ?? error.type,
+        message: error.message,
+        param: null,
+        sequence_number: 0,
+      }),
+      "error",
+    );
+  }
+  return formatEvent(
+    JSON.stringify({ error: { message: error.message, type: error.type, code: error.code ?? null } }),
+  );
 }
 
 /**
@@ -46,12 +67,7 @@ export class StreamRelay {
 
   constructor(private readonly options: StreamRelayOptions) {
     this.watch = watchStream(options.upstream);
-    this.translator =
-      options.upstream === options.client
-        ? undefined
-        : options.client === "openai"
-          ? messagesToChatStream(options.wantsUsage)
-          : chatToMessagesStream();
+    this.translator = streamFor(options.upstream, options.client, options.wantsUsage, options.request ?? {});
     this.stripUsage = options.client === "openai" && options.upstream === "openai" && !options.wantsUsage;
   }
 

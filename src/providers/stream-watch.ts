@@ -8,6 +8,7 @@ import {
 import { countOutputTokens } from "../tokenize/estimate.js";
 import { arr, isObject, type Json, obj, parseJson, str } from "./json.js";
 import type { SseEvent } from "./sse.js";
+import { countCall, type ToolCalls, toolCallsIn } from "./tools.js";
 import type { WireFormat } from "./wire.js";
 
 /** One upstream event as the watch read it. */
@@ -40,11 +41,39 @@ export interface StreamWatch {
    */
   countedUsage(estimatedInput: number, maxOutput: number): Usage;
   error(): ProviderError | undefined;
-  /** The provider said the answer is whole: `[DONE]` or a finish reason, `message_stop`. */
+  /** The provider said the answer is whole: `[DONE]` or a finish reason, `message_stop`, `response.completed`. */
   complete(): boolean;
+  /** Built-in tool calls (Responses API): the final response's, else every one begun so far. */
+  toolCalls(): ToolCalls;
+  /** The ids a later turn may continue (Responses API). */
+  ids(): StoredIds;
+}
+
+/** A Responses answer's id, its conversation's and its output items': what a later turn refers to. */
+export interface StoredIds {
+  response?: string | undefined;
+  conversation?: string | undefined;
+  items?: string[] | undefined;
+}
+
+function itemIds(output: unknown): string[] {
+  return arr(output).flatMap((item) => {
+    const id = str(obj(item).id);
+    return id === undefined ? [] : [id];
+  });
+}
+
+function storedIds(response: Json): StoredIds {
+  const conversation = response.conversation;
+  return {
+    response: str(response.id),
+    conversation: isObject(conversation) ? str(conversation.id) : str(conversation),
+    items: itemIds(response.output),
+  };
 }
 
 export function watchStream(format: WireFormat): StreamWatch {
+  if (format === "responses") return responsesWatch();
   return format === "anthropic" ? anthropicWatch() : openaiWatch();
 }
 
@@ -124,6 +153,8 @@ function openaiWatch(): StreamWatch {
     }),
     error: () => error,
     complete: () => complete,
+    toolCalls: () => ({}),
+    ids: () => ({}),
   };
 }
 
@@ -167,7 +198,100 @@ function anthropicWatch(): StreamWatch {
     },
     error: () => error,
     complete: () => complete,
+    toolCalls: () => ({}),
+    ids: () => ({}),
   };
+}
+
+/** A Responses API error event (`code`, `message` at the top) or a failed response's `error`. */
+function responsesError(error: unknown): ProviderError {
+  const e = obj(error);
+  const code = str(e.code);
+  return {
+    type: code ?? "api_error",
+    message: str(e.message) ?? "the provider reported an error",
+    ...(code !== undefined ? { code } : {}),
+  };
+}
+
+/** Deltas that are not generated text: audio and images come base64-encoded. */
+const NOT_TEXT = new Set(["response.audio.delta", "response.audio.transcript.delta"]);
+
+function responsesWatch(): StreamWatch {
+  let usage: UsageReading | undefined;
+  const texts = new Texts();
+  let error: ProviderError | undefined;
+  let complete = false;
+  /** A reasoning model bills hidden reasoning tokens that no delta shows. */
+  let reasoning = false;
+  const begun: ToolCalls = {};
+  let final: ToolCalls | undefined;
+  let ids: StoredIds = {};
+  const items: string[] = [];
+  const ended = (response: Json) => {
+    if (response.usage !== undefined && response.usage !== null) usage = readOpenAIUsage(response.usage);
+    if (Array.isArray(response.output)) final = toolCallsIn(response.output);
+    if (Array.isArray(response.output)) ids = { ...ids, items: itemIds(response.output) };
+  };
+  return {
+    event(e) {
+      const data = read(e);
+      const type = str(data?.type) ?? e.event ?? "";
+      if (type === "error") {
+        error = responsesError(data);
+        return { kind: "error", error };
+      }
+      if (!data) return { kind: "other" };
+      if (isObject(data.response) && ids.response === undefined) ids = storedIds(data.response);
+      if (type === "response.failed") {
+        const response = obj(data.response);
+        ended(response);
+        error = isObject(response.error)
+          ? responsesError(response.error)
+          : { type: "api_error", message: "the response failed" };
+        return { kind: "error", error };
+      }
+      if (type === "response.completed" || type === "response.incomplete") {
+        ended(obj(data.response));
+        complete = true;
+      } else if (type === "response.output_item.added") {
+        const item = obj(data.item);
+        if (item.type === "reasoning") reasoning = true;
+        countCall(begun, item);
+        const id = str(item.id);
+        if (id !== undefined) items.push(id);
+      } else if (type.endsWith(".delta") && !NOT_TEXT.has(type)) {
+        texts.add(data.output_index, str(data.delta) ?? "");
+      }
+      return { kind: "data", data };
+    },
+    usage: () => usage,
+    countedUsage: (input, maxOutput) => ({
+      ...NO_USAGE,
+      input,
+      // Reasoning tokens are billed as output but never streamed: all of the cap may have gone.
+      output: reasoning ? maxOutput : Math.min(texts.tokens("openai"), maxOutput),
+    }),
+    error: () => error,
+    complete: () => complete,
+    toolCalls: () => final ?? begun,
+    ids: () => (ids.items ? ids : { ...ids, items }),
+  };
+}
+
+/** Built-in tool calls in a JSON answer (only the Responses API has them). */
+export function jsonToolCalls(format: WireFormat, body: Json): ToolCalls {
+  return format === "responses" ? toolCallsIn(body.output) : {};
+}
+
+/** Whether a JSON answer billed output it does not show: a Responses answer with a reasoning item. */
+export function hidesOutput(format: WireFormat, body: Json): boolean {
+  return format === "responses" && arr(body.output).some((item) => obj(item).type === "reasoning");
+}
+
+/** The ids of a JSON answer a later turn may continue (only the Responses API has them). */
+export function jsonIds(format: WireFormat, body: Json): StoredIds {
+  return format === "responses" ? storedIds(body) : {};
 }
 
 /** Usage from a JSON answer; undefined when it has none. */

@@ -1,4 +1,5 @@
 import { arr, type Json, obj, str } from "./json.js";
+import { responseAsStream } from "./responses-events.js";
 import { formatEvent } from "./sse.js";
 import type { WireFormat } from "./wire.js";
 
@@ -77,5 +78,6 @@ function messageAsStream(answer: Json): string {
 
 /** `answer` (in `format`) as that format's SSE stream. */
 export function answerAsStream(format: WireFormat, answer: Json, includeUsage: boolean): string {
+  if (format === "responses") return responseAsStream(answer);
   return format === "anthropic" ? messageAsStream(answer) : chatAsStream(answer, includeUsage);
 }

@@ -32,9 +32,38 @@ function textOf(content: unknown): string {
     .join("");
 }
 
-function parseArguments(text: unknown): Json {
+/** An Anthropic message id for a translated answer: the SDKs and their users expect `msg_…`. */
+function messageId(id: unknown): string {
+  const text = str(id) ?? "";
+  return text.startsWith("msg_") ? text : `msg_${text}`;
+}
+
+/** A tool call's JSON arguments as an object (Anthropic's `input`); `{}` when they are not one. */
+export function parseArguments(text: unknown): Json {
   const parsed = typeof text === "string" ? parseJson(text) : text;
   return isObject(parsed) ? parsed : {};
+}
+
+/** An Anthropic image block for an image URL: a data URL becomes base64 data. */
+export function imageBlock(url: string): Json {
+  const data = /^data:([^;]+);base64,(.*)$/s.exec(url);
+  return data
+    ? { type: "image", source: { type: "base64", media_type: data[1], data: data[2] } }
+    : { type: "image", source: { type: "url", url } };
+}
+
+/** Anthropic messages built turn by turn: consecutive blocks of one role become one message, as its API wants. */
+export function anthropicTurns(): { messages: Json[]; push(role: string, blocks: Json[]): void } {
+  const messages: Json[] = [];
+  return {
+    messages,
+    push(role, blocks) {
+      if (blocks.length === 0) return;
+      const last = messages.at(-1);
+      if (last && last.role === role) (last.content as Json[]).push(...blocks);
+      else messages.push({ role, content: blocks });
+    },
+  };
 }
 
 // ---------- requests ----------
@@ -42,13 +71,7 @@ function parseArguments(text: unknown): Json {
 /** OpenAI chat/completions request → Anthropic messages request. */
 export function chatToMessagesRequest(body: Json): Json {
   const system: string[] = [];
-  const messages: Json[] = [];
-  const push = (role: string, blocks: Json[]) => {
-    const last = messages.at(-1);
-    // Anthropic wants alternating turns: merge consecutive same-role messages.
-    if (last && last.role === role) (last.content as Json[]).push(...blocks);
-    else messages.push({ role, content: blocks });
-  };
+  const { messages, push } = anthropicTurns();
   for (const raw of arr(body.messages)) {
     const m = obj(raw);
     const role = str(m.role);
@@ -80,13 +103,7 @@ export function chatToMessagesRequest(body: Json): Json {
           ? [{ type: "text", text: content }]
           : arr(content).map((p) => {
               const part = obj(p);
-              if (part.type === "image_url") {
-                const url = str(obj(part.image_url).url) ?? "";
-                const data = /^data:([^;]+);base64,(.*)$/.exec(url);
-                return data
-                  ? { type: "image", source: { type: "base64", media_type: data[1], data: data[2] } }
-                  : { type: "image", source: { type: "url", url } };
-              }
+              if (part.type === "image_url") return imageBlock(str(obj(part.image_url).url) ?? "");
               return { type: "text", text: str(part.text) ?? "" };
             });
       push("user", blocks);
@@ -253,7 +270,7 @@ export function chatToMessagesResponse(completion: Json): Json {
   const usage = obj(completion.usage);
   const cached = num(obj(usage.prompt_tokens_details).cached_tokens) ?? 0;
   return {
-    id: completion.id,
+    id: messageId(completion.id),
     type: "message",
     role: "assistant",
     model: completion.model,
@@ -395,7 +412,7 @@ export function chatToMessagesStream(): StreamTranslator {
     started = true;
     return ev("message_start", {
       message: {
-        id: data.id,
+        id: messageId(data.id),
         type: "message",
         role: "assistant",
         model: data.model,

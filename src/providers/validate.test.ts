@@ -76,3 +76,48 @@ describe("validateRequest", () => {
     );
   });
 });
+
+describe("validateRequest: the Responses API", () => {
+  it.each([
+    [
+      { model: "m", input: "hi" },
+      { maxOutputTokens: undefined, builtinTools: [], stored: undefined },
+    ],
+    [
+      { model: "m", input: [{ role: "user", content: "hi" }], max_output_tokens: 64 },
+      { maxOutputTokens: 64 },
+    ],
+    [{ model: "m" }, { stored: undefined }],
+    [
+      { model: "m", input: "hi", tools: [{ type: "function", name: "f" }, { type: "web_search_preview" }] },
+      { builtinTools: ["web_search"], maxToolCalls: undefined },
+    ],
+    [{ model: "m", input: "hi", tools: [{ type: "file_search" }], max_tool_calls: 3 }, { maxToolCalls: 3 }],
+    [
+      { model: "m", previous_response_id: "resp_1", input: [{ type: "item_reference", id: "msg_1" }] },
+      { stored: { previousResponseId: "resp_1", prompt: false, items: ["msg_1"] } },
+    ],
+    [
+      { model: "m", conversation: { id: "conv_1" } },
+      { stored: { conversationId: "conv_1", prompt: false, items: [] } },
+    ],
+    [{ model: "m", prompt: { id: "pmpt_1" } }, { stored: { prompt: true, items: [] } }],
+  ])("%j reads as %j", (body, shape) => {
+    expect(validateRequest("responses", body)).toMatchObject(shape);
+  });
+
+  it.each([
+    [{ model: "m", input: 5 }, "input"],
+    [{ model: "m", input: "hi", max_output_tokens: 0 }, "max_output_tokens"],
+    [{ model: "m", input: "hi", max_tool_calls: -1 }, "max_tool_calls"],
+    [{ model: "m", input: "hi", tools: "web_search" }, "tools"],
+    [{ model: "m", previous_response_id: 1 }, "previous_response_id"],
+    [{ model: "m", conversation: 1 }, "conversation"],
+    [{ model: "m", input: [{ type: "item_reference" }] }, "input"],
+    [{ model: "m", input: "hi", background: true }, "background"],
+  ])("refuses %j naming %s", (body, param) => {
+    expect(() => validateRequest("responses", body)).toThrow(
+      expect.objectContaining({ code: "invalid_request", details: { param } }),
+    );
+  });
+});

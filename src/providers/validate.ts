@@ -1,5 +1,6 @@
 import { TokenpakError } from "../errors.js";
-import type { Json } from "./json.js";
+import { isObject, type Json } from "./json.js";
+import { builtinTools } from "./tools.js";
 import type { Route } from "./wire.js";
 
 /**
@@ -14,6 +15,25 @@ export interface RequestShape {
   maxOutputTokens: number | undefined;
   /** How many answers one request generates (`n`, `best_of`): each may use the whole output cap. */
   choices: number;
+  /** Responses API: input the provider keeps and bills that the client does not send. */
+  stored?: StoredInput | undefined;
+  /** Responses API: the built-in (provider-run, billed per call) tool kinds enabled. */
+  builtinTools: readonly string[];
+  /** Responses API: `max_tool_calls`, the most built-in tool calls the answer may make. */
+  maxToolCalls?: number | undefined;
+}
+
+/**
+ * What a Responses request refers to that the provider bills as input: the
+ * conversation so far (`previous_response_id`, `conversation`), items of
+ * earlier responses (`item_reference`), or a stored prompt template (`prompt`).
+ */
+export interface StoredInput {
+  previousResponseId?: string | undefined;
+  conversationId?: string | undefined;
+  prompt: boolean;
+  /** `item_reference` inputs: items of earlier responses, by id. */
+  items: readonly string[];
 }
 
 /** Deeper than this, a body is refused: nothing real nests so far, and recursion over it would overflow. */
@@ -27,12 +47,14 @@ export const OUTPUT_CAP_FIELDS: Readonly<Record<Route, readonly string[]>> = {
   chat: ["max_completion_tokens", "max_tokens"],
   messages: ["max_tokens"],
   embeddings: [],
+  responses: ["max_output_tokens"],
 };
 
 const MULTIPLIERS: Readonly<Record<Route, readonly string[]>> = {
   chat: ["n", "best_of"],
   messages: [],
   embeddings: [],
+  responses: [],
 };
 
 function invalid(param: string, message: string): TokenpakError {
@@ -78,16 +100,17 @@ export function validateRequest(route: Route, body: Json): RequestShape {
   if (stream !== undefined && stream !== null && typeof stream !== "boolean") {
     throw invalid("stream", `\`stream\` must be true or false, got ${JSON.stringify(stream)?.slice(0, 40)}`);
   }
+  if (route === "chat" || route === "messages") checkList(body, "messages");
+  if (route === "responses") {
+    const input = body.input;
+    if (input !== undefined && input !== null && typeof input !== "string") checkList(body, "input");
+  }
   if (route !== "embeddings") {
-    if (!Array.isArray(body.messages)) throw invalid("messages", "`messages` must be an array");
-    if (body.messages.length > MAX_MESSAGES) {
-      throw invalid(
-        "messages",
-        `\`messages\` has ${body.messages.length} entries; at most ${MAX_MESSAGES} are accepted`,
-      );
-    }
-    if (Array.isArray(body.tools) && body.tools.length > MAX_TOOLS) {
-      throw invalid("tools", `\`tools\` has ${body.tools.length} entries; at most ${MAX_TOOLS} are accepted`);
+    const tools = body.tools;
+    if (tools !== undefined && tools !== null && !Array.isArray(tools))
+      throw invalid("tools", "`tools` must be an array");
+    if (Array.isArray(tools) && tools.length > MAX_TOOLS) {
+      throw invalid("tools", `\`tools\` has ${tools.length} entries; at most ${MAX_TOOLS} are accepted`);
     }
   }
   let maxOutputTokens: number | undefined;
@@ -97,5 +120,62 @@ export function validateRequest(route: Route, body: Json): RequestShape {
   }
   let choices = 1;
   for (const field of MULTIPLIERS[route]) choices = Math.max(choices, positiveInteger(body, field) ?? 1);
-  return { model, stream: stream === true && route !== "embeddings", maxOutputTokens, choices };
+  const shape: RequestShape = {
+    model,
+    stream: stream === true && route !== "embeddings",
+    maxOutputTokens,
+    choices,
+    builtinTools: [],
+  };
+  if (route === "responses") {
+    if (body.background === true) {
+      // The answer (and its usage) arrives after this request has ended: nothing could settle it.
+      throw invalid(
+        "background",
+        "`background: true` responses cannot be budgeted: the provider bills them after the request ends; send the request without `background`",
+      );
+    }
+    shape.stored = storedInput(body);
+    shape.builtinTools = builtinTools(body.tools);
+    shape.maxToolCalls = positiveInteger(body, "max_tool_calls");
+  }
+  return shape;
+}
+
+/** `field` must be an array of at most MAX_MESSAGES entries. */
+function checkList(body: Json, field: string): void {
+  const value = body[field];
+  const what = field === "input" ? "a string or an array" : "an array";
+  if (!Array.isArray(value)) throw invalid(field, `\`${field}\` must be ${what}`);
+  if (value.length > MAX_MESSAGES) {
+    throw invalid(field, `\`${field}\` has ${value.length} entries; at most ${MAX_MESSAGES} are accepted`);
+  }
+}
+
+/** The stored input a Responses request refers to; undefined when it sends all of its input. */
+function storedInput(body: Json): StoredInput | undefined {
+  const previous = body.previous_response_id;
+  if (previous !== undefined && previous !== null && typeof previous !== "string") {
+    throw invalid("previous_response_id", "`previous_response_id` must be a string");
+  }
+  const conversation = body.conversation;
+  const conversationId = isObject(conversation) ? conversation.id : conversation;
+  if (conversationId !== undefined && conversationId !== null && typeof conversationId !== "string") {
+    throw invalid("conversation", "`conversation` must be a conversation id or `{id}`");
+  }
+  const prompt = body.prompt !== undefined && body.prompt !== null;
+  const items: string[] = [];
+  for (const item of Array.isArray(body.input) ? body.input : []) {
+    if (!isObject(item) || item.type !== "item_reference") continue;
+    if (typeof item.id !== "string") throw invalid("input", "an `item_reference` needs a string `id`");
+    items.push(item.id);
+  }
+  if (typeof previous !== "string" && typeof conversationId !== "string" && !prompt && items.length === 0)
+    return undefined;
+  return {
+    ...(typeof previous === "string" ? { previousResponseId: previous } : {}),
+    ...(typeof conversationId === "string" ? { conversationId } : {}),
+    prompt,
+    items,
+  };
 }

@@ -2,8 +2,10 @@ import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { TokenpakError } from "../errors.js";
 import type { PricingStatus } from "../pricing/book.js";
+import { countTokens } from "./count-tokens.js";
 import { errorResponse, internalError } from "./errors.js";
 import { type ExchangeDeps, exchange } from "./exchange.js";
+import { listModels, retrieveModel } from "./models.js";
 import { storeGuard } from "./store-guard.js";
 
 export interface AppDeps extends ExchangeDeps {
@@ -12,27 +14,33 @@ export interface AppDeps extends ExchangeDeps {
 
 /**
  * The proxy's HTTP surface. Builds the app; never listens (serve.ts does).
- * Only budgeted routes forward: everything else is a 404.
+ * Only budgeted routes forward (and count_tokens, which the provider does
+ * not charge for): everything else is a 404.
  */
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   app.use("/v1/chat/completions", storeGuard(deps.ledger, "openai"));
   app.use("/v1/messages", storeGuard(deps.ledger, "anthropic"));
   app.use("/v1/embeddings", storeGuard(deps.ledger, "openai"));
+  app.use("/v1/responses", storeGuard(deps.ledger, "openai"));
   app.post("/v1/chat/completions", (c) => exchange(deps, "chat", c.req.raw));
   app.post("/v1/messages", (c) => exchange(deps, "messages", c.req.raw));
   app.post("/v1/embeddings", (c) => exchange(deps, "embeddings", c.req.raw));
+  app.post("/v1/responses", (c) => exchange(deps, "responses", c.req.raw));
+  app.post("/v1/messages/count_tokens", (c) => countTokens(deps, c.req.raw));
+  // Anthropic's SDK always sends anthropic-version; OpenAI's never does.
   app.get("/v1/models", (c) =>
-    c.json({
-      object: "list",
-      data: Object.entries(deps.config.models ?? {}).map(([id, m]) => ({
-        id,
-        object: "model",
-        created: 0,
-        owned_by: m?.provider ?? "",
-      })),
-    }),
+    c.json(listModels(deps.config, c.req.header("anthropic-version") !== undefined)),
   );
+  app.get("/v1/models/:id{.+}", (c) => {
+    const anthropic = c.req.header("anthropic-version") !== undefined;
+    try {
+      return c.json(retrieveModel(deps.config, c.req.param("id"), anthropic));
+    } catch (error) {
+      if (error instanceof TokenpakError) return errorResponse(error, anthropic ? "anthropic" : "openai");
+      throw error;
+    }
+  });
   app.get("/healthz", (c) => {
     const { source, fetched_at, stale, revision } = deps.prices.status(deps.clock());
     const health = deps.ledger.health;

@@ -1,27 +1,33 @@
 import { randomUUID } from "node:crypto";
 import type { Identity } from "../budget/policy.js";
 import type { Config } from "../config/types.generated.js";
-import { isTokenpakError } from "../errors.js";
+import { isTokenpakError, TokenpakError } from "../errors.js";
 import type { Ledger, Reserved } from "../ledger/ledger.js";
 import { microsToCents } from "../money/money.js";
 import type { PriceSource } from "../pricing/book.js";
+import { toolPrices } from "../pricing/tool-prices.js";
+import { totalTokens } from "../pricing/usage.js";
+import type { StoredIds } from "../providers/stream-watch.js";
 import type { UpstreamResponse, Upstreams } from "../providers/upstream.js";
 import { type Route, routeFormat } from "../providers/wire.js";
-import { abortOnDisconnect } from "./disconnect.js";
+import { abortOnDisconnect, trailersFor } from "./disconnect.js";
 import { errorResponse, internalError } from "./errors.js";
 import { forward, plan } from "./forward.js";
-import { Hold } from "./hold.js";
+import { Hold, type ToolAllowance } from "./hold.js";
 import type { Authenticator } from "./identity.js";
 import { type Intake, intake } from "./intake.js";
 import { refusal } from "./refusal.js";
 import { type RelayContext, relayJson } from "./relay-json.js";
 import { relayStream } from "./relay-stream.js";
+import type { ResponseMemory } from "./response-memory.js";
 
 export interface ExchangeDeps {
   config: Readonly<Config>;
   ledger: Ledger;
   upstreams: Upstreams;
   auth: Authenticator;
+  /** Context tokens of Responses API answers, for the turns that continue them. */
+  memory: ResponseMemory;
   /** Prices by model: the synced table or the config, swapped live when the table changes. */
   prices: PriceSource;
   maxBodyBytes: number;
@@ -51,11 +57,17 @@ export async function exchange(deps: ExchangeDeps, route: Route, request: Reques
       choices: call.shape.choices,
     });
     if (decision.action === "block") {
-      return errorResponse(refusal(decision, deps.clock()), clientFormat, {
+      return errorResponse(storedHint(refusal(decision, deps.clock()), call), clientFormat, {
         "x-tokenpak-request-id": requestId,
       });
     }
-    const hold = new Hold(deps.ledger, decision, call.inputTokens, deps.warn);
+    const hold = new Hold(
+      deps.ledger,
+      decision,
+      call.inputTokens,
+      deps.warn,
+      allowance(deps, call, decision),
+    );
     try {
       await decision.written;
       return await serve(deps, call, hold, request);
@@ -81,10 +93,11 @@ async function serve(deps: ExchangeDeps, call: Intake, hold: Hold, request: Requ
     hold,
     out: headers(hold.decision, upstream),
     remaining: () => remaining(deps, call.identity, hold.decision, ctx.out),
+    remember: (ids) => remember(deps, hold, ids),
   };
   if (abort && upstream.status < 400 && upstream.contentType.includes("text/event-stream")) {
     hold.delegate();
-    return relayStream(ctx, upstream, abort);
+    return relayStream(ctx, upstream, abort, trailersFor(request));
   }
   return relayJson(ctx, upstream);
 }
@@ -94,6 +107,38 @@ function headers(decision: Reserved, upstream: UpstreamResponse): Record<string,
   if (decision.fallbackFrom !== undefined) out["x-tokenpak-fallback-model"] = decision.model.name;
   if (decision.clamped) out["x-tokenpak-max-tokens-clamped"] = String(decision.maxOutputTokens);
   return Object.assign(out, upstream.headers);
+}
+
+/** The built-in tool calls the served model may make, at its prices. */
+function allowance(deps: ExchangeDeps, call: Intake, decision: Reserved): ToolAllowance | undefined {
+  if (!call.tools) return undefined;
+  return {
+    prices: toolPrices(decision.model.name, call.tools.kinds, deps.config),
+    maxCalls: call.tools.maxCalls,
+  };
+}
+
+/** A refusal of a turn whose stored context tokenpak could not see says so, and how to avoid it. */
+function storedHint(error: TokenpakError, call: Intake): TokenpakError {
+  if (call.stored?.known !== false) return error;
+  return new TokenpakError(
+    error.code,
+    `${error.message} The request continues a response, conversation or prompt stored at the provider that tokenpak has not seen, so its input is reserved at the model's context window (${call.stored.tokens.toLocaleString("en-US")} tokens); send the conversation in \`input\`, or set models.${call.model.name}.context_window.`,
+    { ...error.details, stored_input_tokens: call.stored.tokens },
+  );
+}
+
+/**
+ * A settled Responses answer, remembered for the turns that refer to it: its
+ * context (all it was billed) by its id and its conversation's, and each of
+ * its output items at most its whole output.
+ */
+function remember(deps: ExchangeDeps, hold: Hold, ids: StoredIds): void {
+  if (!hold.settled) return;
+  const tokens = totalTokens(hold.settled);
+  if (ids.response !== undefined) deps.memory.remember(ids.response, tokens);
+  if (ids.conversation !== undefined) deps.memory.remember(ids.conversation, tokens);
+  for (const item of ids.items ?? []) deps.memory.remember(item, hold.settled.output);
 }
 
 function remaining(deps: ExchangeDeps, identity: Identity, decision: Reserved, out: Record<string, string>) {

@@ -2,9 +2,9 @@ import { isTokenpakError, TokenpakError } from "../errors.js";
 import type { Reserved } from "../ledger/ledger.js";
 import { ownValue } from "../own.js";
 import { NO_USAGE } from "../pricing/usage.js";
-import { type Json, obj } from "../providers/json.js";
+import { obj } from "../providers/json.js";
 import { redactor } from "../providers/redact.js";
-import { chatToMessagesRequest, messagesToChatRequest } from "../providers/translate.js";
+import { requestFor } from "../providers/translation.js";
 import { providerReached, type UpstreamAbort, type UpstreamResponse } from "../providers/upstream.js";
 import {
   formatOf,
@@ -43,14 +43,11 @@ function upstreamText(
   maxTokens: number,
 ) {
   const { body, clientFormat, route } = call;
-  const out: Json =
-    plan.upstreamFormat === clientFormat
-      ? { ...body }
-      : clientFormat === "openai"
-        ? chatToMessagesRequest(body)
-        : messagesToChatRequest(body);
+  const out = requestFor(clientFormat, plan.upstreamFormat, body);
   out.model = model;
   if (route !== "embeddings") setMaxTokens(out, plan.upstreamFormat, plan.provider.type, maxTokens);
+  // The built-in tool calls reserved are the most the provider may make.
+  if (call.tools?.inject && plan.upstreamFormat === "responses") out.max_tool_calls = call.tools.maxCalls;
   if (plan.streaming && plan.upstreamFormat === "openai") {
     // Usage arrives in a last chunk only when asked for; the relay drops it again if the client did not ask.
     out.stream_options = { ...obj(out.stream_options), include_usage: true };
@@ -64,21 +61,29 @@ export function plan(deps: ExchangeDeps, call: Intake, decision: Reserved, reque
   const provider = providerOf(deps, chosen);
   const upstreamFormat = formatOf(provider.type, call.clientFormat);
   const base = { provider, upstreamFormat, streaming: call.shape.stream };
-  const headers: Record<string, string> = {};
-  if (upstreamFormat === "anthropic") {
-    for (const name of ["anthropic-version", "anthropic-beta"]) {
-      const v = request.headers.get(name);
-      if (v) headers[name] = v;
-    }
-  }
   const model = chosen.upstream_model ?? decision.model.name;
-  const settings = ownValue(deps.config.providers, provider.name);
   return {
     ...base,
     text: upstreamText(call, base, model, decision.maxOutputTokens),
-    headers,
-    redact: redactor([settings?.api_key, settings?.admin_api_key]),
+    headers: upstreamFormat === "anthropic" ? anthropicHeaders(request) : {},
+    redact: providerRedactor(deps, provider.name),
   };
+}
+
+/** The client's Anthropic API version and beta flags, which the provider must see as sent. */
+export function anthropicHeaders(request: Request): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of ["anthropic-version", "anthropic-beta"]) {
+    const v = request.headers.get(name);
+    if (v) headers[name] = v;
+  }
+  return headers;
+}
+
+/** Blanks a provider's own keys out of what it sends back. */
+export function providerRedactor(deps: ExchangeDeps, provider: string): (text: string) => string {
+  const settings = ownValue(deps.config.providers, provider);
+  return redactor([settings?.api_key, settings?.admin_api_key]);
 }
 
 /**

@@ -1,7 +1,16 @@
 import type { Ledger, Reserved } from "../ledger/ledger.js";
 import type { Micros } from "../money/money.js";
+import { ownValue } from "../own.js";
 import { costOf } from "../pricing/cost.js";
+import { type ToolPrices, toolCost } from "../pricing/tool-prices.js";
 import { NO_USAGE, type Usage, type UsageReading } from "../pricing/usage.js";
+import { callCount, type ToolCalls } from "../providers/tools.js";
+
+/** The built-in tool calls a request may make, and what each costs at the model it is served on. */
+export interface ToolAllowance {
+  prices: ToolPrices;
+  maxCalls: number;
+}
 
 /**
  * The one owner of a request's reservation. Whatever happens after the
@@ -15,12 +24,15 @@ export class Hold {
   private handedOver = false;
   /** Set once the request is on its way to the provider: from then on it may be billed. */
   sent = false;
+  /** The usage it was settled at, once it was. */
+  settled: Usage | undefined;
 
   constructor(
     private readonly ledger: Ledger,
     readonly decision: Reserved,
     private readonly inputTokens: number,
     private readonly warn: (message: string) => void,
+    private readonly tools?: ToolAllowance | undefined,
   ) {}
 
   get requestId(): string {
@@ -37,14 +49,17 @@ export class Hold {
   }
 
   /**
-   * Settles at the provider's usage. A usage that cannot be trusted (not a
-   * count, or pricing to an impossible cost) is charged at the reservation,
-   * flagged `usage_invalid` and logged: never NaN, never negative.
+   * Settles at the provider's usage, and the built-in tool calls it made. A
+   * usage that cannot be trusted (not a count, or pricing to an impossible
+   * cost, or more tool calls than were allowed) is charged at the
+   * reservation, flagged `usage_invalid` and logged: never NaN, never negative.
    */
-  async settle(reading: UsageReading, status: string, note?: string): Promise<Micros> {
-    const reason = reading.ok ? this.implausible(reading.usage) : reading.reason;
+  async settle(reading: UsageReading, status: string, note?: string, calls: ToolCalls = {}): Promise<Micros> {
+    const reason = reading.ok ? this.implausible(reading.usage, calls) : reading.reason;
     if (reading.ok && reason === undefined) {
-      return this.end(reading.usage, costOf(reading.usage, this.decision.model.prices), status, note);
+      const cost = costOf(reading.usage, this.decision.model.prices) + this.toolCost(calls);
+      const made = callCount(calls) > 0 ? calls : undefined;
+      return this.end(reading.usage, cost, status, joined(note, this.unpriced(calls)), made);
     }
     const why = reason ?? "the usage cannot be read";
     this.warn(`request ${this.requestId}: ${why}; charged at its reservation`);
@@ -60,12 +75,29 @@ export class Hold {
    * Why a well-formed usage still cannot be what the provider billed: more
    * output than the cap it was sent allows, or a cost beyond safe integers.
    */
-  private implausible(usage: Usage): string | undefined {
+  private implausible(usage: Usage, calls: ToolCalls): string | undefined {
     if (usage.output > this.maxOutput) {
       return `the provider reports ${usage.output} output tokens where it was allowed ${this.maxOutput}`;
     }
-    const cost = costOf(usage, this.decision.model.prices);
+    const made = callCount(calls);
+    if (made > 0 && made > (this.tools?.maxCalls ?? 0)) {
+      return `the provider reports ${made} built-in tool calls where it was allowed ${this.tools?.maxCalls ?? 0}`;
+    }
+    const cost = costOf(usage, this.decision.model.prices) + this.toolCost(calls);
     return Number.isSafeInteger(cost) && cost >= 0 ? undefined : "the usage prices to an impossible cost";
+  }
+
+  private toolCost(calls: ToolCalls): Micros {
+    return this.tools ? toolCost(calls, this.tools.prices) : 0;
+  }
+
+  /** Says which calls went through unpriced (`pricing.unknown_tool: allow`): reconcile-spend prices them. */
+  private unpriced(calls: ToolCalls): string | undefined {
+    const kinds = Object.keys(calls).filter(
+      (k) => (calls[k] ?? 0) > 0 && ownValue(this.tools?.prices, k) === undefined,
+    );
+    if (kinds.length === 0) return undefined;
+    return `built-in tool calls without a price (${kinds.map((k) => `${calls[k]} ${k}`).join(", ")}): not in this cost, reconcile-spend brings them in`;
   }
 
   /** Charges the worst case reserved: the provider may have billed it, and what it billed is unknown. */
@@ -95,10 +127,21 @@ export class Hold {
     }
   }
 
-  private async end(usage: Usage, cost: Micros, status: string, note?: string): Promise<Micros> {
+  private async end(
+    usage: Usage,
+    cost: Micros,
+    status: string,
+    note?: string,
+    calls?: ToolCalls,
+  ): Promise<Micros> {
     if (this.ended) return 0;
     this.ended = true;
-    await this.ledger.settle(this.requestId, { usage, cost, status, note });
+    this.settled = usage;
+    await this.ledger.settle(this.requestId, { usage, cost, status, note, tool_calls: calls });
     return cost;
   }
+}
+
+function joined(a: string | undefined, b: string | undefined): string | undefined {
+  return a !== undefined && b !== undefined ? `${a}; ${b}` : (a ?? b);
 }

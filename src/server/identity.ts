@@ -106,7 +106,7 @@ export class Authenticator {
       throw new TokenpakError("unauthorized", "invalid API key");
     const user =
       entry.user ??
-      (format === "openai" ? str(body.user) : str(obj(body.metadata).user_id)) ??
+      (format === "anthropic" ? str(obj(body.metadata).user_id) : str(body.user)) ??
       headers.get("x-tokenpak-user") ??
       undefined;
     return { key: entry.name, project: entry.project, team: entry.team, user, run };

@@ -1,9 +1,11 @@
 import type { ModelChoice } from "../budget/decide.js";
 import type { Identity } from "../budget/policy.js";
 import type { ResolvedModel } from "../config/types.generated.js";
-import { TokenpakError } from "../errors.js";
+import { isTokenpakError, TokenpakError } from "../errors.js";
 import { ownValue } from "../own.js";
+import { DEFAULT_MAX_TOOL_CALLS, dearestCall, toolPrices } from "../pricing/tool-prices.js";
 import { isObject, type Json, parseJson } from "../providers/json.js";
+import { untranslatable } from "../providers/translate-responses.js";
 import { type RequestShape, validateRequest } from "../providers/validate.js";
 import { formatOf, type ProviderType, type Route, type WireFormat } from "../providers/wire.js";
 import { estimateInput, type TokenizerFamily } from "../tokenize/estimate.js";
@@ -11,6 +13,28 @@ import type { ExchangeDeps } from "./exchange.js";
 
 /** When neither the config nor the client bounds a model's output, the reservation assumes this much. */
 const DEFAULT_MAX_OUTPUT_TOKENS = 4096;
+
+/**
+ * A model's context window when the config gives none (`context_window`): the
+ * largest of current OpenAI models', so that stored input tokenpak cannot see
+ * is never reserved at less than the provider can bill.
+ */
+export const DEFAULT_CONTEXT_WINDOW = 1_048_576;
+
+/** Built-in tools a Responses request enables: the most calls it may make, and whether that cap is ours to send. */
+export interface ToolUse {
+  kinds: readonly string[];
+  maxCalls: number;
+  /** The client set no `max_tool_calls`: the reserved number is sent upstream. */
+  inject: boolean;
+}
+
+/** Input the provider bills from its own store (Responses API): how much was reserved for it. */
+export interface StoredReservation {
+  tokens: number;
+  /** False when tokenpak has not seen the conversation (or a stored prompt): the context window is reserved. */
+  known: boolean;
+}
 
 /** A request read, checked and priced — everything decided before anything is reserved. */
 export interface Intake {
@@ -22,6 +46,8 @@ export interface Intake {
   inputTokens: number;
   model: ModelChoice;
   fallback?: ModelChoice | undefined;
+  tools?: ToolUse | undefined;
+  stored?: StoredReservation | undefined;
 }
 
 function tooLarge(limit: number): TokenpakError {
@@ -48,7 +74,8 @@ async function readChunked(body: ReadableStream<Uint8Array>, limit: number): Pro
   return Buffer.concat(chunks).toString("utf8");
 }
 
-async function readBody(request: Request, limit: number): Promise<Json> {
+/** The request's JSON object body, read up to `limit` bytes. */
+export async function readBody(request: Request, limit: number): Promise<Json> {
   const declared = request.headers.get("content-length");
   // With a length, HTTP framing holds the body to it: checking the header is enough.
   if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
@@ -67,26 +94,107 @@ export function modelConfig(deps: ExchangeDeps, name: string): ResolvedModel | u
   return ownValue(deps.config.models, name);
 }
 
-function choice(deps: ExchangeDeps, route: Route, name: string, requested: number | undefined): ModelChoice {
+function choice(
+  deps: ExchangeDeps,
+  route: Route,
+  name: string,
+  requested: number | undefined,
+  tools: ToolUse | undefined,
+): ModelChoice {
   const model = modelConfig(deps, name);
   if (!model) throw new TokenpakError("unknown_model", `model ${name} is not configured`);
+  const calls = tools ? tools.maxCalls * dearestCall(toolPrices(name, tools.kinds, deps.config)) : 0;
   return {
     name,
     provider: model.provider,
     prices: deps.prices.for(name),
     maxOutputTokens:
       route === "embeddings" ? 0 : (model.max_output_tokens ?? requested ?? DEFAULT_MAX_OUTPUT_TOKENS),
+    ...(calls > 0 ? { fixedCost: calls } : {}),
   };
 }
 
-/** Whether a model can serve `n` answers per request: Anthropic's API has no `n`. */
-function servesChoices(
+/**
+ * Why a model cannot serve this request as sent, naming the field; undefined
+ * when it can. Anthropic's API has no `n`, and keeps none of the state nor
+ * runs any of the tools a Responses request may refer to.
+ */
+function unservable(
   deps: ExchangeDeps,
   model: ResolvedModel,
-  clientFormat: WireFormat,
-  n: number,
-): boolean {
-  return n === 1 || formatOf(providerOf(deps, model).type, clientFormat) === "openai";
+  call: Pick<Intake, "clientFormat" | "shape" | "body">,
+): { param: string; message: string } | undefined {
+  if (formatOf(providerOf(deps, model).type, call.clientFormat) !== "anthropic") return undefined;
+  if (call.shape.choices > 1) {
+    return {
+      param: "n",
+      message: `model ${call.shape.model} is served by an Anthropic provider, which cannot generate n > 1 answers per request`,
+    };
+  }
+  return call.clientFormat === "responses" ? untranslatable(call.body) : undefined;
+}
+
+/** The fallback model, when there is one that can serve the request in place of the one asked for. */
+function fallbackFor(
+  deps: ExchangeDeps,
+  route: Route,
+  call: Pick<Intake, "clientFormat" | "shape" | "body">,
+  tools: ToolUse | undefined,
+): ModelChoice | undefined {
+  const name = route === "embeddings" ? undefined : deps.config.budget.fallback_model_on_exceed;
+  const configured = name !== undefined ? modelConfig(deps, name) : undefined;
+  if (name === undefined || name === call.shape.model || !configured || unservable(deps, configured, call))
+    return undefined;
+  try {
+    return choice(deps, route, name, call.shape.maxOutputTokens, tools);
+  } catch (error) {
+    // A built-in tool it has no price for: it cannot stand in. Anything else is the operator's to see.
+    if (isTokenpakError(error) && error.details.tool !== undefined) return undefined;
+    throw error;
+  }
+}
+
+function toolUse(shape: RequestShape): ToolUse | undefined {
+  if (shape.builtinTools.length === 0) return undefined;
+  return {
+    kinds: shape.builtinTools,
+    maxCalls: shape.maxToolCalls ?? DEFAULT_MAX_TOOL_CALLS,
+    inject: shape.maxToolCalls === undefined,
+  };
+}
+
+/**
+ * The input a Responses turn is billed from the provider's store: the
+ * remembered context of the response (or conversation) it continues and of
+ * the items it references, or — when tokenpak has not seen one of them, or the
+ * request uses a stored prompt — the whole context window, the most input the
+ * provider can bill.
+ */
+function storedInput(deps: ExchangeDeps, shape: RequestShape, window: number): StoredReservation | undefined {
+  const stored = shape.stored;
+  if (!stored) return undefined;
+  let tokens = 0;
+  let known = !stored.prompt;
+  for (const id of [stored.previousResponseId, stored.conversationId]) {
+    if (id === undefined) continue;
+    const n = deps.memory.get(id);
+    if (n === undefined) known = false;
+    else tokens = Math.max(tokens, n);
+  }
+  // A referenced item is at most its response's output (items of one response counted each: errs high).
+  for (const id of stored.items) {
+    const n = deps.memory.get(id);
+    if (n === undefined) known = false;
+    else tokens += n;
+  }
+  return known ? { tokens: Math.min(tokens, window), known } : { tokens: window, known };
+}
+
+/** The largest context window of the models that may serve the request. */
+function contextWindow(models: readonly (ResolvedModel | undefined)[]): number {
+  let most = 0;
+  for (const m of models) if (m) most = Math.max(most, m.context_window ?? DEFAULT_CONTEXT_WINDOW);
+  return most;
 }
 
 /**
@@ -108,34 +216,18 @@ export async function intake(
       available_models: Object.keys(config.models ?? {}),
     });
   }
-  if (!servesChoices(deps, configured, clientFormat, shape.choices)) {
-    throw new TokenpakError(
-      "invalid_request",
-      `model ${shape.model} is served by an Anthropic provider, which cannot generate n > 1 answers per request`,
-      { param: "n" },
-    );
-  }
+  const call = { clientFormat, shape, body };
+  const cannot = unservable(deps, configured, call);
+  if (cannot) throw new TokenpakError("invalid_request", cannot.message, { param: cannot.param });
   const identity = deps.auth.identify(request.headers, body, clientFormat);
   const family: TokenizerFamily = providerOf(deps, configured).type === "anthropic" ? "other" : "openai";
-  const requested = shape.maxOutputTokens;
-  const model = choice(deps, route, shape.model, requested);
-  const fallbackName = route === "embeddings" ? undefined : config.budget.fallback_model_on_exceed;
-  const fallbackConfig = fallbackName !== undefined ? modelConfig(deps, fallbackName) : undefined;
-  const fallback =
-    fallbackName !== undefined &&
-    fallbackName !== shape.model &&
-    fallbackConfig &&
-    servesChoices(deps, fallbackConfig, clientFormat, shape.choices)
-      ? choice(deps, route, fallbackName, requested)
-      : undefined;
-  return {
-    route,
-    clientFormat,
-    body,
-    shape,
-    identity,
-    inputTokens: await estimateInput(route, body, family),
-    model,
-    fallback,
-  };
+  const tools = toolUse(shape);
+  const model = choice(deps, route, shape.model, shape.maxOutputTokens, tools);
+  const fallback = fallbackFor(deps, route, call, tools);
+  const fresh = await estimateInput(route, body, family);
+  const window = contextWindow([configured, fallback && modelConfig(deps, fallback.name)]);
+  const stored = storedInput(deps, shape, window);
+  // Stored context and the new input together: never more than the provider can bill in one turn.
+  const inputTokens = stored ? Math.min(fresh + stored.tokens, Math.max(window, fresh)) : fresh;
+  return { route, clientFormat, body, shape, identity, inputTokens, model, fallback, tools, stored };
 }

@@ -2,9 +2,16 @@ import { TokenpakError } from "../errors.js";
 import { microsToCents } from "../money/money.js";
 import { NO_USAGE } from "../pricing/usage.js";
 import { isObject, type Json, obj, parseJson, withMember } from "../providers/json.js";
-import { jsonUsage, providerError } from "../providers/stream-watch.js";
+import {
+  hidesOutput,
+  jsonIds,
+  jsonToolCalls,
+  jsonUsage,
+  providerError,
+  type StoredIds,
+} from "../providers/stream-watch.js";
 import { answerAsStream } from "../providers/synthesize.js";
-import { chatToMessagesResponse, messagesToChatResponse } from "../providers/translate.js";
+import { answerFor } from "../providers/translation.js";
 import { type UpstreamResponse, upstreamError } from "../providers/upstream.js";
 import type { WireFormat } from "../providers/wire.js";
 import { countOutputTokens, type TokenizerFamily } from "../tokenize/estimate.js";
@@ -22,9 +29,12 @@ export interface RelayContext {
   out: Record<string, string>;
   /** Sets x-tokenpak-remaining-cents, after the settle it should reflect. */
   remaining(): void;
+  /** After the settle: what a Responses answer holds as context, for the turn that continues it. */
+  remember(ids: StoredIds): void;
 }
 
-async function readAll(body: AsyncIterable<Uint8Array | string>): Promise<string> {
+/** A provider's whole answer body as text. */
+export async function readAll(body: AsyncIterable<Uint8Array | string>): Promise<string> {
   // An undici body reads itself whole, without the async iterator and a decode per chunk.
   if ("text" in body && typeof body.text === "function") return (body as { text(): Promise<string> }).text();
   const decoder = new TextDecoder();
@@ -53,12 +63,7 @@ function family(plan: Plan): TokenizerFamily {
 /** The answer in the client's format, cost_cents included. */
 function clientAnswer(ctx: RelayContext, parsed: Json, cents: number): Json {
   const { call, plan, hold } = ctx;
-  let answer =
-    plan.upstreamFormat === call.clientFormat
-      ? parsed
-      : call.clientFormat === "openai"
-        ? messagesToChatResponse(parsed)
-        : chatToMessagesResponse(parsed);
+  let answer = answerFor(plan.upstreamFormat, call.clientFormat, parsed, call.body);
   if (hold.decision.fallbackFrom !== undefined) answer = { ...answer, model: hold.decision.model.name };
   return { ...answer, cost_cents: cents };
 }
@@ -102,8 +107,12 @@ export async function relayJson(ctx: RelayContext, upstream: UpstreamResponse): 
       headers: { "content-type": "application/json", ...out },
     });
   }
-  // A success we cannot read is still spend: count what came back rather than charge $0.
-  const output = Math.min(countOutputTokens(text, family(plan)), hold.maxOutput);
+  // A success we cannot read is still spend: count what came back rather than charge $0 —
+  // all of the cap when it reasoned, as reasoning tokens are billed but never shown.
+  const output =
+    isObject(parsed) && hidesOutput(plan.upstreamFormat, parsed)
+      ? hold.maxOutput
+      : Math.min(countOutputTokens(text, family(plan)), hold.maxOutput);
   const counted = { ok: true as const, usage: { ...NO_USAGE, input: call.inputTokens, output } };
   if (!isObject(parsed)) {
     await hold.settle(counted, "upstream_invalid", "the provider's answer is not a JSON object");
@@ -118,9 +127,11 @@ export async function relayJson(ctx: RelayContext, upstream: UpstreamResponse): 
       out,
     );
   }
+  const calls = jsonToolCalls(plan.upstreamFormat, parsed);
   const cost = usage
-    ? await hold.settle(usage, "ok")
-    : await hold.settle(counted, "ok", "the answer carried no usage; output counted from its text");
+    ? await hold.settle(usage, "ok", undefined, calls)
+    : await hold.settle(counted, "ok", "the answer carried no usage; output counted from its text", calls);
+  ctx.remember(jsonIds(plan.upstreamFormat, parsed));
   const cents = microsToCents(cost);
   out["x-tokenpak-cost-cents"] = String(cents);
   ctx.remaining();

@@ -3,7 +3,11 @@ import type { UsageReading } from "../pricing/usage.js";
 import { obj } from "../providers/json.js";
 import { StreamRelay } from "../providers/stream-relay.js";
 import type { UpstreamAbort, UpstreamResponse } from "../providers/upstream.js";
+import type { TrailerSender } from "./disconnect.js";
 import type { RelayContext } from "./relay-json.js";
+
+/** The HTTP trailer a stream's cost is sent in, for clients that send `TE: trailers`. */
+export const COST_TRAILER = "x-tokenpak-cost-cents";
 
 const encoder = new TextEncoder();
 
@@ -14,7 +18,12 @@ const encoder = new TextEncoder();
  * counted from the text that was generated. The stream owns the reservation:
  * every way it can end (done, failed, cancelled) settles it once.
  */
-export function relayStream(ctx: RelayContext, upstream: UpstreamResponse, abort: UpstreamAbort): Response {
+export function relayStream(
+  ctx: RelayContext,
+  upstream: UpstreamResponse,
+  abort: UpstreamAbort,
+  trailers?: TrailerSender,
+): Response {
   const { call, plan, hold, out } = ctx;
   ctx.remaining();
   const relay = new StreamRelay({
@@ -22,22 +31,31 @@ export function relayStream(ctx: RelayContext, upstream: UpstreamResponse, abort
     client: call.clientFormat,
     wantsUsage: obj(call.body.stream_options).include_usage === true,
     redact: plan.redact,
+    request: call.body,
   });
   const decoder = new TextDecoder();
   const iterator = upstream.body[Symbol.asyncIterator]();
-  const settle = (status: string) => {
-    const reported: UsageReading | undefined = relay.watch.usage();
-    const usage = reported ?? { ok: true, usage: relay.watch.countedUsage(call.inputTokens, hold.maxOutput) };
+  const settle = async (status: string) => {
+    const { watch } = relay;
+    const reported: UsageReading | undefined = watch.usage();
+    const usage = reported ?? { ok: true, usage: watch.countedUsage(call.inputTokens, hold.maxOutput) };
     const note = reported ? undefined : "the stream ended without its usage; output counted from its text";
-    return hold.settle(usage, status, note);
+    const cost = await hold.settle(usage, status, note, watch.toolCalls());
+    ctx.remember(watch.ids());
+    return cost;
   };
 
-  /** The client's last events: the relay's end (an error event if the answer is incomplete), then the cost. */
+  /**
+   * The client's last events: the relay's end (an error event if the answer
+   * is incomplete), then the cost — in a closing comment, and in the HTTP
+   * trailer when the client asked for trailers.
+   */
   const finish = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
     let tail = relay.push(decoder.decode()) + relay.end();
-    const cost = await settle(relay.errored ? "upstream_error" : "ok");
-    tail += `: tokenpak cost_cents=${microsToCents(cost)} request_id=${hold.requestId}\n\n`;
+    const cents = microsToCents(await settle(relay.errored ? "upstream_error" : "ok"));
+    tail += `: tokenpak cost_cents=${cents} request_id=${hold.requestId}\n\n`;
     controller.enqueue(encoder.encode(tail));
+    trailers?.({ [COST_TRAILER]: String(cents) });
     controller.close();
   };
 
@@ -78,6 +96,11 @@ export function relayStream(ctx: RelayContext, upstream: UpstreamResponse, abort
   });
   return new Response(stream, {
     status: 200,
-    headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", ...out },
+    headers: {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      ...out,
+      ...(trailers ? { trailer: COST_TRAILER } : {}),
+    },
   });
 }

@@ -13,6 +13,7 @@ import { type ControlChannel, controlSocketPath, listenControl } from "./control
 import { bindResponse } from "./disconnect.js";
 import { Authenticator } from "./identity.js";
 import { type PriceWatch, watchPrices } from "./price-watch.js";
+import { ResponseMemory } from "./response-memory.js";
 import { closeLedgerServices, openLedgerServices } from "./services.js";
 
 export interface ProxyOptions {
@@ -121,6 +122,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     ledger,
     upstreams,
     auth,
+    memory: new ResponseMemory(ledger),
     prices: prices.book,
     maxBodyBytes: config.server.max_body_bytes,
     clock,

@@ -69,14 +69,33 @@ class Tally {
       if (typeof msg.name === "string") this.text(msg.name);
     }
   }
+
+  /** A Responses API `input`: a string, or items (messages, function calls and their outputs, reasoning). */
+  items(input: unknown): void {
+    if (!Array.isArray(input)) {
+      this.text(input);
+      return;
+    }
+    for (const raw of input) {
+      if (raw === null || typeof raw !== "object") continue;
+      const item = raw as Record<string, unknown>;
+      this.fixed += PER_MESSAGE;
+      if (item.content !== undefined) this.text(item.content);
+      else if (item.type === "function_call") {
+        this.text(item.name);
+        this.text(item.arguments);
+      } else if (item.type === "function_call_output") this.text(item.output);
+      else this.texts.push(JSON.stringify(item));
+    }
+  }
 }
 
 function withMargin(tokens: number, family: TokenizerFamily): number {
   return family === "openai" ? tokens : Math.ceil(tokens * OTHER_MARGIN);
 }
 
-/** Which API the body is for: OpenAI chat/completions, Anthropic messages, OpenAI embeddings. */
-export type BodyKind = "chat" | "messages" | "embeddings";
+/** Which API the body is for: OpenAI chat/completions, Anthropic messages, OpenAI embeddings and responses. */
+export type BodyKind = "chat" | "messages" | "embeddings" | "responses";
 
 function tally(route: BodyKind, body: Record<string, unknown>): Tally {
   const t = new Tally();
@@ -95,6 +114,14 @@ function tally(route: BodyKind, body: Record<string, unknown>): Tally {
     return t;
   }
   t.fixed += PER_REQUEST;
+  if (route === "responses") {
+    t.text(body.instructions);
+    t.items(body.input);
+    if (body.tools !== undefined) t.text(body.tools);
+    // A JSON schema for structured output is input too.
+    if (body.text !== undefined) t.text(body.text);
+    return t;
+  }
   // Anthropic's system prompt sits outside the messages.
   if (route === "messages") t.text(body.system);
   t.messages(body.messages);
@@ -117,6 +144,11 @@ export function estimateChatInput(body: Record<string, unknown>, family: Tokeniz
 /** Anthropic messages body. */
 export function estimateMessagesInput(body: Record<string, unknown>, family: TokenizerFamily): number {
   return withMargin(countNow(tally("messages", body)), family);
+}
+
+/** OpenAI Responses API body. */
+export function estimateResponsesInput(body: Record<string, unknown>, family: TokenizerFamily): number {
+  return withMargin(countNow(tally("responses", body)), family);
 }
 
 /** OpenAI embeddings body. */

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { type MockOptions, mockRespond } from "../../src/providers/mock.js";
 import type { Route } from "../../src/providers/wire.js";
-import { countTextTokens } from "../../src/tokenize/estimate.js";
+import { countTextTokens, estimateMessagesInput } from "../../src/tokenize/estimate.js";
 
 export interface SeenRequest {
   path: string;
@@ -40,6 +40,8 @@ export type Behaviour =
   | { kind: "ignore-stream" }
   /** Stream this many events, then a provider error event in the route's format, then end. */
   | { kind: "stream-error"; after: number }
+  /** Responses API: stream this many events, then `response.failed` (with the usage so far), then end. */
+  | { kind: "failed"; after: number }
   /** Stream this many events, then close the connection without finishing the response. */
   | { kind: "cut"; after: number };
 
@@ -61,6 +63,7 @@ const ROUTES: Record<string, Route> = {
   "/v1/chat/completions": "chat",
   "/v1/messages": "messages",
   "/v1/embeddings": "embeddings",
+  "/v1/responses": "responses",
 };
 
 type Raw = Record<string, unknown>;
@@ -74,7 +77,7 @@ function parse(data: string): Raw | undefined {
   }
 }
 
-/** The text of an SSE event's deltas (both formats), and the usage it carries, if any. */
+/** The text of an SSE event's deltas (every format), and the usage it carries, if any. */
 function eventParts(event: string): { text: string; usage?: Raw; data?: Raw } {
   const line = event.split("\n").find((l) => l.startsWith("data: "));
   const data = line ? parse(line.slice(6)) : undefined;
@@ -86,7 +89,10 @@ function eventParts(event: string): { text: string; usage?: Raw; data?: Raw } {
   }
   const delta = data.delta as Raw | undefined;
   if (data.type === "content_block_delta" && typeof delta?.text === "string") text += delta.text;
-  const usage = data.usage as Raw | undefined;
+  // Responses API: every generated text (output text, function arguments) comes in a `*.delta` event.
+  if (typeof data.type === "string" && data.type.startsWith("response.") && typeof data.delta === "string")
+    text += data.delta;
+  const usage = (data.usage ?? (data.response as Raw | undefined)?.usage) as Raw | undefined;
   const message = data.message as Raw | undefined;
   return { text, data, ...(usage ? { usage } : message?.usage ? { usage: message.usage as Raw } : {}) };
 }
@@ -115,6 +121,12 @@ function withUsage(events: string[], change: (usage: Raw) => Raw | undefined): s
       const out = { ...data, usage: change(data.usage as Raw) ?? {} };
       return [`event: message_delta\ndata: ${JSON.stringify(out)}\n\n`];
     }
+    const response = data.response as Raw | undefined;
+    if (response?.usage) {
+      const usage = change(response.usage as Raw);
+      const out = { ...data, response: { ...response, ...(usage ? { usage } : { usage: null }) } };
+      return [`event: ${String(data.type)}\ndata: ${JSON.stringify(out)}\n\n`];
+    }
     return [e];
   });
 }
@@ -126,9 +138,32 @@ function withJsonUsage(events: string[], change: (usage: Raw) => Raw | undefined
 }
 
 function errorEvent(route: Route): string {
+  if (route === "responses") {
+    const error = { type: "error", code: "server_error", message: "The server is overloaded", param: null };
+    return `event: error\ndata: ${JSON.stringify({ ...error, sequence_number: 999 })}\n\n`;
+  }
   return route === "messages"
     ? `event: error\ndata: ${JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } })}\n\n`
     : `data: ${JSON.stringify({ error: { message: "The server is overloaded", type: "server_error", code: null } })}\n\n`;
+}
+
+/** A Responses stream's `response.failed`, reporting the input and the output written before it. */
+function failedEvent(input: number, output: number): string {
+  const response = {
+    id: "resp_failed",
+    object: "response",
+    status: "failed",
+    error: { code: "server_error", message: "The model failed mid-answer" },
+    output: [],
+    usage: {
+      input_tokens: input,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: output,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: input + output,
+    },
+  };
+  return `event: response.failed\ndata: ${JSON.stringify({ type: "response.failed", sequence_number: 998, response })}\n\n`;
 }
 
 async function collect(chunks: AsyncIterable<string>): Promise<string[]> {
@@ -174,6 +209,14 @@ export async function startFakeUpstream(
     const body = text ? (JSON.parse(text) as Raw) : {};
     const seen: SeenRequest = { path, headers: req.headers, body, text };
     fake.requests.push(seen);
+    if (path === "/v1/messages/count_tokens") {
+      // Anthropic's own count: here the plain tokenizer count, without the margin tokenpak's estimate adds.
+      const tokens = estimateMessagesInput(body, "openai");
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ input_tokens: tokens }));
+      return;
+    }
     if (!route) {
       res.writeHead(404, { "content-type": "application/json" }).end('{"error":{"message":"no such route"}}');
       return;
@@ -229,7 +272,7 @@ export async function startFakeUpstream(
       if (!res.writableEnded) fake.cutOff++;
     });
     const stopAt =
-      behaviour.kind === "stream-error" || behaviour.kind === "cut"
+      behaviour.kind === "stream-error" || behaviour.kind === "cut" || behaviour.kind === "failed"
         ? Math.min(behaviour.after, events.length)
         : events.length;
     let written = "";
@@ -245,6 +288,10 @@ export async function startFakeUpstream(
     }
     if (sse && stopAt === events.length) seen.generated.output = fullOutput;
     if (behaviour.kind === "stream-error" && !res.destroyed) await write(res, errorEvent(route));
+    if (behaviour.kind === "failed" && !res.destroyed) {
+      // The provider bills what it generated before failing, and says so (other formats: an error event).
+      await write(res, route === "responses" ? failedEvent(input, seen.generated.output) : errorEvent(route));
+    }
     if (behaviour.kind === "cut") {
       // Close without ending the chunked body: the reader sees the connection lost mid-answer.
       res.socket?.end();
