@@ -117,6 +117,12 @@ async function fillsUpUnderLoad(disk: Disk): Promise<void> {
   expect(await health()).toBe(503);
   const down = (await (await fetch(`${proxy.url}/healthz`)).json()) as Record<string, unknown>;
   expect(down).toMatchObject({ ok: false, store: { writable: false, error: expect.any(String) } });
+  // Every budgeted route refuses before reading the body; what needs no ledger still answers.
+  const responses = await fetch(`${proxy.url}/v1/responses`, { method: "POST", body: "{}" });
+  expect(responses.status).toBe(503);
+  expect(((await responses.json()) as { error: { code: string } }).error.code).toBe("store_unavailable");
+  expect(responses.headers.get("retry-after")).toBe("2");
+  expect((await fetch(`${proxy.url}/v1/models`)).status).toBe(200);
   const refusedBy = answers.length;
   await until(() => answers.length >= refusedBy + 30, "requests refused while full");
   expect(proxy.ledger.writable).toBe(false);
