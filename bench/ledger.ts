@@ -9,7 +9,8 @@
  *  1. reserve+settle per second in process, each request touching 6 scopes;
  *  2. per-operation cost with ~10k vs ~1M journal entries already present;
  *  3. Ledger.open time: full journal replay (state.json deleted) and from the snapshot;
- *  4. state.json size, RSS and heap at 100k scopes.
+ *  4. state.json size, snapshot time, RSS and heap with 200k distinct users, and again a day
+ *     later on a fake clock (every user idle past the longest window), and the reopen time then.
  * Steps 3 and 4 run in child processes (a cold start, and a clean heap to measure).
  * Everything lives in a temp directory that is deleted at the end.
  */
@@ -155,18 +156,27 @@ interface OpenResult {
   fullReplay: boolean;
 }
 
-interface ScopesResult {
-  users: number;
+/** Memory and snapshot figures at one moment of the idle-identities run. */
+interface MemoryPoint {
   scopes: number;
   snapshotBytes: number;
   snapshotSeconds: number;
-  fillSeconds: number;
   rss: number;
   heapUsed: number;
   heapTotal: number;
-  external: number;
+}
+
+interface ScopesResult {
+  users: number;
+  fillSeconds: number;
   baselineRss: number;
   baselineHeapUsed: number;
+  /** Right after the fill, every user active today. */
+  filled: MemoryPoint;
+  /** The fake clock a day (plus an hour) later: every user idle past the longest window. */
+  dayLater: MemoryPoint;
+  /** Ledger.open of the day-later data directory, in the same process (from its snapshot). */
+  reopenSeconds: number;
   gc: boolean;
 }
 
@@ -178,35 +188,61 @@ async function childOpen(dir: string): Promise<OpenResult> {
   return { seconds, replayed: report.replayed, fullReplay: report.fullReplay };
 }
 
-async function childScopes(dir: string, users: number): Promise<ScopesResult> {
-  const hasGc = gc();
-  const before = process.memoryUsage();
-  const ledger = await openLedger(dir);
-  const fillStart = performance.now();
-  await drive(ledger, users, (i) => i);
-  const fillSeconds = (performance.now() - fillStart) / 1000;
+/** When the idle-identities run starts: mid-month, so a day later is still the same month. */
+const IDLE_START = Date.parse("2026-03-10T15:00:00Z");
+const DAY_LATER_MS = 25 * 3600_000;
+
+async function memoryPoint(ledger: Ledger, dir: string): Promise<MemoryPoint> {
   const snapStart = performance.now();
   await ledger.snapshot();
   const snapshotSeconds = (performance.now() - snapStart) / 1000;
+  // A daemon is idle now and then: V8 returns freed pages to the system only after a while.
   gc();
-  const after = process.memoryUsage();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  gc();
+  const m = process.memoryUsage();
   const statePath = join(dir, "state.json");
-  const snapshotBytes = statSync(statePath).size;
   const state = JSON.parse(readFileSync(statePath, "utf8")) as { counters: Record<string, unknown> };
-  const scopes = Object.keys(state.counters).length;
+  return {
+    scopes: Object.keys(state.counters).length,
+    snapshotBytes: statSync(statePath).size,
+    snapshotSeconds,
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
+  };
+}
+
+/**
+ * `users` distinct users, one request each, on a fake clock; then the clock
+ * moves a day on (past every window of the config) and the snapshot is taken
+ * again: what the ledger holds for identities long idle.
+ */
+async function childScopes(dir: string, users: number): Promise<ScopesResult> {
+  const hasGc = gc();
+  const before = process.memoryUsage();
+  let now = IDLE_START;
+  const clock = () => now;
+  const { ledger } = await Ledger.open({ dir, policy, fsync: "batch", snapshotIntervalMs: 0, clock });
+  const fillStart = performance.now();
+  await drive(ledger, users, (i) => i);
+  const fillSeconds = (performance.now() - fillStart) / 1000;
+  const filled = await memoryPoint(ledger, dir);
+  now += DAY_LATER_MS;
+  const dayLater = await memoryPoint(ledger, dir);
   await ledger.close();
+  const reopenStart = performance.now();
+  const again = await Ledger.open({ dir, policy, fsync: "batch", snapshotIntervalMs: 0, clock });
+  const reopenSeconds = (performance.now() - reopenStart) / 1000;
+  await again.ledger.close();
   return {
     users,
-    scopes,
-    snapshotBytes,
-    snapshotSeconds,
     fillSeconds,
-    rss: after.rss,
-    heapUsed: after.heapUsed,
-    heapTotal: after.heapTotal,
-    external: after.external,
     baselineRss: before.rss,
     baselineHeapUsed: before.heapUsed,
+    filled,
+    dayLater,
+    reopenSeconds,
     gc: hasGc,
   };
 }
@@ -250,7 +286,7 @@ const FULL: Sizes = {
   costReps: 7,
   smallEntries: 10_000,
   largeEntries: 1_000_000,
-  scopeUsers: 100_000,
+  scopeUsers: 200_000,
 };
 const QUICK: Sizes = {
   warmupOps: 5_000,
@@ -330,7 +366,7 @@ async function main(): Promise<void> {
     const result =
       values.child === "open"
         ? await childOpen(dir)
-        : await childScopes(dir, Number.parseInt(values.users ?? "100000", 10));
+        : await childScopes(dir, Number.parseInt(values.users ?? "200000", 10));
     const send = process.send?.bind(process);
     if (send) {
       await new Promise<void>((resolve, reject) => {
@@ -411,8 +447,10 @@ async function main(): Promise<void> {
     const replaySecondsPer1M = (fullReplay.seconds / fullReplay.replayed) * 1_000_000;
     rmSync(dirB, { recursive: true, force: true });
 
-    // 4. Snapshot size and memory at 100k scopes (fresh child: a clean heap).
-    progress(`4/4 ${sizes.scopeUsers.toLocaleString("en-US")} distinct users, one request each`);
+    // 4. Snapshot size and memory with many distinct users, then a day later (fresh child: a clean heap).
+    progress(
+      `4/4 ${sizes.scopeUsers.toLocaleString("en-US")} distinct users, one request each, then a day later`,
+    );
     const dirC = join(root, "scopes");
     const scopeStats = await inChild<ScopesResult>([
       "--child",
@@ -474,6 +512,22 @@ const int = (n: number) => Math.round(n).toLocaleString("en-US");
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 const yes = (ok: boolean) => (ok ? "yes" : "NO");
 
+function memoryRows(title: string, p: MemoryPoint, s: ScopesResult): [string, string, string, string][] {
+  const after = s.gc ? " + gc" : " (no gc)";
+  return [
+    [title, `${int(p.scopes)} scopes in state.json`, "", ""],
+    [`    state.json size`, `${int(p.snapshotBytes)} bytes (${mb(p.snapshotBytes)})`, "", ""],
+    [`    snapshot() time`, `${p.snapshotSeconds.toFixed(3)} s`, "", ""],
+    [`    RSS after snapshot${after}`, `${mb(p.rss)} (baseline ${mb(s.baselineRss)})`, "", ""],
+    [
+      `    heapUsed after snapshot${after}`,
+      `${mb(p.heapUsed)} (baseline ${mb(s.baselineHeapUsed)}; heapTotal ${mb(p.heapTotal)})`,
+      "",
+      "",
+    ],
+  ];
+}
+
 function printTable(
   r: {
     meta: {
@@ -534,21 +588,9 @@ function printTable(
       "",
       "",
     ],
-    [`scopes in state.json (${int(scopes.users)} users, 1 request each)`, int(scopes.scopes), "", ""],
-    [`  state.json size`, `${int(scopes.snapshotBytes)} bytes (${mb(scopes.snapshotBytes)})`, "", ""],
-    [`  snapshot() time`, `${scopes.snapshotSeconds.toFixed(3)} s`, "", ""],
-    [
-      `  RSS after snapshot${scopes.gc ? " + gc" : " (no gc)"}`,
-      `${mb(scopes.rss)} (baseline ${mb(scopes.baselineRss)})`,
-      "",
-      "",
-    ],
-    [
-      `  heapUsed after snapshot${scopes.gc ? " + gc" : " (no gc)"}`,
-      `${mb(scopes.heapUsed)} (baseline ${mb(scopes.baselineHeapUsed)}; heapTotal ${mb(scopes.heapTotal)})`,
-      "",
-      "",
-    ],
+    ...memoryRows(`${int(scopes.users)} distinct users, 1 request each`, scopes.filled, scopes),
+    ...memoryRows("  a day later (fake clock), all idle", scopes.dayLater, scopes),
+    [`  Ledger.open a day later`, `${scopes.reopenSeconds.toFixed(3)} s`, "", ""],
   ];
   const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((row) => row[c]?.length ?? 0)));
   const line = (row: string[]) =>
@@ -560,7 +602,7 @@ function printTable(
     `\ntokenpak ledger benchmark (${meta.mode}) — node ${meta.node}, ${meta.cores} cores, ${meta.cpu}`,
   );
   console.log(
-    `fsync: batch, snapshots only on demand, real clock, ${meta.scopesPerRequest} scopes per request (${meta.scopesWithLimits} with limits), ${WINDOW} requests in flight\n`,
+    `fsync: batch, snapshots only on demand, real clock (a fake one for the idle users), ${meta.scopesPerRequest} scopes per request (${meta.scopesWithLimits} with limits), ${WINDOW} requests in flight\n`,
   );
   console.log(line(rows[0] as string[]));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));

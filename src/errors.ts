@@ -16,6 +16,8 @@ export type ErrorCode =
   | "request_too_large"
   | "ledger_locked"
   | "ledger_corrupt"
+  /** The ledger cannot write its journal (full disk, I/O error): nothing is admitted until it can. */
+  | "store_unavailable"
   | "invalid_request"
   | "unknown_model"
   | "unauthorized"

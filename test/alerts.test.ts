@@ -220,6 +220,23 @@ describe("alerts: the other events", () => {
     expect(fallback[0]?.body.text).toContain("served on cheap");
   });
 
+  it("an alert for a rolling window says when it frees up (resets_at is not null)", async () => {
+    const proxy = await start({
+      aliceCents: 1000,
+      budget: "  rolling_limits:\n    - { window: 1h, limit_cents: 4 }",
+    });
+    for (let i = 0; i < 2; i++) expect((await chat(proxy)).status).toBe(200);
+    await delivered(proxy);
+    const rolling = receiver.deliveries.find((d) => d.body.window === "1h")?.body;
+    expect(rolling).toMatchObject({
+      event: "budget_threshold_exceeded",
+      scope: "workspace",
+      threshold_pct: 50,
+    });
+    // 1h in 60 buckets of a minute: spend at START stops counting when its bucket has left the hour.
+    expect(rolling?.resets_at).toBe(new Date(START + 60_000 + 3_600_000).toISOString());
+  });
+
   it("soft_limit_overrun once in soft mode (served past the cap)", async () => {
     const proxy = await start({ budget: "  reject_on_exceed: false" });
     for (let i = 0; i < 14; i++) expect((await chat(proxy)).status).toBe(200);

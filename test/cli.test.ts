@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { exitCodesHelp } from "../src/cli/exit-codes.js";
 import { INVALID_FIXTURES } from "./invalid-fixtures.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -356,7 +357,7 @@ describe("usage", () => {
     for (const option of ["--config <file>", "--data-dir <dir>", "--json", "--no-color", "--version"]) {
       expect(run.stdout).toContain(option);
     }
-    expect(run.stdout).toContain("Exit codes: 0 ok, 1 invalid input");
+    expect(run.stdout).toContain(exitCodesHelp());
   });
 
   it("validate-config --help explains its output, exit 0", async () => {

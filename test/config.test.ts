@@ -125,7 +125,7 @@ describe("the other examples", () => {
 });
 
 describe("one problem, one error", () => {
-  it("reports every problem in a file, in file order", () => {
+  it("obs 10: reports every problem in a file at once, schema, environment and semantic, in file order", () => {
     const result = check(
       [
         "budget:",
@@ -138,14 +138,39 @@ describe("one problem, one error", () => {
         "  port: ${TP_UNSET_PORT}",
       ].join("\n"),
     );
-    // The schema errors and the env error come together; the semantic check
-    // (model m's provider) only runs on a well-formed config.
+    // The schema errors, the env error and the semantic one (model m's provider) come together.
     expect(result.errors.map(where)).toEqual([
       { path: "budget.daily_limit_cents", line: 2, col: 22 },
       { path: "budget.monthly_limt_cents", line: 3, col: 3 },
+      { path: "models.m.provider", line: 6, col: 15 },
       { path: "server.port", line: 8, col: 9 },
     ]);
-    expect(result.errors[2]?.message).toBe("environment variable TP_UNSET_PORT is not set");
+    expect(result.errors[2]?.message).toBe("provider `nowhere` is not defined");
+    expect(result.errors[3]?.message).toBe("environment variable TP_UNSET_PORT is not set");
+  });
+
+  it("obs 10: what lies in, or refers to, a part the schema rejects gets no second error", () => {
+    const result = check(
+      [
+        "providers:",
+        "  openai: { type: openai, api_key: sk-x, timeout_ms: soon }",
+        "models:",
+        "  m: { provider: openai, estimated_input_cost_per_1k: cheap }",
+        "budget:",
+        "  fallback_model_on_exceed: m",
+        "keys:",
+        "  - { name: k, key: tp-secret-123456, project: nowhere }",
+        "  - { name: k2, key: tp-secret-654321, project: nowhere, daily_limit_cents: -5 }",
+      ].join("\n"),
+    );
+    // Model m is set aside with its bad price, so the fallback naming it is not flagged as undefined.
+    // A bad item sets its whole list aside (dropping one would shift the others' lines): the keys'
+    // undefined project waits until keys[1] is fixed.
+    expect(result.errors.map((e) => e.path)).toEqual([
+      "providers.openai.timeout_ms",
+      "models.m.estimated_input_cost_per_1k",
+      "keys[1].daily_limit_cents",
+    ]);
   });
 
   it("a single bad webhook is one error about its form", () => {

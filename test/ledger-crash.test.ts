@@ -7,8 +7,9 @@ import { Ledger } from "../src/ledger/ledger.js";
 import { policyFrom } from "./helpers/policy.js";
 
 const DRIVER = new URL("./helpers/ledger-driver.mjs", import.meta.url).pathname;
-const TOTAL_CENTS = {
-  window: { kind: "total" as const },
+/** The ledger keeps only windows a limit counts in: a 30-day rolling one sums every round, across a month's end too. */
+const LAST_30_DAYS = {
+  window: { kind: "rolling" as const, ms: 30 * 86_400_000, label: "30d" },
   unit: "cents" as const,
   amount: 0,
   kind: "budget" as const,
@@ -16,6 +17,7 @@ const TOTAL_CENTS = {
 const policy = policyFrom(`
 budget:
   daily_limit_cents: 100000000
+  rolling_limits: [{ window: 30d, limit_cents: 100000000 }]
   per_user_limits: { enabled: true, default: { daily_limit_cents: 10000000 } }
 providers: { p: { type: mock } }
 models: { m: { provider: p, estimated_input_cost_per_1k: 3, estimated_output_cost_per_1k: 6 } }
@@ -62,7 +64,7 @@ describe("ledger crash safety", () => {
       totalAcks += acks;
       // Restart: the dead driver's lock is taken over, the journal replayed (a torn tail cut off).
       const { ledger, report } = await Ledger.open({ dir, policy, snapshotIntervalMs: 0 });
-      const spent = ledger.usage("workspace", TOTAL_CENTS).spent;
+      const spent = ledger.usage("workspace", LAST_30_DAYS).spent;
       expect(spent, `restart ${i + 1}: ${JSON.stringify(report)}`).toBeGreaterThanOrEqual(acknowledged);
       expect(ledger.openReservations).toBe(0);
       await ledger.close();

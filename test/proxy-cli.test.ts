@@ -15,8 +15,9 @@ import { configFrom } from "./helpers/policy.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BIN = join(ROOT, "bin", "tokenpak.js");
-const TOTAL_CENTS = {
-  window: { kind: "total" as const },
+/** The ledger keeps only windows a limit counts in: a 30-day rolling one sums every round, across a month's end too. */
+const LAST_30_DAYS = {
+  window: { kind: "rolling" as const, ms: 30 * 86_400_000, label: "30d" },
   unit: "cents" as const,
   amount: 0,
   kind: "budget" as const,
@@ -56,6 +57,7 @@ function config(extra = ""): string {
 budget:
   daily_limit_cents: 100000
   monthly_limit_cents: 2000000
+  rolling_limits: [{ window: 30d, limit_cents: 2000000 }]
   per_user_limits:
     enabled: true
     default: { daily_limit_cents: 50000 }
@@ -357,7 +359,7 @@ describe("tokenpak proxy: kill -9 under load", () => {
       // What the ledger reports, read the way the daemon reads it.
       const { ledger } = await Ledger.open({ dir: w.data, policy: compilePolicy(configFrom(config())) });
       try {
-        const spent = ledger.usage("workspace", TOTAL_CENTS).spent;
+        const spent = ledger.usage("workspace", LAST_30_DAYS).spent;
         expect(spent, `round ${round}: ledger vs acknowledged`).toBeGreaterThanOrEqual(ackedMicros);
         expect(ledger.openReservations).toBe(0);
       } finally {

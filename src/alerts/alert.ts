@@ -1,7 +1,11 @@
 import type { Limit, LimitUnit, ScopeKind } from "../budget/policy.js";
 import { windowLabel } from "../budget/windows.js";
 
-/** What happened. The last three are raised by other features (reconcile-spend, sync-pricing) and by `alerts test`. */
+/**
+ * What happened. reconcile_drift and pricing_stale are raised by other
+ * features, store_* by the daemon when its journal stops or starts taking
+ * writes, test by `alerts test`.
+ */
 export type AlertEvent =
   | "budget_threshold_exceeded"
   | "budget_exhausted"
@@ -9,6 +13,8 @@ export type AlertEvent =
   | "soft_limit_overrun"
   | "reconcile_drift"
   | "pricing_stale"
+  | "store_unavailable"
+  | "store_recovered"
   | "test";
 
 /**
@@ -35,7 +41,7 @@ export interface Alert {
   pct: number | null;
   spent: number | null;
   limit: number | null;
-  /** When the window starts over (calendar windows only). */
+  /** When the window frees up: a calendar window's end, or when a rolling window's oldest counted spend leaves it. */
   resets_at: string | null;
   /** fallback_engaged: the model asked for and the one served instead. */
   model?: string;

@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { TokenpakError } from "../errors.js";
 
@@ -6,7 +6,8 @@ import { TokenpakError } from "../errors.js";
  * A file written only by appending whole lines. Opened with O_APPEND and
  * written with one write() per batch, so lines from another process appending
  * to the same file (`tokenpak alerts test` beside the daemon) never interleave
- * mid-line.
+ * mid-line. A write that fails part-way (a full disk) is cut back off, so
+ * the next line is not glued to a fragment.
  */
 export class AppendFile {
   private fd: number | undefined;
@@ -23,11 +24,25 @@ export class AppendFile {
     }
   }
 
-  /** Appends each line, newline-terminated, in one write. */
+  /** Appends each line, newline-terminated, in one write; throws if it cannot, leaving the file as it was. */
   write(lines: readonly string[]): void {
-    if (this.fd === undefined || lines.length === 0) return;
+    const fd = this.fd;
+    if (fd === undefined || lines.length === 0) return;
+    const before = fstatSync(fd).size;
     let buffer = Buffer.from(`${lines.join("\n")}\n`);
-    while (buffer.length > 0) buffer = buffer.subarray(writeSync(this.fd, buffer));
+    const total = buffer.length;
+    try {
+      while (buffer.length > 0) buffer = buffer.subarray(writeSync(fd, buffer));
+    } catch (error) {
+      if (buffer.length < total) {
+        try {
+          ftruncateSync(fd, before);
+        } catch {
+          // nothing more to be done: readers skip a line that does not parse
+        }
+      }
+      throw error;
+    }
   }
 
   close(): void {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { isLoopbackHost } from "../config/semantic.js";
 import type { Config } from "../config/types.generated.js";
+import { isLoopbackHost } from "../net/loopback.js";
 
 /** One target of `budget.alert_webhook`. */
 export interface Channel {

@@ -32,6 +32,8 @@ export interface DeliveryOptions {
   random?: () => number;
   /** Attempts in flight per target: a hanging receiver holds up only its own queue. */
   concurrency?: number;
+  /** Where it is said that the outbox or log cannot be written (once, until they can again). */
+  warn?: (message: string) => void;
 }
 
 interface Job {
@@ -58,6 +60,7 @@ export class Deliveries {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly idleWaiters: (() => void)[] = [];
   private closed = false;
+  private writeFailing = false;
 
   constructor(private readonly options: DeliveryOptions) {}
 
@@ -82,7 +85,7 @@ export class Deliveries {
       result: "unsent",
       error: reason,
     });
-    this.options.log.write([deliveryLine(at, "UNSENT", alert, channel.label, 0, reason)]);
+    this.write(this.options.log, deliveryLine(at, "UNSENT", alert, channel.label, 0, reason));
   }
 
   /** Attempts queued, waiting for a retry or in flight. */
@@ -169,7 +172,7 @@ export class Deliveries {
     const at = new Date(now).toISOString();
     if (n >= retry.maxAttempts) {
       this.record({ type: "attempt", id: alert.id, target: channel.id, n, at, result: "dead", error });
-      this.options.log.write([deliveryLine(at, "DEAD", alert, channel.label, n, error)]);
+      this.write(this.options.log, deliveryLine(at, "DEAD", alert, channel.label, n, error));
       return;
     }
     const wait = backoffMs(n, retry, (this.options.random ?? Math.random)());
@@ -192,6 +195,20 @@ export class Deliveries {
   }
 
   private record(record: OutboxRecord): void {
-    this.options.outbox.write([JSON.stringify(record)]);
+    this.write(this.options.outbox, JSON.stringify(record));
+  }
+
+  /**
+   * Delivery goes on when a record cannot be written (a full disk): a lost
+   * attempt record only means the alert may be sent once more after a restart.
+   */
+  private write(file: AppendFile, line: string): void {
+    try {
+      file.write([line]);
+      this.writeFailing = false;
+    } catch (error) {
+      if (!this.writeFailing) this.options.warn?.(`alerts: cannot write ${file.path}: ${String(error)}`);
+      this.writeFailing = true;
+    }
   }
 }

@@ -56,6 +56,12 @@ describe("the alerts log line", () => {
     expect(scopeFields("workspace")).toBe("workspace");
   });
 
+  it("a user or run id that contains /model: is one name, not a composite scope", () => {
+    expect(scopeFields("user:x/model:claude-x")).toBe("user=x/model:claude-x");
+    expect(scopeFields("run:a/model:b c")).toBe('run="a/model:b c"');
+    expect(scopeFields("team:ops/model:gpt-4")).toBe("team=ops model=gpt-4");
+  });
+
   it("events without a limit carry their message", () => {
     const alert = messageAlert({
       id: "x",

@@ -1,18 +1,15 @@
+import { parseScopeId } from "../budget/scope-id.js";
 import { scopeTitle } from "../budget/scope-names.js";
 import { formatUsd, microsToCents } from "../money/money.js";
 import type { Alert } from "./alert.js";
 
 /** `user=user-a`, `project=bot model=gpt-4`, `workspace`: the scope as log fields. */
 export function scopeFields(scopeId: string): string {
-  if (!scopeId.includes(":")) return scopeId;
-  const split = scopeId.lastIndexOf("/model:");
-  const parts = split < 0 ? [scopeId] : [scopeId.slice(0, split), scopeId.slice(split + 1)];
-  return parts
-    .map((part) => {
-      const colon = part.indexOf(":");
-      return `${part.slice(0, colon)}=${logValue(part.slice(colon + 1))}`;
-    })
-    .join(" ");
+  const ref = parseScopeId(scopeId);
+  if (ref === undefined || !("name" in ref)) return logValue(scopeId);
+  if (!("model" in ref)) return `${ref.kind}=${logValue(ref.name)}`;
+  const owner = ref.kind === "project_model" ? "project" : "team";
+  return `${owner}=${logValue(ref.name)} model=${logValue(ref.model)}`;
 }
 
 /** A value as one log field: quoted when it has spaces, quotes or is empty. */

@@ -36,9 +36,9 @@ export interface AlertMonitorOptions {
   warn?: (message: string) => void;
 }
 
-/** An event from another feature (reconcile-spend, sync-pricing). */
+/** An event from another feature (reconcile-spend, sync-pricing) or the daemon itself (its journal). */
 export interface HookAlert {
-  event: Extract<AlertEvent, "reconcile_drift" | "pricing_stale">;
+  event: Extract<AlertEvent, "reconcile_drift" | "pricing_stale" | "store_unavailable" | "store_recovered">;
   message: string;
   scope?: Pick<Scope, "id" | "kind" | "name">;
 }
@@ -136,6 +136,7 @@ export class AlertMonitor implements LedgerObserver {
         maxDelayMs: retry.max_delay_ms,
       },
       clock: this.clock,
+      warn: this.warn,
       ...(options.random ? { random: options.random } : {}),
     });
     this.pruner = setInterval(() => this.prune(), PRUNE_EVERY_MS);
@@ -208,17 +209,34 @@ export class AlertMonitor implements LedgerObserver {
     return windowInstance(spec, now, this.options.ledger.policy.timeZone).key === instance;
   }
 
-  /** Drops fired levels of day and month instances that have ended, and persists the rest. */
+  /**
+   * Drops fired levels that can no longer matter, and persists the rest: of
+   * day and month instances that have ended, of rolling windows that have
+   * drained (crossings() re-arms those anyway), of runs the ledger holds
+   * nothing for any more, and of limits no longer configured. So marks, like
+   * counters, do not grow with identities long idle.
+   */
   private prune(): void {
     this.flush(); // a level may be persisted only once its alert is in the outbox
     const now = this.clock();
-    for (const [key, fired] of this.fired) {
-      if (!fired.instance.startsWith("d:") && !fired.instance.startsWith("m:")) continue;
-      if (!this.isCurrent(key, fired.instance, now)) this.fired.delete(key);
-    }
+    for (const [key, fired] of this.fired) if (this.stale(key, fired, now)) this.fired.delete(key);
     for (const key of Object.keys(this.persisted)) if (!this.fired.has(key)) delete this.persisted[key];
     for (const [key, fired] of this.fired) this.persisted[key] = [fired.instance, ...fired.levels];
     this.options.ledger.setMark(FIRED_MARK, this.persisted);
+  }
+
+  private stale(key: string, fired: Fired, now: number): boolean {
+    const scope = this.options.ledger.policy.scopeById(key.slice(0, key.lastIndexOf("|")));
+    const limit = scope?.limits.find((l) => l.kind === "budget" && `${scope.id}|${limitId(l)}` === key);
+    if (!scope || !limit) return true;
+    const reading = this.reading(scope.id, limit, now);
+    if (reading.instance !== fired.instance) return true;
+    if (reading.rolling) return reading.spent * 100 < limit.amount * this.lowest;
+    if (limit.window.kind === "total") {
+      const { spent, reserved } = this.options.ledger.usage(scope.id, limit, now);
+      return spent === 0 && reserved === 0;
+    }
+    return false;
   }
 
   // --- LedgerObserver: on the request path; cheap, never throws ---
@@ -384,7 +402,7 @@ export class AlertMonitor implements LedgerObserver {
       limit: c.limit,
       thresholdPct: typeof c.level === "number" ? c.level : c.level === "stop" ? policy.hardStopPct : null,
       spent: c.spent,
-      resetsAt: resetsAt(c.limit.window, c.windowAt, policy.timeZone),
+      resetsAt: this.options.ledger.resetsAt(c.scope.id, c.limit.window, c.windowAt),
       model: c.model,
       fallbackModel: c.fallbackModel,
     });
@@ -412,8 +430,10 @@ export class AlertMonitor implements LedgerObserver {
         }),
       );
     } catch (error) {
-      // Not recorded, so not persisted as fired either: the next start-up raises them again.
       this.warn(`alerts: cannot write the outbox: ${String(error)}`);
+      // Crossings not recorded are not persisted as fired either: the next start-up raises them
+      // again. An event (the journal's own failure, say) is sent now or never.
+      for (const { alert, mark } of alerts) if (!mark) this.deliver(alert);
       return;
     }
     try {
@@ -427,11 +447,13 @@ export class AlertMonitor implements LedgerObserver {
       if (fired) this.persisted[mark[0]] = [fired.instance, ...fired.levels];
     }
     this.options.ledger.setMark(FIRED_MARK, this.persisted);
-    for (const { alert } of alerts) {
-      for (const channel of this.channels) {
-        if (channel.unusable !== undefined) this.deliveries.unsent(alert, channel, channel.unusable);
-        else this.deliveries.add(alert, channel);
-      }
+    for (const { alert } of alerts) this.deliver(alert);
+  }
+
+  private deliver(alert: Alert): void {
+    for (const channel of this.channels) {
+      if (channel.unusable !== undefined) this.deliveries.unsent(alert, channel, channel.unusable);
+      else this.deliveries.add(alert, channel);
     }
   }
 

@@ -83,6 +83,16 @@ describe("policy", () => {
     expect(policy.scopeById("nonsense")).toBeUndefined();
   });
 
+  it("forgetScopes lets cached scopes go once there are more than it may keep; they come back equal", () => {
+    const first = policy.scopesFor({ user: "carol" }, "gpt-4");
+    policy.forgetScopes(1_000_000);
+    expect(policy.scopesFor({ user: "carol" }, "gpt-4")).toBe(first); // within bounds: kept
+    policy.forgetScopes(0);
+    const again = policy.scopesFor({ user: "carol" }, "gpt-4");
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
+  });
+
   it("collects the rolling windows the ledger must keep", () => {
     expect(policy.rollingWindows.map((w) => (w.kind === "rolling" ? w.label : w.kind)).sort()).toEqual([
       "1m",

@@ -1,6 +1,10 @@
+import { createHash } from "node:crypto";
 import type { Config, ResolvedPeriodLimits, ResolvedRollingLimit } from "../config/types.generated.js";
 import { centsToMicros, type Micros } from "../money/money.js";
-import { parseWindow, type WindowSpec } from "./windows.js";
+import { formatScopeId, parseScopeId, type ScopeKind, type ScopeRef, scopeName } from "./scope-id.js";
+import { parseWindow, type WindowSpec, windowLabel } from "./windows.js";
+
+export type { ScopeKind } from "./scope-id.js";
 
 /** Who a request is for. Every field but the workspace is optional. */
 export interface Identity {
@@ -23,18 +27,6 @@ export interface Limit {
   amount: number;
   kind: LimitKind;
 }
-
-export type ScopeKind =
-  | "request"
-  | "run"
-  | "key"
-  | "user"
-  | "project_model"
-  | "project"
-  | "team_model"
-  | "team"
-  | "model"
-  | "workspace";
 
 export interface Scope {
   /** Counter key: "workspace", "user:alice", "project:bot/model:gpt-4", "run:abc". */
@@ -61,11 +53,25 @@ export interface Policy {
   perRequest: PerRequestRules;
   /** Every rolling window some limit uses; the ledger keeps buckets for exactly these. */
   rollingWindows: readonly WindowSpec[];
+  /**
+   * Which windows each scope's limits count in, as a digest. The ledger keeps
+   * only those; when this changes, a snapshot may lack a window now needed,
+   * so the ledger rebuilds from the journal.
+   */
+  windowsKey: string;
   /** Most specific first, workspace last. Scopes without limits are included: the ledger still counts them. */
   /** Shared arrays: callers must not change them. */
   scopesFor(identity: Identity, model: string): readonly Scope[];
   /** The scope a counter key stands for, with its limits under the current config. */
   scopeById(id: string): Scope | undefined;
+  /** Just the limits of scopeById(id), without keeping a Scope object for it (sweeps over every scope). */
+  limitsById(id: string): readonly Limit[] | undefined;
+  /**
+   * Forgets the scope objects cached for identities seen (they are rebuilt on
+   * demand) when there are more than `keep`: the ledger calls this as it lets
+   * idle scopes go, so the cache does not hold on to them either.
+   */
+  forgetScopes(keep: number): void;
 }
 
 const NO_LIMITS: readonly Limit[] = Object.freeze([]);
@@ -120,6 +126,18 @@ function modelLimitTable(
       table.set(`${owner}\n${model}`, periodLimits(l));
   }
   return table;
+}
+
+/** A digest of the windows each limit list, and each named one of the tables, counts in; amounts play no part. */
+function digestWindows(
+  lists: readonly (readonly Limit[])[],
+  tables: readonly ReadonlyMap<string, readonly Limit[]>[],
+): string {
+  const windows = (limits: readonly Limit[]) => [...new Set(limits.map((l) => windowLabel(l.window)))].sort();
+  const named = (table: ReadonlyMap<string, readonly Limit[]>) =>
+    [...table.keys()].sort().map((name) => [name, windows(table.get(name) ?? [])]);
+  const text = JSON.stringify([lists.map(windows), tables.map(named)]);
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }
 
 /** Compiles the config's budgets into a Policy. With `budget.enabled: false` only quotas and rate limits remain. */
@@ -188,33 +206,43 @@ export function compilePolicy(config: Config): Policy {
     on ? (table.get(name) ?? NO_LIMITS) : NO_LIMITS;
 
   const WORKSPACE: Scope = { id: "workspace", kind: "workspace", name: "workspace", limits: workspace };
-  // Scope ids are "<kind>:<name>", composite ones "<project|team>:<name>/model:<model>"; scopeById parses them back.
+  const limitsOf = (ref: ScopeRef): readonly Limit[] => {
+    switch (ref.kind) {
+      case "workspace":
+        return workspace;
+      case "request":
+        return NO_LIMITS;
+      case "run":
+        return runLimits;
+      case "key":
+        return keys.get(ref.name) ?? NO_LIMITS;
+      case "user":
+        return users.get(ref.name) ?? defaultUser;
+      case "project":
+        return projects.get(ref.name) ?? NO_LIMITS;
+      case "team":
+        return teams.get(ref.name) ?? NO_LIMITS;
+      case "model":
+        return lookup(workspaceModel, `\n${ref.name}`);
+      case "project_model":
+        return lookup(projectModel, `${ref.name}\n${ref.model}`);
+      case "team_model":
+        return lookup(teamModel, `${ref.name}\n${ref.model}`);
+    }
+  };
   // Scope objects are reused: resolving a request allocates no new ones, and
   // their id strings hash once for the counters' maps. Bounded, so a flood of
   // distinct user ids cannot grow it without end.
   const cache = new Map<string, Scope>();
-  const cached = (id: string, kind: ScopeKind, name: string, limits: () => readonly Limit[]): Scope => {
+  const scopeOf = (ref: ScopeRef, id: string = formatScopeId(ref)): Scope => {
+    if (ref.kind === "workspace") return WORKSPACE;
     let scope = cache.get(id);
     if (!scope) {
       if (cache.size >= 100_000) cache.clear();
-      scope = { id, kind, name, limits: limits() };
+      scope = { id, kind: ref.kind, name: scopeName(ref), limits: limitsOf(ref) };
       cache.set(id, scope);
     }
     return scope;
-  };
-  const make = {
-    run: (n: string) => cached(`run:${n}`, "run", n, () => runLimits),
-    key: (n: string) => cached(`key:${n}`, "key", n, () => keys.get(n) ?? NO_LIMITS),
-    user: (n: string) => cached(`user:${n}`, "user", n, () => users.get(n) ?? defaultUser),
-    project: (n: string) => cached(`project:${n}`, "project", n, () => projects.get(n) ?? NO_LIMITS),
-    team: (n: string) => cached(`team:${n}`, "team", n, () => teams.get(n) ?? NO_LIMITS),
-    model: (m: string) => cached(`model:${m}`, "model", m, () => lookup(workspaceModel, `\n${m}`)),
-    projectModel: (n: string, m: string) =>
-      cached(`project:${n}/model:${m}`, "project_model", `${n} × ${m}`, () =>
-        lookup(projectModel, `${n}\n${m}`),
-      ),
-    teamModel: (n: string, m: string) =>
-      cached(`team:${n}/model:${m}`, "team_model", `${n} × ${m}`, () => lookup(teamModel, `${n}\n${m}`)),
   };
 
   const resolve = (identity: Identity, model: string): readonly Scope[] => {
@@ -224,14 +252,23 @@ export function compilePolicy(config: Config): Policy {
         ? undefined
         : (identity.team ?? (project !== undefined ? projectTeam.get(project) : undefined));
     const scopes: Scope[] = [];
-    if (run !== undefined) scopes.push(make.run(run));
-    if (key !== undefined) scopes.push(make.key(key));
-    if (user !== undefined) scopes.push(make.user(user));
-    if (project !== undefined) scopes.push(make.projectModel(project, model), make.project(project));
-    if (team !== undefined) scopes.push(make.teamModel(team, model), make.team(team));
-    scopes.push(make.model(model), WORKSPACE);
+    if (run !== undefined) scopes.push(scopeOf({ kind: "run", name: run }));
+    if (key !== undefined) scopes.push(scopeOf({ kind: "key", name: key }));
+    if (user !== undefined) scopes.push(scopeOf({ kind: "user", name: user }));
+    if (project !== undefined)
+      scopes.push(
+        scopeOf({ kind: "project_model", name: project, model }),
+        scopeOf({ kind: "project", name: project }),
+      );
+    if (team !== undefined)
+      scopes.push(scopeOf({ kind: "team_model", name: team, model }), scopeOf({ kind: "team", name: team }));
+    scopes.push(scopeOf({ kind: "model", name: model }), WORKSPACE);
     return scopes;
   };
+  const windowsKey = digestWindows(
+    [workspace, defaultUser, runLimits],
+    [teams, projects, keys, users, ...(on ? [workspaceModel, projectModel, teamModel] : [])],
+  );
   const resolved = new Map<string, readonly Scope[]>();
   // Length-prefixed, so that no choice of user or run id (client input) can spell another identity's key.
   const part = (v: string | undefined | null) =>
@@ -245,6 +282,7 @@ export function compilePolicy(config: Config): Policy {
     ...(b.fallback_model_on_exceed !== undefined ? { fallbackModel: b.fallback_model_on_exceed } : {}),
     perRequest,
     rollingWindows: [...rolling.values()],
+    windowsKey,
     scopesFor(identity, model) {
       // One lookup per request instead of a lookup per scope (a request resolves them twice).
       const id = `${part(identity.run)}${part(identity.key)}${part(identity.user)}${part(identity.project)}${part(identity.team)}${model}`;
@@ -257,29 +295,17 @@ export function compilePolicy(config: Config): Policy {
       return scopes;
     },
     scopeById(id) {
-      if (id === "workspace") return WORKSPACE;
-      const colon = id.indexOf(":");
-      const kind = id.slice(0, colon);
-      const name = id.slice(colon + 1);
-      const split = name.lastIndexOf("/model:");
-      switch (kind) {
-        case "run":
-          return make.run(name);
-        case "key":
-          return make.key(name);
-        case "user":
-          return make.user(name);
-        case "model":
-          return make.model(name);
-        case "project":
-          return split < 0
-            ? make.project(name)
-            : make.projectModel(name.slice(0, split), name.slice(split + 7));
-        case "team":
-          return split < 0 ? make.team(name) : make.teamModel(name.slice(0, split), name.slice(split + 7));
-        default:
-          return undefined;
-      }
+      const ref = parseScopeId(id);
+      // The per-request rules are no scope the ledger counts.
+      return ref === undefined || ref.kind === "request" ? undefined : scopeOf(ref, id);
+    },
+    forgetScopes(keep) {
+      if (cache.size > keep) cache.clear();
+      if (resolved.size > keep) resolved.clear();
+    },
+    limitsById(id) {
+      const ref = parseScopeId(id);
+      return ref === undefined ? undefined : limitsOf(ref);
     },
   };
 }

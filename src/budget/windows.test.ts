@@ -185,6 +185,17 @@ describe("windowInstance: rolling and total", () => {
     expect(resetsAt(spec, now, "Europe/Berlin")).toBeUndefined();
   });
 
+  it("a rolling window frees up when the bucket of its oldest counted spend has left it", () => {
+    const bucket = rollingBucketMs(H24.kind === "rolling" ? H24.ms : 0); // 24 minutes
+    const spentAt = at("2026-03-25T09:10:00.000Z");
+    const oldest = bucketIndex(spentAt, bucket);
+    const frees = resetsAt(H24, now, "Europe/Berlin", oldest);
+    expect(frees).toBe((oldest + 1) * bucket + 24 * 3600_000);
+    // Never before the spend itself is 24 h old, at most one bucket after.
+    expect(frees).toBeGreaterThan(spentAt + 24 * 3600_000);
+    expect(frees).toBeLessThanOrEqual(spentAt + 24 * 3600_000 + bucket);
+  });
+
   it("rejects an unknown time zone", () => {
     expect(() => windowInstance(DAY, 0, "Mars/Olympus_Mons")).toThrow(RangeError);
   });

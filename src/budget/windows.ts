@@ -266,10 +266,28 @@ export function windowInstance(spec: WindowSpec, now: number, timeZone: string):
   }
 }
 
-/** When the calendar window containing `now` ends; undefined for total and rolling windows. */
-export function resetsAt(spec: WindowSpec, now: number, timeZone: string): number | undefined {
-  if (spec.kind !== "day" && spec.kind !== "month") return undefined;
-  return windowInstance(spec, now, timeZone).end;
+/**
+ * When the window containing `now` frees up — the one answer refusals, status
+ * and alerts give. A day or month ends at the next local midnight or the first
+ * of the next month. A rolling window never ends, but its oldest counted spend
+ * stops counting: `oldestBucket` (its bucket index, see `firstLiveBucket`)
+ * gives when; without one nothing is counted. Undefined for a total window.
+ */
+export function resetsAt(
+  spec: WindowSpec,
+  now: number,
+  timeZone: string,
+  oldestBucket?: number,
+): number | undefined {
+  switch (spec.kind) {
+    case "day":
+    case "month":
+      return windowInstance(spec, now, timeZone).end;
+    case "rolling":
+      return oldestBucket === undefined ? undefined : (oldestBucket + 1) * rollingBucketMs(spec.ms) + spec.ms;
+    case "total":
+      return undefined;
+  }
 }
 
 // ---------------------------------------------------------------------------

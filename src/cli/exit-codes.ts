@@ -1,47 +1,147 @@
-import type { ErrorCode } from "../errors.js";
+import { type ErrorCode, isTokenpakError, TokenpakError } from "../errors.js";
 
-/** The one place error codes become process exit codes (documented in the README). */
+/**
+ * The one table of process exit codes: what each means and which error codes
+ * end in it. `--help` prints it and a test checks the docs' copy against it.
+ */
+export const EXIT_CODE_TABLE = [
+  { code: 0, meaning: "success", errors: [] },
+  {
+    code: 1,
+    meaning:
+      "invalid input: the config (or a file it needs) is missing or invalid, or an argument is; a malformed CSV; an admin key the provider refused",
+    errors: [
+      "config_not_found",
+      "config_invalid",
+      "invalid_argument",
+      "model_unpriced",
+      "request_too_large",
+      "invalid_request",
+      "unknown_model",
+      "unauthorized",
+      "not_found",
+      "body_too_large",
+      "unsafe_bind",
+      "csv_invalid",
+      "provider_rejected",
+    ],
+  },
+  { code: 2, meaning: "usage error: unknown command or option, missing argument", errors: ["usage"] },
+  {
+    code: 3,
+    meaning:
+      "I/O error: a file could not be read or written (full disk, read-only or inaccessible data directory)",
+    errors: ["io_error", "store_unavailable"],
+  },
+  {
+    code: 4,
+    meaning:
+      "the ledger (or the price table) is locked by another process (`ledger_locked`, `pricing_locked`), another `reconcile-spend` runs, or the proxy's control socket does not answer",
+    errors: ["ledger_locked", "pricing_locked", "reconcile_running", "daemon_unavailable"],
+  },
+  {
+    code: 5,
+    meaning: "the ledger's journal is corrupt (`ledger_corrupt`): see `tokenpak ledger repair`",
+    errors: ["ledger_corrupt"],
+  },
+  {
+    code: 6,
+    meaning: "refused by a budget, quota or rate limit",
+    errors: ["budget_exceeded", "quota_exceeded", "rate_limited"],
+  },
+  {
+    code: 7,
+    meaning:
+      "a provider failed: unreachable, too slow, an unusable answer, or (`reconcile-spend`) its admin API failed",
+    errors: ["upstream_unreachable", "upstream_timeout", "upstream_invalid_response", "provider_error"],
+  },
+  {
+    code: 8,
+    meaning: "`alerts test`: a channel did not take the test alert",
+    errors: ["alert_delivery_failed"],
+  },
+  {
+    code: 9,
+    meaning: "`sync-pricing`: the price source could not be fetched (network, HTTP error, timeout)",
+    errors: ["pricing_fetch_failed"],
+  },
+  {
+    code: 10,
+    meaning: "`sync-pricing`: the source is not a valid price document (truncated, wrong format)",
+    errors: ["pricing_invalid"],
+  },
+  {
+    code: 11,
+    meaning:
+      "`sync-pricing`: a safety rule refused the new prices (a $0 price, a >10× jump, a configured model dropped)",
+    errors: ["pricing_refused"],
+  },
+  {
+    code: 12,
+    meaning: "`reconcile-spend`: a day drifted beyond `--threshold-pct` (corrected unless `--dry-run`)",
+    errors: [],
+  },
+  { code: 70, meaning: "internal error (a bug: please report it)", errors: ["internal"] },
+] as const satisfies readonly { code: number; meaning: string; errors: readonly ErrorCode[] }[];
+
+// Every error code has its exit code: adding one to ErrorCode without a row here fails to compile.
+type Listed = (typeof EXIT_CODE_TABLE)[number]["errors"][number];
+const everyCodeListed: [Exclude<ErrorCode, Listed>] extends [never] ? true : never = true;
+void everyCodeListed;
+
 export const EXIT_OK = 0;
 export const EXIT_USAGE = 2;
 /** reconcile-spend: the provider billed more than --threshold-pct away from the ledger on some day. */
 export const EXIT_DRIFT = 12;
+const EXIT_INTERNAL = 70;
 
-const EXIT_CODES: Record<ErrorCode, number> = {
-  config_not_found: 1,
-  config_invalid: 1,
-  invalid_argument: 1,
-  usage: EXIT_USAGE,
-  io_error: 3,
-  ledger_locked: 4,
-  ledger_corrupt: 5,
-  model_unpriced: 1,
-  budget_exceeded: 6,
-  quota_exceeded: 6,
-  rate_limited: 6,
-  request_too_large: 1,
-  invalid_request: 1,
-  unknown_model: 1,
-  unauthorized: 1,
-  not_found: 1,
-  body_too_large: 1,
-  upstream_unreachable: 7,
-  upstream_timeout: 7,
-  upstream_invalid_response: 7,
-  unsafe_bind: 1,
-  alert_delivery_failed: 8,
-  pricing_fetch_failed: 9,
-  pricing_invalid: 10,
-  pricing_refused: 11,
-  pricing_locked: 4,
-  // The provider refused the admin key: someone must fix the config. Its other failures may pass.
-  provider_rejected: 1,
-  provider_error: 7,
-  csv_invalid: 1,
-  reconcile_running: 4,
-  daemon_unavailable: 4,
-  internal: 70,
-};
+const BY_ERROR = new Map<ErrorCode, number>(
+  EXIT_CODE_TABLE.flatMap((row) => row.errors.map((e): [ErrorCode, number] => [e, row.code])),
+);
+
+/** System errors that are the environment's, not a bug: a read-only or full disk, missing permissions. */
+const IO_ERRNOS = new Set([
+  "EROFS",
+  "EACCES",
+  "EPERM",
+  "ENOSPC",
+  "EDQUOT",
+  "EIO",
+  "ENOTDIR",
+  "EISDIR",
+  "ENOENT",
+  "EMFILE",
+  "ENFILE",
+  "EBUSY",
+]);
 
 export function exitCodeFor(code: ErrorCode): number {
-  return EXIT_CODES[code];
+  return BY_ERROR.get(code) ?? EXIT_INTERNAL;
+}
+
+/** A system error of the file system (EROFS, EACCES, ENOSPC, …), by its errno code. */
+export function isIoError(error: unknown): error is NodeJS.ErrnoException {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return error instanceof Error && typeof code === "string" && IO_ERRNOS.has(code);
+}
+
+/** Anything a command threw, as the error it is reported as: a system I/O error is the environment's, the rest a bug. */
+export function asTokenpakError(error: unknown): TokenpakError {
+  if (isTokenpakError(error)) return error;
+  const text = error instanceof Error ? error.message : String(error);
+  return isIoError(error)
+    ? new TokenpakError("io_error", `I/O error: ${text}`)
+    : new TokenpakError("internal", `internal error: ${text}`);
+}
+
+/** The table as `--help` shows it. */
+export function exitCodesHelp(): string {
+  const rows = EXIT_CODE_TABLE.map((r) => `  ${String(r.code).padEnd(3)} ${r.meaning.replaceAll("`", "")}`);
+  return `Exit codes:\n${rows.join("\n")}`;
+}
+
+/** The table as the docs show it (Markdown). */
+export function exitCodesMarkdown(): string {
+  const rows = EXIT_CODE_TABLE.map((r) => `| ${r.code} | ${r.meaning} |`);
+  return ["| code | meaning |", "| ---- | ------- |", ...rows].join("\n");
 }

@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import type { Problem } from "../config/problem.js";
 import type { Config } from "../config/types.generated.js";
 import type { CliContext, GlobalOptions } from "./context.js";
@@ -24,4 +25,11 @@ export async function loadCommandConfig(ctx: CliContext, options: GlobalOptions)
     env: ctx.env,
   });
   return { file, config, warnings, dataDir };
+}
+
+/** The data directory of a command that needs no config when --data-dir names it. */
+export async function commandDataDir(ctx: CliContext, options: GlobalOptions): Promise<string> {
+  return options.dataDir
+    ? resolve(ctx.cwd, options.dataDir)
+    : (await loadCommandConfig(ctx, options)).dataDir;
 }

@@ -1,15 +1,15 @@
 import { readFileSync } from "node:fs";
 import chalk from "chalk";
 import { Command, CommanderError } from "commander";
-import { isTokenpakError } from "../errors.js";
 import { registerAlerts } from "./commands/alerts.js";
+import { registerLedger } from "./commands/ledger.js";
 import { registerPricing } from "./commands/pricing.js";
 import { registerProxy } from "./commands/proxy.js";
 import { registerReconcileSpend } from "./commands/reconcile-spend.js";
 import { registerSyncPricing } from "./commands/sync-pricing.js";
 import { registerValidateConfig } from "./commands/validate-config.js";
 import type { CliContext, GlobalOptions, SetExitCode } from "./context.js";
-import { EXIT_OK, EXIT_USAGE, exitCodeFor } from "./exit-codes.js";
+import { asTokenpakError, EXIT_OK, EXIT_USAGE, exitCodeFor, exitCodesHelp } from "./exit-codes.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -33,12 +33,7 @@ export function createProgram(ctx: CliContext, setExitCode: SetExitCode = () => 
       writeOut: (s) => ctx.stdout.write(s),
       writeErr: (s) => ctx.stderr.write(s),
     })
-    .addHelpText(
-      "after",
-      "\nExit codes: 0 ok, 1 invalid input (config, arguments), 2 usage error, 3 I/O error, 4 locked by another process,\n" +
-        "7 provider failed, 8 alert delivery failed, 9 price source unreachable, 10 price document invalid, 11 prices\n" +
-        "refused by a safety rule, 12 spend drift (reconcile-spend), 70 internal error.",
-    );
+    .addHelpText("after", `\n${exitCodesHelp()}`);
 
   registerValidateConfig(program, ctx, setExitCode);
   registerProxy(program, ctx, setExitCode);
@@ -46,6 +41,7 @@ export function createProgram(ctx: CliContext, setExitCode: SetExitCode = () => 
   registerSyncPricing(program, ctx, setExitCode);
   registerPricing(program, ctx, setExitCode);
   registerReconcileSpend(program, ctx, setExitCode);
+  registerLedger(program, ctx, setExitCode);
   return program;
 }
 
@@ -65,14 +61,11 @@ export async function main(argv: readonly string[], ctx: CliContext = processCon
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     const json = (program.opts() as GlobalOptions).json === true;
-    if (isTokenpakError(error)) {
-      if (json)
-        ctx.stdout.write(`${JSON.stringify({ error: { code: error.code, message: error.message } })}\n`);
-      ctx.stderr.write(`tokenpak: ${error.message}\n`);
-      return exitCodeFor(error.code);
-    }
-    ctx.stderr.write(`tokenpak: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
-    return exitCodeFor("internal");
+    const failure = asTokenpakError(error);
+    if (json)
+      ctx.stdout.write(`${JSON.stringify({ error: { code: failure.code, message: failure.message } })}\n`);
+    ctx.stderr.write(`tokenpak: ${failure.message}\n`);
+    return exitCodeFor(failure.code);
   }
 }
 

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import type { ErrorObject } from "ajv";
 import { TokenpakError } from "../errors.js";
 import { interpolate } from "./interpolate.js";
 import { formatPath, type PathSegment, type Problem } from "./problem.js";
@@ -24,7 +25,9 @@ export interface CheckResult {
 /**
  * YAML (with positions) → ${VAR} interpolation → JSON Schema (defaults filled)
  * → semantic checks → frozen Config. Collects every problem instead of
- * stopping at the first, so one run shows the user all there is to fix.
+ * stopping at the first, so one run shows the user all there is to fix:
+ * the semantic checks run on the well-formed part even when the schema
+ * rejects some of it.
  */
 export function checkConfig(text: string, file: string, env: Env): CheckResult {
   const source = parseSource(file, text);
@@ -46,12 +49,66 @@ export function checkConfig(text: string, file: string, env: Env): CheckResult {
   const unresolved = new Set(missing.map((m) => formatPath(m.path)));
   const shapeProblems = schemaProblems(errors, source).filter((p) => !unresolved.has(p.path));
 
-  if (envProblems.length > 0 || shapeProblems.length > 0)
-    return result(file, [...envProblems, ...shapeProblems]);
+  if (envProblems.length > 0 || shapeProblems.length > 0) {
+    const rest = semanticProblemsOfValidPart(data, errors, source);
+    return result(file, [...envProblems, ...shapeProblems, ...rest]);
+  }
 
   const config = data as Config;
   const problems = semanticProblems(config, source);
   return { ...result(file, problems, deepFreeze(config)), locate: source.locate };
+}
+
+/** Where a schema error's node is set aside: the property itself, or the whole list it lies in. */
+function asideAt(e: ErrorObject): PathSegment[] {
+  const path = pointerToPath(e.instancePath);
+  if (e.keyword === "additionalProperties") path.push(String(e.params.additionalProperty));
+  const item = path.findIndex((seg) => typeof seg === "number");
+  // Removing one item would shift the indexes, and so the lines, of every problem after it.
+  return item < 0 ? path : path.slice(0, item);
+}
+
+function removeAt(data: unknown, path: readonly PathSegment[]): boolean {
+  const parent = path
+    .slice(0, -1)
+    .reduce<unknown>((n, seg) => (n as Record<string, unknown> | undefined)?.[seg], data);
+  const last = path.at(-1);
+  if (last === undefined || parent === null || typeof parent !== "object" || !(last in parent)) return false;
+  delete (parent as Record<string | number, unknown>)[last];
+  return true;
+}
+
+/**
+ * The semantic errors of the well-formed part of a config, so one run
+ * reports them together with the schema errors: every node the schema
+ * rejects is set aside (the property, or the list it lies in), until the rest
+ * is valid, and the whole-config checks run on that. What lies in, or refers
+ * to, something set aside is left out: that has its own error already.
+ */
+function semanticProblemsOfValidPart(
+  data: unknown,
+  errors: readonly ErrorObject[],
+  source: Source,
+): Problem[] {
+  const rest = structuredClone(data);
+  const aside: PathSegment[][] = [];
+  for (let pending = errors, round = 0; pending.length > 0; pending = validateAgainstSchema(rest), round++) {
+    if (round === 8) return [];
+    for (const e of pending) {
+      const path = asideAt(e);
+      if (path.length === 0) return []; // the config as a whole is not a mapping: nothing to check
+      if (removeAt(rest, path)) aside.push(path);
+    }
+  }
+  const paths = aside.map(formatPath);
+  const names = new Set(aside.map((p) => String(p.at(-1))));
+  const within = (p: Problem) =>
+    paths.some((a) => p.path === a || p.path.startsWith(`${a}.`) || p.path.startsWith(`${a}[`));
+  const refersAside = (p: Problem) => names.has(/`([^`]+)` is not defined/.exec(p.message)?.[1] ?? "");
+  // Errors only: warnings about a config that cannot run yet would bury what must be fixed.
+  return semanticProblems(rest as Config, source).filter(
+    (p) => p.severity === "error" && !within(p) && !refersAside(p),
+  );
 }
 
 /** Reads and checks a config file; throws a TokenpakError listing every problem. */

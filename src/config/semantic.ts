@@ -1,15 +1,10 @@
 import { createHash } from "node:crypto";
 import { formatCents } from "../money/money.js";
+import { isLoopbackHost } from "../net/loopback.js";
 import { formatPath, type PathSegment, type Problem } from "./problem.js";
 import type { Source } from "./source.js";
 import { closest } from "./suggest.js";
 import type { Config, ResolvedModel, ResolvedPeriodLimits } from "./types.generated.js";
-
-const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
-
-export function isLoopbackHost(host: string): boolean {
-  return LOOPBACK_HOSTS.has(host) || host.startsWith("127.");
-}
 
 export function isValidTimezone(zone: string): boolean {
   try {

@@ -36,6 +36,8 @@ interface ScopeState {
   /** Calendar and total windows by instance key ("d:2026-03-25", "m:2026-03", "t"). */
   calendar: Map<string, Cell>;
   rolling: Map<string, RollingCell>;
+  /** The latest moment spend was booked here (undefined: loaded from a snapshot that did not say). */
+  lastAt: number | undefined;
 }
 
 const DAY: WindowSpec = { kind: "day" };
@@ -48,7 +50,10 @@ export type CountersSnapshot = Record<
   string,
   Record<
     string,
-    [number, number, number] | { bucket_ms: number; buckets: Record<string, [number, number, number]> }
+    | [number, number, number]
+    /** The total cell: also when the scope last booked spend (epoch ms). */
+    | [number, number, number, number]
+    | { bucket_ms: number; buckets: Record<string, [number, number, number]> }
   >
 >;
 
@@ -65,6 +70,11 @@ export function assertAmounts(amounts: Amounts): void {
   )
     return;
   throw new TokenpakError("internal", `refusing a non-integer ledger amount: ${JSON.stringify(amounts)}`);
+}
+
+/** A count the ledger can hold: a safe integer, not negative. */
+export function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
 }
 
 function triple(value: unknown, where: string): [number, number, number] {
@@ -97,10 +107,15 @@ export class Counters {
     return this.scopes.keys();
   }
 
+  /** How many scopes hold counters. */
+  get size(): number {
+    return this.scopes.size;
+  }
+
   private state(scopeId: string): ScopeState {
     let s = this.scopes.get(scopeId);
     if (!s) {
-      s = { calendar: new Map(), rolling: new Map() };
+      s = { calendar: new Map(), rolling: new Map(), lastAt: undefined };
       this.scopes.set(scopeId, s);
     }
     return s;
@@ -134,6 +149,7 @@ export class Counters {
     const keys = this.calendarKeys(ts);
     for (const id of scopeIds) {
       const s = this.state(id);
+      if (s.lastAt === undefined || ts > s.lastAt) s.lastAt = ts;
       for (const key of keys) cells.push(this.calendarCell(s, key));
       for (const spec of this.rollingWindows) {
         if (spec.kind === "rolling") cells.push(this.rollingCell(s, spec));
@@ -210,8 +226,8 @@ export class Counters {
       : { spent: 0, reserved: 0 };
   }
 
-  /** When a rolling window's oldest counted spend stops counting; undefined when nothing is counted. */
-  rollingResetsAt(scopeId: string, w: WindowSpec, now: number): number | undefined {
+  /** The bucket index of a rolling window's oldest spend still counted at `now`; undefined when none is. */
+  oldestLiveBucket(scopeId: string, w: WindowSpec, now: number): number | undefined {
     if (w.kind !== "rolling") return undefined;
     const cell = this.scopes.get(scopeId)?.rolling.get(w.label);
     if (!cell) return undefined;
@@ -219,7 +235,7 @@ export class Counters {
     let oldest: number | undefined;
     for (const index of cell.buckets.keys())
       if (index >= first && (oldest === undefined || index < oldest)) oldest = index;
-    return oldest === undefined ? undefined : (oldest + 1) * cell.bucketMs + cell.windowMs;
+    return oldest;
   }
 
   private rollingSum(cell: RollingCell, unit: LimitUnit, now: number): number {
@@ -232,24 +248,31 @@ export class Counters {
     return sum;
   }
 
-  /** Drops windows that can no longer matter: past calendar instances with nothing reserved, expired buckets. */
-  prune(now: number): void {
+  /**
+   * Drops what can no longer matter: windows that have ended, expired rolling
+   * buckets, and every window the scope does not keep (`kept`, asked with the
+   * scope's last activity). So a scope idle past its longest window leaves
+   * memory altogether. A cell holding a reservation stays until the
+   * reservation ends.
+   */
+  prune(now: number, kept: KeptWindows): void {
     const current = new Set(this.calendarKeys(now));
     for (const [id, s] of this.scopes) {
+      s.lastAt ??= now;
+      const keeps = kept(id, s.lastAt);
       for (const [key, cell] of s.calendar) {
-        if (!current.has(key) && cell.rSpent === 0 && cell.rTokens === 0 && cell.rRequests === 0)
-          s.calendar.delete(key);
+        if (!(current.has(key) && keeps.has(key.charAt(0))) && !isReserved(cell)) s.calendar.delete(key);
       }
-      for (const cell of s.rolling.values()) {
-        const first = firstLiveBucket(now, cell.windowMs, cell.bucketMs);
-        for (const index of cell.buckets.keys()) if (index < first) cell.buckets.delete(index);
+      for (const [label, cell] of s.rolling) {
+        if (keeps.has(`r:${label}`)) {
+          const first = firstLiveBucket(now, cell.windowMs, cell.bucketMs);
+          for (const index of cell.buckets.keys()) if (index < first) cell.buckets.delete(index);
+        } else {
+          cell.buckets.clear();
+        }
+        if (cell.buckets.size === 0 && !isReserved(cell)) s.rolling.delete(label);
       }
-      if (
-        s.calendar.size === 0 &&
-        [...s.rolling.values()].every((c) => c.buckets.size === 0 && c.rRequests === 0)
-      ) {
-        this.scopes.delete(id);
-      }
+      if (s.calendar.size === 0 && s.rolling.size === 0) this.scopes.delete(id);
     }
   }
 
@@ -258,7 +281,13 @@ export class Counters {
     const out: CountersSnapshot = {};
     for (const [id, s] of this.scopes) {
       const entry: CountersSnapshot[string] = {};
-      for (const [key, c] of s.calendar) entry[key] = [c.spent, c.tokens, c.requests];
+      for (const [key, c] of s.calendar) {
+        // A total cell also says when the scope was last active: it is dropped after a long idle time.
+        entry[key] =
+          key === "t" && s.lastAt !== undefined
+            ? [c.spent, c.tokens, c.requests, s.lastAt]
+            : [c.spent, c.tokens, c.requests];
+      }
       for (const [label, c] of s.rolling) {
         const buckets: Record<string, [number, number, number]> = {};
         for (const [index, b] of c.buckets) buckets[index] = [b.spent, b.tokens, b.requests];
@@ -278,8 +307,12 @@ export class Counters {
       const s = counters.state(id);
       for (const [key, value] of Object.entries(entry)) {
         if (Array.isArray(value)) {
-          const [spent, tokens, requests] = triple(value, `${id} ${key}`);
+          // A total cell also carries when its scope last booked spend.
+          const total = key === "t" && value.length === 4;
+          const [spent, tokens, requests] = triple(total ? value.slice(0, 3) : value, `${id} ${key}`);
           s.calendar.set(key, { ...emptyCell(), spent, tokens, requests });
+          const lastAt: unknown = total ? value[3] : undefined;
+          if (Number.isSafeInteger(lastAt)) s.lastAt = lastAt as number;
           continue;
         }
         const spec = specs.get(key.slice(2));
@@ -293,6 +326,30 @@ export class Counters {
     }
     return counters;
   }
+}
+
+function isReserved(cell: Cell): boolean {
+  return cell.rSpent !== 0 || cell.rTokens !== 0 || cell.rRequests !== 0;
+}
+
+/**
+ * The windows a scope keeps, asked by prune() with the scope's last activity:
+ * "d", "m", "t" (the first letter of the calendar keys) and "r:<label>".
+ */
+export type KeptWindows = (scopeId: string, lastAt: number) => ReadonlySet<string>;
+
+const countedCache = new WeakMap<readonly Limit[], ReadonlySet<string>>();
+/** The windows a list of limits counts in, in prune()'s terms. */
+export function countedWindows(limits: readonly Limit[] | undefined): ReadonlySet<string> {
+  if (limits === undefined) return new Set();
+  let set = countedCache.get(limits);
+  if (!set) {
+    set = new Set(
+      limits.map((l) => (l.window.kind === "rolling" ? `r:${l.window.label}` : (l.window.kind[0] ?? ""))),
+    );
+    countedCache.set(limits, set);
+  }
+  return set;
 }
 
 function pick(cell: Cell, unit: LimitUnit, reserved: boolean): number {

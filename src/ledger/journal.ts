@@ -1,15 +1,4 @@
-import {
-  closeSync,
-  fdatasync,
-  fstatSync,
-  fsyncSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readSync,
-  writeSync,
-} from "node:fs";
+import { closeSync, fstatSync, ftruncateSync, openSync, readdirSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import type { Amounts } from "../budget/decide.js";
@@ -97,128 +86,25 @@ export interface ReconcileRef {
   ledger_cost: number;
 }
 
-export type FsyncPolicy = "always" | "batch";
+const ENTRY_TYPES = new Set(["reserve", "settle", "release", "adjust"]);
 
-const BATCH_FSYNC_MS = 200;
-
-/** "2026-03" from an ISO timestamp: journals rotate by UTC month. */
-function monthOf(ts: string): string {
-  return ts.slice(0, 7);
-}
-
-/**
- * The append-only journal: journal/YYYY-MM.jsonl, one JSON line per entry.
- * Appends are group-committed: lines queue in memory and one write() per
- * event-loop turn puts them in the file; `append` resolves only after that
- * (and after fsync with `always`), so whatever the caller acknowledges is in
- * the file — a kill -9 cannot lose it. `batch` fsyncs every 200 ms, which
- * survives a process crash but not a power cut.
- */
-export class Journal {
-  private fd: number | undefined;
-  private month: string | undefined;
-  /** Queued lines, newline-terminated, all of one month (a string built by += is cheap in V8). */
-  private pending = "";
-  private pendingMonth = "";
-  /** One promise per batch, shared by every entry in it: no allocation per append. */
-  private batch: { promise: Promise<void>; resolve: () => void } | undefined;
-  private scheduled = false;
-  private dirty = false;
-  private syncTimer: NodeJS.Timeout | undefined;
-
-  constructor(
-    readonly dir: string,
-    private readonly fsync: FsyncPolicy,
-  ) {
-    mkdirSync(dir, { recursive: true });
-    if (fsync === "batch") {
-      this.syncTimer = setInterval(() => this.syncSoon(), BATCH_FSYNC_MS);
-      this.syncTimer.unref();
-    }
+/** A line as a journal entry, or undefined when it is none (not JSON, or not an entry's shape). */
+export function parseEntry(line: string): JournalEntry | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return undefined;
   }
-
-  /** Queues a line; resolves once it is written. */
-  append(entry: JournalEntry): Promise<void> {
-    this.queue(entry);
-    if (!this.batch) {
-      let resolve = () => {};
-      const promise = new Promise<void>((r) => {
-        resolve = r;
-      });
-      this.batch = { promise, resolve };
-    }
-    return this.batch.promise;
-  }
-
-  /** Queues a line without waiting for it (it is written within this event-loop turn). */
-  queue(entry: JournalEntry): void {
-    const month = monthOf(entry.ts);
-    if (month !== this.pendingMonth) {
-      if (this.pending) this.writeText(this.pendingMonth, this.pending);
-      this.pending = "";
-      this.pendingMonth = month;
-    }
-    this.pending += `${JSON.stringify(entry)}\n`;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flushSync());
-    }
-  }
-
-  /** Writes everything queued, now. */
-  flushSync(): void {
-    this.scheduled = false;
-    if (this.pending) {
-      this.writeText(this.pendingMonth, this.pending);
-      this.pending = "";
-      if (this.fsync === "always" && this.fd !== undefined) fsyncSync(this.fd);
-      else this.dirty = true;
-    }
-    const batch = this.batch;
-    this.batch = undefined;
-    batch?.resolve();
-  }
-
-  private writeText(month: string, text: string): void {
-    if (month !== this.month || this.fd === undefined) {
-      if (this.fd !== undefined) {
-        fsyncSync(this.fd);
-        closeSync(this.fd);
-      }
-      this.fd = openSync(join(this.dir, `${month}.jsonl`), "a");
-      this.month = month;
-    }
-    let buffer = Buffer.from(text);
-    while (buffer.length > 0) {
-      const written = writeSync(this.fd, buffer);
-      buffer = buffer.subarray(written);
-    }
-  }
-
-  private syncSoon(): void {
-    if (!this.dirty || this.fd === undefined) return;
-    this.dirty = false;
-    fdatasync(this.fd, () => {});
-  }
-
-  /** Drops what is queued and closes, as a crash would (tests). */
-  abandon(): void {
-    this.pending = "";
-    this.batch = undefined;
-    if (this.syncTimer) clearInterval(this.syncTimer);
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
-  }
-
-  close(): void {
-    this.flushSync();
-    if (this.syncTimer) clearInterval(this.syncTimer);
-    if (this.fd !== undefined) {
-      fsyncSync(this.fd);
-      closeSync(this.fd);
-      this.fd = undefined;
-    }
-  }
+  if (value === null || typeof value !== "object") return undefined;
+  const e = value as Record<string, unknown>;
+  const ok =
+    typeof e.type === "string" &&
+    ENTRY_TYPES.has(e.type) &&
+    Number.isSafeInteger(e.seq) &&
+    typeof e.ts === "string" &&
+    !Number.isNaN(Date.parse(e.ts));
+  return ok ? (value as JournalEntry) : undefined;
 }
 
 /** Journal files in order, oldest first. */
@@ -233,6 +119,51 @@ export function journalFiles(dir: string): string[] {
     .filter((n) => /^\d{4}-\d{2}\.jsonl$/.test(n))
     .sort()
     .map((n) => join(dir, n));
+}
+
+/** Where a line lies in its file. */
+export interface LinePlace {
+  /** 1-based. */
+  line: number;
+  /** Byte offset of its first byte. */
+  offset: number;
+  /** Its length in bytes, without the newline. */
+  bytes: number;
+}
+
+const CHUNK = 1 << 20;
+
+/**
+ * Streams the complete, non-empty lines of an open file to `onLine`; returns
+ * the bytes after the last newline (a line a crash cut short), if any.
+ */
+export function scanLines(
+  fd: number,
+  onLine: (text: string, place: LinePlace) => void,
+): (LinePlace & { text: string }) | undefined {
+  const buffer = Buffer.allocUnsafe(CHUNK);
+  const decoder = new StringDecoder("utf8"); // a chunk may end inside a character
+  let carry = "";
+  let offset = 0; // bytes consumed into complete lines
+  let line = 0;
+  for (;;) {
+    const n = readSync(fd, buffer, 0, CHUNK, null);
+    if (n === 0) break;
+    const text = carry + decoder.write(buffer.subarray(0, n));
+    let start = 0;
+    for (let nl = text.indexOf("\n", start); nl !== -1; nl = text.indexOf("\n", start)) {
+      const content = text.slice(start, nl);
+      line++;
+      start = nl + 1;
+      const bytes = content.length === 0 ? 0 : Buffer.byteLength(content);
+      if (bytes > 0) onLine(content, { line, offset, bytes });
+      offset += bytes + 1;
+    }
+    carry = text.slice(start);
+  }
+  carry += decoder.end();
+  if (carry.length === 0) return undefined;
+  return { text: carry, line: line + 1, offset, bytes: fstatSync(fd).size - offset };
 }
 
 export interface ReadOptions {
@@ -251,13 +182,21 @@ export interface ReadResult {
   lastSeq: number;
 }
 
-const CHUNK = 1 << 20;
 const SEQ_PREFIX = /^\{"type":"\w+","seq":(\d+),/;
+
+function corrupt(file: string, place: { line: number }, what: string): TokenpakError {
+  return new TokenpakError(
+    "ledger_corrupt",
+    `journal ${file}:${place.line} ${what}; \`tokenpak ledger repair\` shows it and can move it aside`,
+    { file, line: place.line },
+  );
+}
 
 /**
  * Streams every entry of the journal, in order, to `onEntry`. A line that does
  * not parse is tolerated only at the very end of the newest file — the mark of
- * a crash mid-write; anywhere else the journal is corrupt and we stop.
+ * a crash mid-write; anywhere else the journal is corrupt and we stop, naming
+ * the file and line.
  */
 export function readJournal(
   dir: string,
@@ -272,55 +211,26 @@ export function readJournal(
     const newest = fileIndex === files.length - 1;
     const fd = openSync(file, newest && options.repair ? "r+" : "r");
     try {
-      const buffer = Buffer.allocUnsafe(CHUNK);
-      const decoder = new StringDecoder("utf8"); // a chunk may end inside a character
-      let carry = "";
-      let offset = 0; // bytes consumed into complete lines
-      let lineNo = 0;
-      for (;;) {
-        const n = readSync(fd, buffer, 0, CHUNK, null);
-        if (n === 0) break;
-        const text = carry + decoder.write(buffer.subarray(0, n));
-        let start = 0;
-        for (let nl = text.indexOf("\n", start); nl !== -1; nl = text.indexOf("\n", start)) {
-          const line = text.slice(start, nl);
-          lineNo++;
-          start = nl + 1;
-          if (line.length === 0) {
-            offset += 1;
-            continue;
+      const tail = scanLines(fd, (line, place) => {
+        // Entries start {"type":"…","seq":N — skip those already in the snapshot without parsing them.
+        if (options.afterSeq !== undefined) {
+          const m = SEQ_PREFIX.exec(line);
+          if (m && Number(m[1]) <= options.afterSeq) {
+            lastSeq = Number(m[1]);
+            return;
           }
-          offset += Buffer.byteLength(line) + 1;
-          // Entries start {"type":"…","seq":N — skip those already in the snapshot without parsing them.
-          if (options.afterSeq !== undefined) {
-            const m = SEQ_PREFIX.exec(line);
-            if (m && Number(m[1]) <= options.afterSeq) {
-              lastSeq = Number(m[1]);
-              continue;
-            }
-          }
-          let entry: JournalEntry;
-          try {
-            entry = JSON.parse(line) as JournalEntry;
-          } catch {
-            throw new TokenpakError("ledger_corrupt", `journal ${file}:${lineNo} is not valid JSON`, {
-              file,
-              line: lineNo,
-            });
-          }
-          entries++;
-          lastSeq = entry.seq;
-          onEntry(entry);
         }
-        carry = text.slice(start);
-      }
-      if (carry.length > 0) {
+        const entry = parseEntry(line);
+        if (entry === undefined) throw corrupt(file, place, "is not a journal entry");
+        entries++;
+        lastSeq = entry.seq;
+        onEntry(entry);
+      });
+      if (tail !== undefined) {
         // No newline at the end: a torn write. Only the newest file may have one.
-        if (!newest) {
-          throw new TokenpakError("ledger_corrupt", `journal ${file} ends in an incomplete line`, { file });
-        }
-        tornBytes = fstatSync(fd).size - offset;
-        if (options.repair) ftruncateSync(fd, offset);
+        if (!newest) throw corrupt(file, tail, "ends in an incomplete line");
+        tornBytes = tail.bytes;
+        if (options.repair) ftruncateSync(fd, tail.offset);
       }
     } finally {
       closeSync(fd);

@@ -27,6 +27,7 @@ budget:
     enabled: true
     default:
       daily_limit_cents: 100
+      monthly_limit_cents: 1000000 # so the ledger keeps users' months, which the test compares
 providers:
   p: { type: mock }
 models:

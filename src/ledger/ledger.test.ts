@@ -24,9 +24,12 @@ budget:
       limit_cents: 900
   per_user_limits:
     enabled: true
+    default:
+      monthly_limit_cents: 100000
     user_limits:
       user-a:
         daily_limit_cents: 300
+        monthly_limit_cents: 100000 # so the ledger keeps user-a's months, which tests read
 providers:
   openai: { type: openai, api_key: sk-test }
 models:
@@ -312,7 +315,7 @@ describe("Ledger", () => {
     writeFileSync(join(dir, "tokenpak.lock"), "2147483646\n");
     const { ledger } = await Ledger.open({ dir, policy, clock, snapshotIntervalMs: 0 });
     open.push(ledger);
-    expect(readFileSync(join(dir, "tokenpak.lock"), "utf8").trim()).toBe(String(process.pid));
+    expect(readFileSync(join(dir, "tokenpak.lock"), "utf8").split("\n")[0]).toBe(String(process.pid));
   });
 
   it("reports spend grouped by any dimension, with adjustments apart", async () => {

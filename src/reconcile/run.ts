@@ -175,7 +175,8 @@ function batchOf(
 function takeReconcileLock(dataDir: string): () => void {
   mkdirSync(dataDir, { recursive: true });
   try {
-    return acquireLock(dataDir, process.pid, RECONCILE_LOCK);
+    const lock = acquireLock(dataDir, process.pid, RECONCILE_LOCK);
+    return () => lock.release();
   } catch (error) {
     if (error instanceof TokenpakError && error.code === "ledger_locked") {
       const pid = error.details.pid;

@@ -6,6 +6,7 @@ import { countTokens } from "./count-tokens.js";
 import { errorResponse, internalError } from "./errors.js";
 import { type ExchangeDeps, exchange } from "./exchange.js";
 import { listModels, retrieveModel } from "./models.js";
+import { storeGuard } from "./store-guard.js";
 
 export interface AppDeps extends ExchangeDeps {
   prices: ExchangeDeps["prices"] & { status(now: number): PricingStatus };
@@ -18,6 +19,10 @@ export interface AppDeps extends ExchangeDeps {
  */
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
+  app.use("/v1/chat/completions", storeGuard(deps.ledger, "openai"));
+  app.use("/v1/messages", storeGuard(deps.ledger, "anthropic"));
+  app.use("/v1/embeddings", storeGuard(deps.ledger, "openai"));
+  app.use("/v1/responses", storeGuard(deps.ledger, "openai"));
   app.post("/v1/chat/completions", (c) => exchange(deps, "chat", c.req.raw));
   app.post("/v1/messages", (c) => exchange(deps, "messages", c.req.raw));
   app.post("/v1/embeddings", (c) => exchange(deps, "embeddings", c.req.raw));
@@ -38,11 +43,15 @@ export function createApp(deps: AppDeps): Hono {
   });
   app.get("/healthz", (c) => {
     const { source, fetched_at, stale, revision } = deps.prices.status(deps.clock());
-    return c.json({
-      ok: true,
+    const health = deps.ledger.health;
+    const body = {
+      ok: health.writable,
       open_reservations: deps.ledger.openReservations,
       pricing: { source, fetched_at, stale, revision },
-    });
+    };
+    if (health.writable) return c.json(body);
+    const since = health.since !== undefined ? new Date(health.since).toISOString() : null;
+    return c.json({ ...body, store: { writable: false, error: health.error, since } }, 503);
   });
   app.notFound((c) => {
     const format = c.req.path.startsWith("/v1/messages") ? "anthropic" : "openai";

@@ -23,6 +23,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   daemon_unavailable: 503,
   upstream_timeout: 504,
   upstream_invalid_response: 502,
+  store_unavailable: 503,
   config_not_found: 500,
   config_invalid: 500,
   io_error: 500,

@@ -2,10 +2,10 @@ import { type IncomingMessage, type Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
 import type { AlertMonitor } from "../alerts/monitor.js";
-import { isLoopbackHost } from "../config/semantic.js";
 import type { Config } from "../config/types.generated.js";
 import { TokenpakError } from "../errors.js";
-import type { Ledger, OpenReport } from "../ledger/ledger.js";
+import type { CloseReport, Ledger, LedgerHealth, LedgerOptions, OpenReport } from "../ledger/ledger.js";
+import { isLoopbackHost } from "../net/loopback.js";
 import { type ProviderSettings, Upstreams } from "../providers/upstream.js";
 import { createAdminRouter } from "./admin.js";
 import { createApp } from "./app.js";
@@ -26,8 +26,10 @@ export interface ProxyOptions {
   /** How long shutdown waits for requests in flight (default 10 s). */
   drainMs?: number | undefined;
   clock?: () => number;
-  /** Problems of the alerts themselves (cannot write the log): default stderr. */
+  /** Problems of the alerts themselves (cannot write the log) and of the ledger's files: default stderr. */
   warn?: (message: string) => void;
+  /** Ledger options beyond the config's (fault-injection tests: `journalIo`, `journalRetryMs`). */
+  ledger?: Pick<LedgerOptions, "journalIo" | "journalRetryMs">;
 }
 
 export interface RunningProxy {
@@ -45,7 +47,7 @@ export interface RunningProxy {
   /** The local control channel's socket (<data-dir>/tokenpak.sock); undefined when it could not be opened. */
   controlSocket: string | undefined;
   /** Stops accepting, lets requests in flight finish (bounded), settles, flushes. */
-  close(): Promise<void>;
+  close(): Promise<CloseReport>;
 }
 
 const SWEEP_MS = 30_000;
@@ -72,6 +74,15 @@ function providerSettings(config: Readonly<Config>): Map<string, ProviderSetting
   );
 }
 
+/** One log line and one alert each time the journal stops, or starts, taking writes. */
+function reportHealth(health: LedgerHealth, alerts: AlertMonitor, warn: (message: string) => void): void {
+  const message = health.writable
+    ? "the ledger can write its journal again: requests are admitted"
+    : `the ledger cannot write its journal (${health.error}): requests get 503 store_unavailable until it can; retrying`;
+  warn(message);
+  alerts.raise({ event: health.writable ? "store_recovered" : "store_unavailable", message });
+}
+
 /** Opens the ledger and starts listening. Throws TokenpakError for anything the user must fix. */
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const { config } = options;
@@ -89,7 +100,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   }
   const clock = options.clock ?? Date.now;
   const warn = options.warn ?? ((message: string) => process.stderr.write(`tokenpak: ${message}\n`));
-  const services = await openLedgerServices({ config, dataDir: options.dataDir, clock, warn });
+  const services = await openLedgerServices({
+    config,
+    dataDir: options.dataDir,
+    clock,
+    warn,
+    ...(options.ledger ? { ledger: options.ledger } : {}),
+  });
   const { ledger, alerts, recovery: report } = services;
   let prices: PriceWatch;
   try {
@@ -98,6 +115,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     await closeLedgerServices(services);
     throw error;
   }
+  ledger.onHealth((health) => reportHealth(health, alerts, warn));
   const upstreams = new Upstreams(providerSettings(config));
   const app = createApp({
     config,
@@ -170,7 +188,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const address = server.address() as AddressInfo;
   const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
-  let closing: Promise<void> | undefined;
+  let closing: Promise<CloseReport> | undefined;
   return {
     url: `http://${shownHost}:${address.port}`,
     host: address.address,
@@ -204,7 +222,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         prices.close();
         await upstreams.close();
         await controlClosed;
-        await closeLedgerServices(services);
+        return closeLedgerServices(services);
       })();
       return closing;
     },

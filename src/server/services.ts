@@ -1,7 +1,7 @@
 import { AlertMonitor } from "../alerts/monitor.js";
 import { compilePolicy } from "../budget/policy.js";
 import type { Config } from "../config/types.generated.js";
-import { Ledger, type OpenReport } from "../ledger/ledger.js";
+import { type CloseReport, Ledger, type LedgerOptions, type OpenReport } from "../ledger/ledger.js";
 
 /** The ledger and the alerts watching it: what the daemon owns, and what a command opens when no daemon runs. */
 export interface LedgerServices {
@@ -16,6 +16,8 @@ export async function openLedgerServices(options: {
   dataDir: string;
   clock: () => number;
   warn: (message: string) => void;
+  /** Ledger options beyond the config's (fault-injection tests: `journalIo`, `journalRetryMs`). */
+  ledger?: Pick<LedgerOptions, "journalIo" | "journalRetryMs">;
 }): Promise<LedgerServices> {
   const { config, dataDir, clock, warn } = options;
   const { ledger, report } = await Ledger.open({
@@ -23,6 +25,8 @@ export async function openLedgerServices(options: {
     policy: compilePolicy(config),
     fsync: config.storage.fsync,
     clock,
+    warn,
+    ...options.ledger,
   });
   try {
     const alerts = AlertMonitor.start({ config, dataDir, ledger, clock, warn });
@@ -34,7 +38,7 @@ export async function openLedgerServices(options: {
 }
 
 /** Stops the alerts (their last marks go into the ledger's final snapshot), then the ledger. */
-export async function closeLedgerServices(services: LedgerServices): Promise<void> {
+export async function closeLedgerServices(services: LedgerServices): Promise<CloseReport> {
   await services.alerts.close();
-  await services.ledger.close();
+  return services.ledger.close();
 }

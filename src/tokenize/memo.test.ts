@@ -20,7 +20,7 @@ describe("memoByText", () => {
     expect(calls).toEqual(["system prompt", "next turn"]);
   });
 
-  it("keeps at most maxChars of text, dropping the oldest first", () => {
+  it("keeps at most maxChars of text, dropping the least recently used first", () => {
     const { calls, count } = counting();
     const memo = memoByText(count, 100);
     const texts = [..."abcdefghijk"].map((c) => c.repeat(10)); // 11 texts of 10 characters
@@ -31,6 +31,18 @@ describe("memoByText", () => {
     expect(calls).toEqual([]);
     memo(texts[0] ?? "");
     expect(calls).toEqual([texts[0]]);
+  });
+
+  it("obs 13: a hot text outlives a stream of one-off texts (LRU, not oldest-first)", () => {
+    const { calls, count } = counting();
+    const memo = memoByText(count, 200);
+    const hot = "system-prompt"; // 13 characters, used before every one-off text
+    for (let i = 0; i < 50; i++) {
+      memo(hot);
+      memo(`one-off ${String(i).padStart(2, "0")}`); // 10 characters each: the bound holds 18 of them
+    }
+    expect(calls.filter((t) => t === hot)).toEqual([hot]); // counted once, never evicted
+    expect(calls.filter((t) => t.startsWith("one-off"))).toHaveLength(50);
   });
 
   it("never keeps a text longer than a tenth of the bound", () => {

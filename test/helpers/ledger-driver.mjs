@@ -10,6 +10,7 @@ const fsync = process.argv[3] ?? "batch";
 const yaml = `
 budget:
   daily_limit_cents: 100000000
+  rolling_limits: [{ window: 30d, limit_cents: 100000000 }]
   per_user_limits: { enabled: true, default: { daily_limit_cents: 10000000 } }
 providers: { p: { type: mock } }
 models: { m: { provider: p, estimated_input_cost_per_1k: 3, estimated_output_cost_per_1k: 6 } }

@@ -1,11 +1,10 @@
-import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { TargetState } from "../../alerts/outbox.js";
 import { parseWindow } from "../../budget/windows.js";
 import { TokenpakError } from "../../errors.js";
 import { type CliContext, type GlobalOptions, line, paint, type SetExitCode } from "../context.js";
 import { exitCodeFor } from "../exit-codes.js";
-import { loadCommandConfig } from "../load.js";
+import { commandDataDir, loadCommandConfig } from "../load.js";
 
 interface ListFlags {
   since?: string;
@@ -103,9 +102,7 @@ export async function alertsListCommand(
   const { listAlerts } = await import("../../alerts/outbox.js");
   const { webhookPayload, logLine } = await import("../../alerts/format.js");
   const since = parseSince(options.since ?? DEFAULT_SINCE, Date.now());
-  const dataDir = options.dataDir
-    ? resolve(ctx.cwd, options.dataDir)
-    : (await loadCommandConfig(ctx, options)).dataDir;
+  const dataDir = await commandDataDir(ctx, options);
   const records = listAlerts(dataDir, since);
   if (options.json) {
     const alerts = records.map((r) => ({ ...webhookPayload(r.alert), targets: r.targets }));

@@ -80,6 +80,7 @@ export async function proxyCommand(ctx: CliContext, options: GlobalOptions & Pro
         `${c.yellow("!")} charged ${proxy.recovery.recovered} request(s) that were in flight at the last crash at their reservation`,
       );
     }
+    for (const w of proxy.recovery.warnings) line(ctx.stderr, `${c.yellow("!")} ${w}`);
     for (const w of warnings) line(ctx.stderr, `${c.yellow("!")} ${w.path}  ${w.message}`);
     if (proxy.pricingStale) line(ctx.stderr, `${c.yellow("!")} ${proxy.pricingStale}`);
   }
@@ -93,7 +94,13 @@ export async function proxyCommand(ctx: CliContext, options: GlobalOptions & Pro
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
   });
-  await proxy.close();
-  if (!options.json) line(ctx.stderr, "tokenpak proxy stopped; ledger flushed");
+  const { interrupted } = await proxy.close();
+  if (!options.json) {
+    const cut =
+      interrupted > 0
+        ? ` (${interrupted} request(s) still in flight after the drain charged at their reservation)`
+        : "";
+    line(ctx.stderr, `tokenpak proxy stopped; ledger flushed${cut}`);
+  }
   return 0;
 }

@@ -1,0 +1,85 @@
+import type { Books } from "./booking.js";
+import { isCount } from "./counters.js";
+import { type JournalEntry, readJournal } from "./journal.js";
+
+export interface ReplayResult {
+  replayed: number;
+  /** Entries whose amounts were not integers (written by an older version): read as their worst case. */
+  repaired: number;
+  /** Bytes of a torn last line cut off the newest file. */
+  tornBytes: number;
+  /** The last entry applied (or the snapshot's, when none was). */
+  seq: number;
+  month: string | null;
+}
+
+/**
+ * Applies the journal's entries after `from.seq` to the books: all files when
+ * `full`, else from the snapshot's month on. Cuts a torn last line off the
+ * newest file (the caller holds the lock); stops with `ledger_corrupt`, naming
+ * file and line, at a bad line anywhere else.
+ */
+export function replayJournal(
+  dir: string,
+  books: Books,
+  from: { seq: number; month: string | null },
+  full: boolean,
+): ReplayResult {
+  let { seq, month } = from;
+  let replayed = 0;
+  let repaired = 0;
+  const result = readJournal(
+    dir,
+    (entry) => {
+      if (entry.seq <= from.seq) return;
+      const sound = soundEntry(entry);
+      if (sound !== entry) repaired++;
+      books.apply(sound);
+      seq = entry.seq;
+      month = entry.ts.slice(0, 7);
+      replayed++;
+    },
+    {
+      repair: true,
+      afterSeq: from.seq,
+      ...(full || from.month === null ? {} : { fromMonth: from.month }),
+    },
+  );
+  return { replayed, repaired, tornBytes: result.tornBytes, seq, month };
+}
+
+/**
+ * An entry with amounts the counters can take. Versions before 0.2 could
+ * journal a NaN cost (as `null`), a negative one, or a negative reservation;
+ * replaying those would poison the counters, so a settle is read at its
+ * reservation (the worst case it was allowed), and any other bad amount as 0.
+ */
+export function soundEntry(entry: JournalEntry): JournalEntry {
+  switch (entry.type) {
+    case "reserve": {
+      const r = entry.reserved;
+      if (isCount(r.micros) && isCount(r.tokens) && isCount(r.requests)) return entry;
+      const fix = (n: unknown) => (isCount(n) ? n : 0);
+      return {
+        ...entry,
+        reserved: { micros: fix(r.micros), tokens: fix(r.tokens), requests: fix(r.requests) },
+      };
+    }
+    case "settle":
+      if (isCount(entry.cost) && isCount(entry.tokens)) return entry;
+      return {
+        ...entry,
+        cost: isCount(entry.cost) ? entry.cost : isCount(entry.reserved) ? entry.reserved : 0,
+        tokens: isCount(entry.tokens) ? entry.tokens : 0,
+      };
+    case "adjust":
+      if (Number.isSafeInteger(entry.cost) && Number.isSafeInteger(entry.tokens)) return entry;
+      return {
+        ...entry,
+        cost: Number.isSafeInteger(entry.cost) ? entry.cost : 0,
+        tokens: Number.isSafeInteger(entry.tokens) ? entry.tokens : 0,
+      };
+    default:
+      return entry;
+  }
+}
