@@ -6,7 +6,6 @@ import { countTokens } from "./count-tokens.js";
 import { errorResponse, internalError } from "./errors.js";
 import { type ExchangeDeps, exchange } from "./exchange.js";
 import { listModels, retrieveModel } from "./models.js";
-import { storeGuard } from "./store-guard.js";
 
 export interface AppDeps extends ExchangeDeps {
   prices: ExchangeDeps["prices"] & { status(now: number): PricingStatus };
@@ -19,10 +18,6 @@ export interface AppDeps extends ExchangeDeps {
  */
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
-  app.use("/v1/chat/completions", storeGuard(deps.ledger, "openai"));
-  app.use("/v1/messages", storeGuard(deps.ledger, "anthropic"));
-  app.use("/v1/embeddings", storeGuard(deps.ledger, "openai"));
-  app.use("/v1/responses", storeGuard(deps.ledger, "openai"));
   app.post("/v1/chat/completions", (c) => exchange(deps, "chat", c.req.raw));
   app.post("/v1/messages", (c) => exchange(deps, "messages", c.req.raw));
   app.post("/v1/embeddings", (c) => exchange(deps, "embeddings", c.req.raw));

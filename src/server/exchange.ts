@@ -42,8 +42,14 @@ export interface ExchangeDeps {
  * on, a Hold owns the reservation and the `finally` below guarantees it ends:
  * no exception anywhere after the reserve can leave it open.
  */
+/** How soon a client may try again while the store is down: the ledger retries its journal at least this often. */
+const STORE_RETRY_SECONDS = "2";
+
 export async function exchange(deps: ExchangeDeps, route: Route, request: Request): Promise<Response> {
   const clientFormat = routeFormat(route);
+  // Fail closed while the journal cannot be written (a full disk): before the body is even read.
+  const down = deps.ledger.unavailable;
+  if (down !== undefined) return errorResponse(down, clientFormat, { "retry-after": STORE_RETRY_SECONDS });
   const requestId = randomUUID();
   try {
     const call = await intake(deps, route, clientFormat, request);

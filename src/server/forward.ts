@@ -81,9 +81,18 @@ export function anthropicHeaders(request: Request): Record<string, string> {
 }
 
 /** Blanks a provider's own keys out of what it sends back. */
+/** One per provider settings object: built on first use, not per request. */
+const redactors = new WeakMap<object, (text: string) => string>();
+
 export function providerRedactor(deps: ExchangeDeps, provider: string): (text: string) => string {
   const settings = ownValue(deps.config.providers, provider);
-  return redactor([settings?.api_key, settings?.admin_api_key]);
+  if (!settings) return redactor([]);
+  let redact = redactors.get(settings);
+  if (!redact) {
+    redact = redactor([settings.api_key, settings.admin_api_key]);
+    redactors.set(settings, redact);
+  }
+  return redact;
 }
 
 /**

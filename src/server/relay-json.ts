@@ -109,13 +109,16 @@ export async function relayJson(ctx: RelayContext, upstream: UpstreamResponse): 
   }
   // A success we cannot read is still spend: count what came back rather than charge $0 —
   // all of the cap when it reasoned, as reasoning tokens are billed but never shown.
-  const output =
-    isObject(parsed) && hidesOutput(plan.upstreamFormat, parsed)
-      ? hold.maxOutput
-      : Math.min(countOutputTokens(text, family(plan)), hold.maxOutput);
-  const counted = { ok: true as const, usage: { ...NO_USAGE, input: call.inputTokens, output } };
+  // Only then: tokenizing every answer would cost more than the rest of the relay.
+  const counted = () => {
+    const output =
+      isObject(parsed) && hidesOutput(plan.upstreamFormat, parsed)
+        ? hold.maxOutput
+        : Math.min(countOutputTokens(text, family(plan)), hold.maxOutput);
+    return { ok: true as const, usage: { ...NO_USAGE, input: call.inputTokens, output } };
+  };
   if (!isObject(parsed)) {
-    await hold.settle(counted, "upstream_invalid", "the provider's answer is not a JSON object");
+    await hold.settle(counted(), "upstream_invalid", "the provider's answer is not a JSON object");
     ctx.remaining();
     return errorResponse(
       new TokenpakError(
@@ -130,7 +133,7 @@ export async function relayJson(ctx: RelayContext, upstream: UpstreamResponse): 
   const calls = jsonToolCalls(plan.upstreamFormat, parsed);
   const cost = usage
     ? await hold.settle(usage, "ok", undefined, calls)
-    : await hold.settle(counted, "ok", "the answer carried no usage; output counted from its text", calls);
+    : await hold.settle(counted(), "ok", "the answer carried no usage; output counted from its text", calls);
   ctx.remember(jsonIds(plan.upstreamFormat, parsed));
   const cents = microsToCents(cost);
   out["x-tokenpak-cost-cents"] = String(cents);
