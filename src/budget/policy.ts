@@ -72,6 +72,12 @@ export interface Policy {
    * idle scopes go, so the cache does not hold on to them either.
    */
   forgetScopes(keep: number): void;
+  /**
+   * The scopes the config names that have limits, in config order: the
+   * workspace, teams, projects, their model limits, keys and named users.
+   * Users under `per_user_limits.default` and agent runs are not named.
+   */
+  namedScopes: readonly string[];
 }
 
 const NO_LIMITS: readonly Limit[] = Object.freeze([]);
@@ -138,6 +144,24 @@ function digestWindows(
     [...table.keys()].sort().map((name) => [name, windows(table.get(name) ?? [])]);
   const text = JSON.stringify([lists.map(windows), tables.map(named)]);
   return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+function namedIds(kind: "team" | "project" | "key" | "user", table: ReadonlyMap<string, readonly Limit[]>) {
+  return [...table].flatMap(([name, limits]) => (limits.length > 0 ? [formatScopeId({ kind, name })] : []));
+}
+
+/** Ids of the model-limit scopes of a table keyed "<owner>\n<model>" (owner "" for the workspace's). */
+function modelIds(
+  kind: "project_model" | "team_model" | "model",
+  table: ReadonlyMap<string, readonly Limit[]>,
+): string[] {
+  return [...table].flatMap(([key, limits]) => {
+    if (limits.length === 0) return [];
+    const split = key.indexOf("\n");
+    const owner = key.slice(0, split);
+    const model = key.slice(split + 1);
+    return [formatScopeId(kind === "model" ? { kind, name: model } : { kind, name: owner, model })];
+  });
 }
 
 /** Compiles the config's budgets into a Policy. With `budget.enabled: false` only quotas and rate limits remain. */
@@ -269,6 +293,16 @@ export function compilePolicy(config: Config): Policy {
     [workspace, defaultUser, runLimits],
     [teams, projects, keys, users, ...(on ? [workspaceModel, projectModel, teamModel] : [])],
   );
+  const named = [
+    ...(workspace.length > 0 ? ["workspace"] : []),
+    ...namedIds("team", teams),
+    ...namedIds("project", projects),
+    ...(on ? modelIds("project_model", projectModel) : []),
+    ...(on ? modelIds("team_model", teamModel) : []),
+    ...(on ? modelIds("model", workspaceModel) : []),
+    ...namedIds("key", keys),
+    ...namedIds("user", users),
+  ];
   const resolved = new Map<string, readonly Scope[]>();
   // Length-prefixed, so that no choice of user or run id (client input) can spell another identity's key.
   const part = (v: string | undefined | null) =>
@@ -283,6 +317,7 @@ export function compilePolicy(config: Config): Policy {
     perRequest,
     rollingWindows: [...rolling.values()],
     windowsKey,
+    namedScopes: named,
     scopesFor(identity, model) {
       // One lookup per request instead of a lookup per scope (a request resolves them twice).
       const id = `${part(identity.run)}${part(identity.key)}${part(identity.user)}${part(identity.project)}${part(identity.team)}${model}`;

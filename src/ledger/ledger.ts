@@ -15,6 +15,7 @@ import { LedgerQueries, type ScopeStatus } from "./queries.js";
 import { replayJournal, soundEntry } from "./replay.js";
 import { keptWindows } from "./retention.js";
 import { type LedgerState, loadSnapshot, rollingLabels, SnapshotStore, STATE_FILE } from "./snapshot.js";
+import { budgetStatus, type StatusQuery, type StatusReport } from "./status.js";
 
 export type { AdjustInput, ReserveRequest, SettleInput } from "./booking.js";
 export type { ScopeStatus } from "./queries.js";
@@ -397,6 +398,11 @@ export class Ledger {
   /** Spend and utilisation of every scope that has limits, now. */
   status(): ScopeStatus[] {
     return this.queries.status(this.now());
+  }
+
+  /** Every budget that applies now, most urgent first, with the reservations in flight (`tokenpak status`). */
+  budgetStatus(query: StatusQuery = {}): StatusReport {
+    return budgetStatus(this.queries, this.options.policy, query, this.now(), "daemon");
   }
 
   /**

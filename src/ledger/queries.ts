@@ -1,8 +1,24 @@
 import { type Breach, capOf, type WindowUsage } from "../budget/decide.js";
-import type { Identity, Limit, Policy, Scope } from "../budget/policy.js";
+import type { Identity, Limit, LimitKind, Policy, Scope } from "../budget/policy.js";
 import { resetsAt, type WindowSpec } from "../budget/windows.js";
 import type { Micros } from "../money/money.js";
 import type { Counters } from "./counters.js";
+
+/**
+ * A temporary raise of a limit (`budget override`, issue #16), as `status`
+ * shows it. Nothing fills it yet: the overrides feature adds it to the rows
+ * of the scopes it raises.
+ */
+export interface StatusOverride {
+  id: string;
+  /** In the limit's unit (µ¢ for cents). */
+  amount: number;
+  /** ISO time it expires, if it does. */
+  until?: string;
+  reason: string;
+  /** Who set it: the OS user or the admin token's label. */
+  by?: string;
+}
 
 export interface ScopeStatus {
   scope: string;
@@ -10,12 +26,16 @@ export interface ScopeStatus {
   name: string;
   window: Breach["limit"]["window"];
   unit: Breach["limit"]["unit"];
+  /** budget (402 when reached), quota or rate (429). */
+  limitKind: LimitKind;
   limit: number;
   cap: number;
   spent: number;
   reserved: number;
   pct: number;
   resetsAt?: number;
+  /** Active overrides raising this limit (see StatusOverride). */
+  overrides?: StatusOverride[];
 }
 
 /** Read-only questions about the counters, at a moment the caller gives. */
@@ -41,11 +61,16 @@ export class LedgerQueries {
     return resetsAt(window, at, this.policy.timeZone, oldest);
   }
 
-  /** Spend and utilisation of every scope that has limits. */
-  status(now: number): ScopeStatus[] {
+  /** Every scope that holds counters. */
+  scopeIds(): IterableIterator<string> {
+    return this.counters.scopeIds();
+  }
+
+  /** Spend and utilisation of every limit of the scopes `ids` (default: every scope with counters). */
+  status(now: number, ids: Iterable<string> = this.counters.scopeIds()): ScopeStatus[] {
     const { policy } = this;
     const out: ScopeStatus[] = [];
-    for (const id of this.counters.scopeIds()) {
+    for (const id of ids) {
       const scope = policy.scopeById(id);
       if (!scope) continue;
       for (const limit of scope.limits) {
@@ -57,6 +82,7 @@ export class LedgerQueries {
           name: scope.name,
           window: limit.window,
           unit: limit.unit,
+          limitKind: limit.kind,
           limit: limit.amount,
           cap: capOf(limit, policy.hardStopPct),
           spent: u.spent,
