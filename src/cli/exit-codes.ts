@@ -91,6 +91,8 @@ void everyCodeListed;
 
 export const EXIT_OK = 0;
 export const EXIT_USAGE = 2;
+/** status: some budget shown is blocked (its spend reached the hard stop): the code of a refusal. */
+export const EXIT_BLOCKED = 6;
 /** reconcile-spend: the provider billed more than --threshold-pct away from the ledger on some day. */
 export const EXIT_DRIFT = 12;
 const EXIT_INTERNAL = 70;

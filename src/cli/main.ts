@@ -6,6 +6,8 @@ import { registerLedger } from "./commands/ledger.js";
 import { registerPricing } from "./commands/pricing.js";
 import { registerProxy } from "./commands/proxy.js";
 import { registerReconcileSpend } from "./commands/reconcile-spend.js";
+import { registerReport } from "./commands/report.js";
+import { registerStatus } from "./commands/status.js";
 import { registerSyncPricing } from "./commands/sync-pricing.js";
 import { registerValidateConfig } from "./commands/validate-config.js";
 import type { CliContext, GlobalOptions, SetExitCode } from "./context.js";
@@ -42,6 +44,8 @@ export function createProgram(ctx: CliContext, setExitCode: SetExitCode = () => 
   registerPricing(program, ctx, setExitCode);
   registerReconcileSpend(program, ctx, setExitCode);
   registerLedger(program, ctx, setExitCode);
+  registerStatus(program, ctx, setExitCode);
+  registerReport(program, ctx, setExitCode);
   return program;
 }
 

@@ -309,6 +309,10 @@ admin_token?: string
  * Largest request body accepted (413 above it).
  */
 max_body_bytes?: number
+/**
+ * GET /metrics (Prometheus). true: served to anyone who reaches the port; false: not served. Unset: served on a loopback address, and beyond loopback only with server.admin_token set, to requests bearing it.
+ */
+metrics?: boolean
 }
 export interface Storage {
 /**
@@ -720,6 +724,10 @@ admin_token?: string
  * Largest request body accepted (413 above it).
  */
 max_body_bytes: number
+/**
+ * GET /metrics (Prometheus). true: served to anyone who reaches the port; false: not served. Unset: served on a loopback address, and beyond loopback only with server.admin_token set, to requests bearing it.
+ */
+metrics?: boolean
 }
 export interface ResolvedStorage {
 /**

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { Usage } from "../pricing/usage.js";
-import { fileMonth, type JournalEntry, journalFiles, type MonthPart, readJournalAsync } from "./journal.js";
+import { type JournalEntry, type MonthPart, readJournalAsync } from "./journal.js";
 import {
   type AdjustEntry,
   localDay,
@@ -296,9 +296,4 @@ export async function spendReport(dataDir: string, query: ReportQuery): Promise<
       if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 3) throw error;
     }
   }
-}
-
-/** The months of the journal that are files (not rollups), for `ledger compact`. */
-export function journalMonths(dataDir: string): string[] {
-  return journalFiles(join(dataDir, "journal")).map(fileMonth);
 }

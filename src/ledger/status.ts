@@ -55,18 +55,29 @@ export interface StatusReport {
 /** From this share of its cap on, a budget is shown as a warning. */
 export const WARNING_PCT = 80;
 
-function stateOf(s: ScopeStatus, rejectOnExceed: boolean): BudgetState {
+/**
+ * Whether a limit refused a request in its current window although spend has
+ * not quite reached the cap (what is left cannot pay for the smallest
+ * answer); the alerts know (their "stop" level), so whoever has them says.
+ */
+export type Refused = (s: ScopeStatus) => boolean;
+
+function stateOf(s: ScopeStatus, rejectOnExceed: boolean, refused: Refused): BudgetState {
   const refuses = s.limitKind !== "budget" || rejectOnExceed;
   if (!refuses) return s.spent >= s.limit ? "over" : s.spent * 100 >= s.cap * WARNING_PCT ? "warning" : "ok";
-  if (s.spent >= s.cap) return "blocked";
+  if (s.spent >= s.cap || refused(s)) return "blocked";
   if (s.spent + s.reserved >= s.cap) return "full";
   return (s.spent + s.reserved) * 100 >= s.cap * WARNING_PCT ? "warning" : "ok";
 }
 
 const RANK: Record<BudgetState, number> = { blocked: 0, full: 1, over: 2, warning: 3, ok: 4 };
 
-export function toRow(s: ScopeStatus, policy: Pick<Policy, "rejectOnExceed">): StatusRow {
-  const state = stateOf(s, policy.rejectOnExceed);
+export function toRow(
+  s: ScopeStatus,
+  policy: Pick<Policy, "rejectOnExceed">,
+  refused: Refused = () => false,
+): StatusRow {
+  const state = stateOf(s, policy.rejectOnExceed, refused);
   return {
     scope: s.scope,
     kind: s.kind,
@@ -114,11 +125,12 @@ export function budgetStatus(
   query: StatusQuery,
   now: number,
   source: StatusReport["source"],
+  refused?: Refused,
 ): StatusReport {
   const rows = queries
     .status(now, scopesAsked(queries, policy, query))
     .filter((s) => query.all || s.spent !== 0 || s.reserved !== 0)
-    .map((s) => toRow(s, policy))
+    .map((s) => toRow(s, policy, refused))
     .sort(byUrgency);
   return {
     at: new Date(now).toISOString(),

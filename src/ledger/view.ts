@@ -5,7 +5,7 @@ import { CORRECTIONS_MARK, Corrections } from "./corrections.js";
 import { LedgerQueries } from "./queries.js";
 import { replayJournal, soundEntry } from "./replay.js";
 import { loadSnapshot, SnapshotStore, STATE_FILE } from "./snapshot.js";
-import { budgetStatus, type StatusQuery, type StatusReport } from "./status.js";
+import { budgetStatus, type Refused, type StatusQuery, type StatusReport } from "./status.js";
 
 /**
  * The ledger as its files say, read without the lock and without writing
@@ -19,6 +19,7 @@ export class LedgerView {
   private constructor(
     private readonly policy: Policy,
     private readonly queries: LedgerQueries,
+    private readonly marks: Record<string, unknown>,
   ) {}
 
   static async read(dir: string, policy: Policy, now: () => number = Date.now): Promise<LedgerView> {
@@ -32,10 +33,15 @@ export class LedgerView {
     const books = new Books(policy, counters, corrections, now);
     for (const r of state?.reservations ?? []) books.book(soundEntry(r) as typeof r);
     replayJournal(journal, books, { seq, month: state?.month ?? null }, seq === 0, false);
-    return new LedgerView(policy, new LedgerQueries(policy, counters));
+    return new LedgerView(policy, new LedgerQueries(policy, counters), state?.marks ?? {});
   }
 
-  budgetStatus(query: StatusQuery, now: number): StatusReport {
-    return budgetStatus(this.queries, this.policy, query, now, "journal");
+  /** A mark as of the last snapshot (alerts fired, …). */
+  mark(name: string): unknown {
+    return this.marks[name];
+  }
+
+  budgetStatus(query: StatusQuery, now: number, refused?: Refused): StatusReport {
+    return budgetStatus(this.queries, this.policy, query, now, "journal", refused);
   }
 }

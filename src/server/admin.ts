@@ -5,6 +5,8 @@ import type { AlertMonitor } from "../alerts/monitor.js";
 import { isTokenpakError, TokenpakError } from "../errors.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { type AdjustmentBatch, type BatchResult, writeAdjustments } from "../reconcile/apply.js";
+import { budgetsOp } from "./admin-budgets.js";
+import { compactOp } from "./admin-compact.js";
 import { errorResponse } from "./errors.js";
 
 /** What admin operations act on: the daemon's own ledger and alerts, or those a command opened itself. */
@@ -24,7 +26,10 @@ export interface AdminContext {
 export interface AdminOp<Body, Result> {
   method: "GET" | "POST";
   path: `/admin/${string}`;
-  /** JSON Schema of the body; bodies that do not match are refused with 400 naming the field. */
+  /**
+   * JSON Schema of the body — for a GET, of its query string as an object of
+   * strings; bodies that do not match are refused with 400 naming the field.
+   */
   body?: Record<string, unknown>;
   run(ctx: AdminContext, body: Body): Promise<Result> | Result;
 }
@@ -108,7 +113,7 @@ export const adjustmentsOp: AdminOp<AdjustmentBatch, BatchResult> = {
   run: (ctx, batch) => writeAdjustments(ctx, batch, ctx.clock()),
 };
 
-export const ADMIN_OPS: readonly AdminOp<never, unknown>[] = [statusOp, adjustmentsOp];
+export const ADMIN_OPS: readonly AdminOp<never, unknown>[] = [statusOp, adjustmentsOp, budgetsOp, compactOp];
 
 const ajv = new Ajv2020({ allErrors: false, strict: true });
 const validators = new WeakMap<object, ValidateFunction>();
@@ -163,7 +168,7 @@ export function createAdminRouter(ctx: AdminContext): Hono {
   for (const op of ADMIN_OPS) {
     if (op.body) validatorOf(op.body); // compiled now, not on the first call while requests wait
     app.on(op.method, op.path, async (c) => {
-      let body: unknown;
+      let body: unknown = op.body ? c.req.query() : undefined;
       if (op.method === "POST") {
         try {
           body = await c.req.json();

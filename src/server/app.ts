@@ -5,10 +5,13 @@ import type { PricingStatus } from "../pricing/book.js";
 import { countTokens } from "./count-tokens.js";
 import { errorResponse, internalError } from "./errors.js";
 import { type ExchangeDeps, exchange } from "./exchange.js";
+import { metricsRoute } from "./metrics-route.js";
 import { listModels, retrieveModel } from "./models.js";
 
 export interface AppDeps extends ExchangeDeps {
   prices: ExchangeDeps["prices"] & { status(now: number): PricingStatus };
+  /** With `metrics`: the bearer token GET /metrics requires, if it requires one. */
+  metricsToken?: string | undefined;
 }
 
 /**
@@ -48,6 +51,7 @@ export function createApp(deps: AppDeps): Hono {
     const since = health.since !== undefined ? new Date(health.since).toISOString() : null;
     return c.json({ ...body, store: { writable: false, error: health.error, since } }, 503);
   });
+  if (deps.metrics) app.get("/metrics", metricsRoute(deps.metrics, deps.metricsToken));
   app.notFound((c) => {
     const format = c.req.path.startsWith("/v1/messages") ? "anthropic" : "openai";
     return errorResponse(

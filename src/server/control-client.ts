@@ -41,9 +41,13 @@ class DaemonClient {
     let status: number;
     let text: string;
     try {
+      const query =
+        op.method === "GET" && body !== undefined
+          ? `?${new URLSearchParams(body as Record<string, string>).toString()}`
+          : "";
       const res = await this.client.request({
         method: op.method,
-        path: op.path,
+        path: `${op.path}${query}`,
         headers: { "content-type": "application/json" },
         ...(op.method === "POST" ? { body: JSON.stringify(body) } : {}),
         headersTimeout: timeoutMs,
@@ -110,21 +114,26 @@ async function reachDaemon(
   }
 }
 
+/** A session with the running daemon, if one answers on the data directory's socket; else undefined. */
+export async function daemonSession(dataDir: string): Promise<AdminSession | undefined> {
+  const found = await reachDaemon(dataDir);
+  if (!found) return undefined;
+  return {
+    via: "daemon",
+    pid: found.status.pid,
+    call: (op, body) => found.client.call(op, body),
+    close: () => found.client.close(),
+  };
+}
+
 export async function openAdminSession(options: {
   config: Readonly<Config>;
   dataDir: string;
   clock?: () => number;
   warn?: (message: string) => void;
 }): Promise<AdminSession> {
-  const found = await reachDaemon(options.dataDir);
-  if (found) {
-    return {
-      via: "daemon",
-      pid: found.status.pid,
-      call: (op, body) => found.client.call(op, body),
-      close: () => found.client.close(),
-    };
-  }
+  const daemon = await daemonSession(options.dataDir);
+  if (daemon) return daemon;
   const clock = options.clock ?? Date.now;
   const services = await openLedgerServices({
     config: options.config,

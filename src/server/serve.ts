@@ -12,6 +12,7 @@ import { createApp } from "./app.js";
 import { type ControlChannel, controlSocketPath, listenControl } from "./control-socket.js";
 import { bindResponse } from "./disconnect.js";
 import { Authenticator } from "./identity.js";
+import { metricsAccess, ProxyMetrics } from "./metrics.js";
 import { type PriceWatch, watchPrices } from "./price-watch.js";
 import { ResponseMemory } from "./response-memory.js";
 import { closeLedgerServices, openLedgerServices } from "./services.js";
@@ -117,7 +118,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   }
   ledger.onHealth((health) => reportHealth(health, alerts, warn));
   const upstreams = new Upstreams(providerSettings(config));
+  const access = metricsAccess(host, config.server);
+  const metrics = access.served
+    ? new ProxyMetrics({ config, ledger, alerts, prices: prices.book, clock })
+    : undefined;
   const app = createApp({
+    metrics,
+    metricsToken: access.served ? access.token : undefined,
     config,
     ledger,
     upstreams,
