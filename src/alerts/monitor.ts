@@ -71,9 +71,7 @@ export function refusedByMarks(mark: unknown, timeZone: string, now: number): Re
   const fired = isPersistedMarks(mark) ? mark : {};
   return (s) => {
     const held = fired[`${s.scope}|${windowLabel(s.window)}/${s.unit}`];
-    return (
-      held !== undefined && held.includes("stop") && held[0] === windowInstance(s.window, now, timeZone).key
-    );
+    return held?.includes("stop") === true && held[0] === windowInstance(s.window, now, timeZone).key;
   };
 }
 

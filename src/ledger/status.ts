@@ -112,7 +112,8 @@ export function byUrgency(a: StatusRow, b: StatusRow): number {
 /** The scopes a query asks about: those with counters, and with `all` every scope the config names. */
 function scopesAsked(queries: LedgerQueries, policy: Policy, query: StatusQuery): Iterable<string> {
   const ids = new Set(queries.scopeIds());
-  if (query.all) for (const id of policy.namedScopes) ids.add(id);
+  // Named scopes also without counters: --all shows them, and one may refuse before any spend.
+  for (const id of policy.namedScopes) ids.add(id);
   const prefix = query.prefix;
   if (prefix === undefined || prefix === "") return ids;
   return [...ids].filter((id) => id.startsWith(prefix));
@@ -129,8 +130,9 @@ export function budgetStatus(
 ): StatusReport {
   const rows = queries
     .status(now, scopesAsked(queries, policy, query))
-    .filter((s) => query.all || s.spent !== 0 || s.reserved !== 0)
     .map((s) => toRow(s, policy, refused))
+    // By default what has spend, or something in flight, or refuses requests.
+    .filter((r) => query.all || r.spent !== 0 || r.reserved !== 0 || r.blocked)
     .sort(byUrgency);
   return {
     at: new Date(now).toISOString(),

@@ -25,3 +25,29 @@ export function runCli(args: readonly string[]): Promise<CliRun> {
     );
   });
 }
+
+/** The CLI run in this process, as main() runs it: output captured, no colours unless `colorLevel`. */
+export async function cliInProcess(
+  args: readonly string[],
+  options: { env?: Record<string, string>; colorLevel?: 0 | 1 | 2 | 3; cwd?: string } = {},
+): Promise<CliRun> {
+  const { main } = await import("../../src/cli/main.js");
+  let stdout = "";
+  let stderr = "";
+  const code = await main(["node", "tokenpak", ...args], {
+    stdout: {
+      write: (s) => {
+        stdout += s;
+      },
+    },
+    stderr: {
+      write: (s) => {
+        stderr += s;
+      },
+    },
+    cwd: options.cwd ?? process.cwd(),
+    env: options.env ?? {},
+    colorLevel: options.colorLevel ?? 0,
+  });
+  return { code, stdout, stderr };
+}
