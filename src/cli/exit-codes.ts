@@ -41,12 +41,13 @@ export const EXIT_CODE_TABLE = [
   },
   {
     code: 5,
-    meaning: "the ledger's journal is corrupt (`ledger_corrupt`): see `tokenpak ledger repair`",
+    meaning:
+      "the ledger's journal is corrupt (`ledger_corrupt`): see `tokenpak ledger repair`; or a compacted month's rollup does not add up",
     errors: ["ledger_corrupt"],
   },
   {
     code: 6,
-    meaning: "refused by a budget, quota or rate limit",
+    meaning: "refused by a budget, quota or rate limit; `status`: a budget shown is blocked",
     errors: ["budget_exceeded", "quota_exceeded", "rate_limited"],
   },
   {
