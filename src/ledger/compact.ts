@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { open, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Policy } from "../budget/policy.js";
@@ -12,6 +12,7 @@ import {
   rollupPath,
   sameTotals,
 } from "./rollup.js";
+import { fsyncDirectory } from "./snapshot.js";
 
 const DAY_MS = 86_400_000;
 /** A month is compacted only this long after it ended (UTC): zones run up to 14 h behind, settles a while after their reservation. */
@@ -73,18 +74,6 @@ export function earliestKept(policy: CompactOptions["policy"], now: number): str
   }
 }
 
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, "r");
-    fsyncSync(fd);
-  } catch {
-    // not every system can fsync a directory; the renames are atomic anyway
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
 /** Folds one month into its rollup, checks the written file against the month, then removes the month. */
 async function compactMonth(dir: string, month: string, options: CompactOptions): Promise<CompactedMonth> {
   const journal = join(dir, `${month}.jsonl`);
@@ -134,9 +123,9 @@ async function compactMonth(dir: string, month: string, options: CompactOptions)
     await rm(temp, { force: true });
     throw error;
   }
-  fsyncDir(dir);
+  fsyncDirectory(dir);
   await unlink(journal);
-  fsyncDir(dir);
+  fsyncDirectory(dir);
   return result;
 }
 

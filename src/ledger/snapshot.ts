@@ -34,7 +34,8 @@ export interface LedgerState {
   marks: Record<string, unknown>;
 }
 
-function fsyncDirectory(dir: string): void {
+/** Makes a rename in `dir` durable. */
+export function fsyncDirectory(dir: string): void {
   let fd: number | undefined;
   try {
     fd = openSync(dir, "r");

@@ -70,6 +70,22 @@ interface SpendCell {
   output: number;
 }
 
+/** The value at `key`, made (by a function created once, not per call) the first time. */
+function slot<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = make();
+    map.set(key, value);
+  }
+  return value;
+}
+
+const newMap = <K, V>() => new Map<K, V>();
+const newUpstream = () => new Buckets(UPSTREAM_BUCKETS);
+const newAdded = () => new Buckets(ADDED_BUCKETS);
+const newCounts = () => OUTCOMES.map(() => 0);
+const newAdjustment = () => ({ up: 0, down: 0 });
+
 /** Nested maps of fixed depth: finding a slot is a few lookups of strings we already hold, no allocation. */
 class Slots<T> {
   private readonly root = new Map<string | number, Map<string | number, Map<string, T>>>();
@@ -77,22 +93,8 @@ class Slots<T> {
   constructor(private readonly make: () => T) {}
 
   get(a: string | number, b: string | number, c: string): T {
-    let l1 = this.root.get(a);
-    if (!l1) {
-      l1 = new Map();
-      this.root.set(a, l1);
-    }
-    let l2 = l1.get(b);
-    if (!l2) {
-      l2 = new Map();
-      l1.set(b, l2);
-    }
-    let leaf = l2.get(c);
-    if (leaf === undefined) {
-      leaf = this.make();
-      l2.set(c, leaf);
-    }
-    return leaf;
+    const l1 = slot(this.root, a, newMap<string | number, Map<string, T>>);
+    return slot(slot(l1, b, newMap<string, T>), c, this.make);
   }
 
   *entries(): Generator<[string | number, string | number, string, T]> {
@@ -198,36 +200,16 @@ export class ProxyMetrics {
   /** A request answered: its route, HTTP status, model and project (as far as known), and what became of it. */
   request(route: Route, status: number, model: string, project: string, outcome: Outcome): void {
     const byProject = this.requests.get(route, status, this.models.of(model));
-    const p = this.projects.of(project);
-    let counts = byProject.get(p);
-    if (!counts) {
-      counts = OUTCOMES.map(() => 0);
-      byProject.set(p, counts);
-    }
+    const counts = slot(byProject, this.projects.of(project), newCounts);
     const i = OUTCOMES.indexOf(outcome);
     counts[i] = (counts[i] ?? 0) + 1;
   }
 
   /** Seconds a provider took to answer (to its response headers), and the seconds tokenpak added around it. */
   latency(route: Route, provider: string, upstreamSeconds: number, addedSeconds: number): void {
-    const p = this.providers.of(provider);
-    let byRoute = this.upstream.get(p);
-    if (!byRoute) {
-      byRoute = new Map();
-      this.upstream.set(p, byRoute);
-    }
-    let up = byRoute.get(route);
-    if (!up) {
-      up = new Buckets(UPSTREAM_BUCKETS);
-      byRoute.set(route, up);
-    }
-    up.observe(upstreamSeconds);
-    let ours = this.added.get(route);
-    if (!ours) {
-      ours = new Buckets(ADDED_BUCKETS);
-      this.added.set(route, ours);
-    }
-    ours.observe(addedSeconds);
+    const byRoute = slot(this.upstream, this.providers.of(provider), newMap<string, Buckets>);
+    slot(byRoute, route, newUpstream).observe(upstreamSeconds);
+    slot(this.added, route, newAdded).observe(addedSeconds);
   }
 
   /** What the ledger recorded: a settle's spend and tokens, an adjustment's correction. */
@@ -244,12 +226,7 @@ export class ProxyMetrics {
       cell.cacheWrite += e.usage.cache_write + e.usage.cache_write_1h;
       cell.output += e.usage.output;
     } else if (e.type === "adjust") {
-      const p = this.providers.of(e.provider ?? "");
-      let cell = this.adjustments.get(p);
-      if (!cell) {
-        cell = { up: 0, down: 0 };
-        this.adjustments.set(p, cell);
-      }
+      const cell = slot(this.adjustments, this.providers.of(e.provider ?? ""), newAdjustment);
       if (e.cost >= 0) cell.up += e.cost;
       else cell.down -= e.cost;
     }
