@@ -4,22 +4,6 @@ import { resetsAt, type WindowSpec } from "../budget/windows.js";
 import type { Micros } from "../money/money.js";
 import type { Counters } from "./counters.js";
 
-/**
- * A temporary raise of a limit (`budget override`, issue #16), as `status`
- * shows it. Nothing fills it yet: the overrides feature adds it to the rows
- * of the scopes it raises.
- */
-export interface StatusOverride {
-  id: string;
-  /** In the limit's unit (µ¢ for cents). */
-  amount: number;
-  /** ISO time it expires, if it does. */
-  until?: string;
-  reason: string;
-  /** Who set it: the OS user or the admin token's label. */
-  by?: string;
-}
-
 export interface ScopeStatus {
   scope: string;
   kind: Scope["kind"];
@@ -34,8 +18,12 @@ export interface ScopeStatus {
   reserved: number;
   pct: number;
   resetsAt?: number;
-  /** Active overrides raising this limit (see StatusOverride). */
-  overrides?: StatusOverride[];
+  /**
+   * Budget overrides in force on this limit (`tokenpak budget override`, issue
+   * #16, which fills it and includes them in `cap`): what they add (µ¢), when
+   * the first of them ends (epoch ms), their ids.
+   */
+  raised?: { micros: number; until: number; ids: string[] };
 }
 
 /** Read-only questions about the counters, at a moment the caller gives. */

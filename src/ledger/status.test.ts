@@ -59,9 +59,13 @@ describe("status rows", () => {
     expect(rows.sort(byUrgency).map((r) => r.scope)).toEqual(["e", "d", "c", "b", "a"]);
   });
 
-  it("shows the overrides a scope carries", () => {
-    const override = { id: "ov1", amount: 5000, reason: "launch", until: "2026-03-27T00:00:00.000Z" };
-    expect(toRow(status({ overrides: [override] }), HARD).overrides).toEqual([override]);
-    expect(toRow(status({ overrides: [] }), HARD)).not.toHaveProperty("overrides");
+  it("shows the overrides raising a limit", () => {
+    const raised = { micros: 5000, until: Date.parse("2026-03-27T00:00:00Z"), ids: ["ov1"] };
+    expect(toRow(status({ raised, cap: 6000 }), HARD).override).toEqual({
+      amount: 5000,
+      until: "2026-03-27T00:00:00.000Z",
+      ids: ["ov1"],
+    });
+    expect(toRow(status({}), HARD)).not.toHaveProperty("override");
   });
 });

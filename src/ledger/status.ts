@@ -1,6 +1,6 @@
 import type { Policy } from "../budget/policy.js";
 import { windowLabel } from "../budget/windows.js";
-import type { LedgerQueries, ScopeStatus, StatusOverride } from "./queries.js";
+import type { LedgerQueries, ScopeStatus } from "./queries.js";
 
 /**
  * ok; warning (at or past WARNING_PCT of where blocking starts); full (spend
@@ -32,7 +32,8 @@ export interface StatusRow {
   resets_at: string | null;
   blocked: boolean;
   state: BudgetState;
-  overrides?: StatusOverride[];
+  /** Overrides in force: what they add to the limit (in `cap` already), when the first ends, their ids. */
+  override?: { amount: number; until: string; ids: string[] };
 }
 
 export interface StatusQuery {
@@ -94,7 +95,15 @@ export function toRow(
     resets_at: s.resetsAt !== undefined ? new Date(s.resetsAt).toISOString() : null,
     blocked: state === "blocked",
     state,
-    ...(s.overrides !== undefined && s.overrides.length > 0 ? { overrides: s.overrides } : {}),
+    ...(s.raised !== undefined && s.raised.micros > 0
+      ? {
+          override: {
+            amount: s.raised.micros,
+            until: new Date(s.raised.until).toISOString(),
+            ids: s.raised.ids,
+          },
+        }
+      : {}),
   };
 }
 

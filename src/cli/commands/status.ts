@@ -116,8 +116,7 @@ export function bar(row: Pick<StatusRow, "spent" | "reserved" | "cap" | "state">
 function limitCell(r: StatusRow): string {
   let text = amountText(r.unit, r.limit);
   if (r.cap !== r.limit) text += ` (stop ${amountText(r.unit, r.cap)})`;
-  const raised = (r.overrides ?? []).reduce((s, o) => s + o.amount, 0);
-  if (raised > 0) text += ` +${amountText(r.unit, raised)}`;
+  if (r.override) text += ` +${amountText(r.unit, r.override.amount)}`;
   return text;
 }
 
@@ -184,12 +183,12 @@ export function statusLines(
   const [head, ...body] = paintedColumns([header, ...rows], new Set([2, 3, 6]));
   out.push(c.dim(head ?? ""), ...body);
   for (const r of report.rows) {
-    for (const o of r.overrides ?? []) {
-      const until = o.until !== undefined ? ` until ${localTime(Date.parse(o.until), report.timezone)}` : "";
-      out.push(
-        `  override ${o.id} on ${r.scope} ${r.window}: +${amountText(r.unit, o.amount)}${until}${o.by !== undefined ? ` by ${o.by}` : ""}: ${o.reason}`,
-      );
-    }
+    const o = r.override;
+    if (!o) continue;
+    const until = localTime(Date.parse(o.until), report.timezone);
+    out.push(
+      `  ${r.scope} ${r.window}: +${amountText(r.unit, o.amount)} override until ${until} (${o.ids.join(", ")})`,
+    );
   }
   out.push(
     report.blocked > 0
