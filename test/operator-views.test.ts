@@ -587,7 +587,9 @@ describe("GET /metrics", () => {
       const daily = util?.metrics.find((m) => m.labels?.scope === "workspace" && m.labels.window === "daily");
       expect(Number(daily?.value)).toBeCloseTo(ledgerSpend(w.data) / 100_000 / 1e6, 12);
       expect(util?.metrics.some((m) => m.labels?.scope === "user:dave")).toBe(true);
-      expect(total(f.get("tokenpak_budget_blocked"), (l) => l.scope === "user:dave")).toBe(0); // short of its cap, never reached
+      // dave's budget refused a request: blocked, as `status` says, though its spend never reached the cap.
+      expect(total(f.get("tokenpak_budget_blocked"), (l) => l.scope === "user:dave")).toBe(1);
+      expect(total(f.get("tokenpak_budget_blocked"))).toBe(1);
       expect(total(f.get("tokenpak_reservations_in_flight"))).toBe(0);
       expect(f.has("tokenpak_alert_deliveries_pending")).toBe(true);
       expect(f.has("tokenpak_pricing_age_seconds")).toBe(true);

@@ -1,9 +1,9 @@
 import { collectDefaultMetrics, Gauge, type Histogram, Registry } from "prom-client";
 import type { AlertMonitor } from "../alerts/monitor.js";
-import { windowLabel } from "../budget/windows.js";
 import type { Config } from "../config/types.generated.js";
 import type { JournalEntry } from "../ledger/journal.js";
 import type { Ledger } from "../ledger/ledger.js";
+import { type StatusRow, toRow } from "../ledger/status.js";
 import { isLoopbackHost } from "../net/loopback.js";
 import type { PricingStatus } from "../pricing/book.js";
 import type { Route } from "../providers/wire.js";
@@ -312,12 +312,12 @@ export class ProxyMetrics {
     const named = ledger.policy.namedScopes;
     const shown = named.slice(0, MAX_BUDGET_SCOPES);
     const labelNames = ["scope", "window", "unit"] as const;
-    const budgets = () => ledger.status(shown);
-    const scoped = (
-      name: string,
-      help: string,
-      value: (s: ReturnType<typeof budgets>[number]) => number,
-    ): Gauge =>
+    // The rows `tokenpak status` shows, so that "blocked" means the same in both.
+    const budgets = () => {
+      const refused = alerts.refused();
+      return ledger.status(shown).map((s) => toRow(s, ledger.policy, refused));
+    };
+    const scoped = (name: string, help: string, value: (r: StatusRow) => number): Gauge =>
       new Gauge({
         name,
         help,
@@ -326,7 +326,7 @@ export class ProxyMetrics {
         collect() {
           this.reset();
           for (const s of budgets()) {
-            this.set({ scope: s.scope, window: windowLabel(s.window), unit: s.unit }, value(s));
+            this.set({ scope: s.scope, window: s.window, unit: s.unit }, value(s));
           }
         },
       });
@@ -352,8 +352,8 @@ export class ProxyMetrics {
       ),
       scoped(
         "tokenpak_budget_blocked",
-        "1 while the limit's spend has reached where it blocks (limit × hard_stop_pct for budgets in hard mode).",
-        (s) => (s.spent >= s.cap && (s.limitKind !== "budget" || ledger.policy.rejectOnExceed) ? 1 : 0),
+        "1 while the limit refuses requests: its spend reached where it blocks, or it refused one in this window (status's BLOCKED).",
+        (r) => (r.blocked ? 1 : 0),
       ),
       single(
         "tokenpak_budget_scopes_omitted",
