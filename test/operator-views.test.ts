@@ -367,6 +367,35 @@ describe("tokenpak report", () => {
     expect(period.stderr).toContain("--period must be YYYY, YYYY-MM");
   });
 
+  it("reads only the months a period needs, and later months only for their adjustments", async () => {
+    const journal = join(w.data, "journal");
+    const late = {
+      type: "adjust",
+      seq: 9999,
+      ts: "2026-02-01T00:00:00.000Z",
+      user: "alice",
+      cost: -1,
+      tokens: 0,
+      reason: "manual",
+      at: `${NOV_20}T10:00:00.000Z`,
+    };
+    const spend = ledgerSpend(w.data, (e) => e.ts < "2025-12");
+    // A damaged month before the period, and a later one with a damaged line that is no adjustment.
+    writeFileSync(join(journal, "2025-09.jsonl"), "not a journal entry\n");
+    writeFileSync(join(journal, "2026-02.jsonl"), `garbage\n${JSON.stringify(late)}\n`);
+    try {
+      const november = await reportJson(w, ["--period", "2025-11"]);
+      expect(november.totals.adjustments).toBe(-1_234_567 - 1);
+      expect(november.totals.spend).toBe(spend);
+      const september = await cli(w, ["report", "--period", "2025-09"]);
+      expect(september.code).toBe(5);
+      expect(september.stderr).toContain("2025-09.jsonl:1 is not a journal entry");
+    } finally {
+      rmSync(join(journal, "2025-09.jsonl"));
+      rmSync(join(journal, "2026-02.jsonl"));
+    }
+  });
+
   describe("ledger compact", () => {
     it("folds both months into rollups: reports before and after are identical, the replay reads them, a tampered rollup is refused", async () => {
       const asks = [
