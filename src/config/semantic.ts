@@ -6,6 +6,15 @@ import type { Source } from "./source.js";
 import { closest } from "./suggest.js";
 import type { Config, ResolvedModel, ResolvedPeriodLimits } from "./types.generated.js";
 
+/** The warning of a config without keys; the key store may hold some (then the proxy is not in open mode). */
+export const OPEN_MODE_WARNING =
+  "no client keys configured: open mode, the bearer token is taken as the user id";
+
+/** The warnings that still hold when the key store has keys the config does not. */
+export function withStoredKeys(warnings: Problem[]): Problem[] {
+  return warnings.filter((w) => !(w.path === "keys" && w.message === OPEN_MODE_WARNING));
+}
+
 export function isValidTimezone(zone: string): boolean {
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: zone });
@@ -267,7 +276,7 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
   if ((config.keys ?? []).length === 0) {
     warn(
       ["keys"],
-      "no client keys configured: open mode, the bearer token is taken as the user id",
+      OPEN_MODE_WARNING,
       "fine on loopback for development; configure `keys:` before exposing the proxy",
     );
   }

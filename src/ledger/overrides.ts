@@ -98,6 +98,11 @@ export class Overrides {
     return o;
   }
 
+  /** The scopes with an override (in force or not yet dropped). */
+  scopes(): IterableIterator<string> {
+    return this.byScope.keys();
+  }
+
   /** What the overrides of `scopeId` add to its dollar limit in `window` at `now`. */
   raise(scopeId: string, window: WindowSpec, now: number): Raise | undefined {
     const list = this.byScope.get(scopeId);

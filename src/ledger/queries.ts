@@ -51,11 +51,13 @@ export class LedgerQueries {
     return resetsAt(window, at, this.policy.timeZone, oldest);
   }
 
-  /** Spend and utilisation of every scope that has limits. */
+  /** Spend and utilisation of every scope that has limits and spend (or an override). */
   status(now: number): ScopeStatus[] {
     const { policy } = this;
     const out: ScopeStatus[] = [];
-    for (const id of this.counters.scopeIds()) {
+    // A scope with an override shows it even before anything is spent there.
+    const ids = new Set([...this.counters.scopeIds(), ...this.books.overrides.scopes()]);
+    for (const id of ids) {
       const scope = policy.scopeById(id);
       if (!scope) continue;
       for (const limit of scope.limits) {

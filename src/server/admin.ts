@@ -153,6 +153,7 @@ function describe(e: ErrorObject): string {
   if (e.keyword === "additionalProperties")
     return `${at} has an unknown field ${String(e.params.additionalProperty)}`;
   if (e.keyword === "required") return `${at} needs ${String(e.params.missingProperty)}`;
+  if (e.keyword === "enum") return `${at} must be one of ${(e.params.allowedValues as unknown[]).join(", ")}`;
   return `${at} ${e.message ?? "is invalid"}`;
 }
 
@@ -234,8 +235,10 @@ export function createAdminRouter(ctx: AdminContext): Hono<{ Bindings: AdminEnv 
     app.on(op.method, op.path, async (c) => {
       let input: unknown;
       if (op.method === "POST") {
+        // An empty body is an empty object: `curl -X POST …/admin/reload` needs none.
+        const text = await c.req.text();
         try {
-          input = await c.req.json();
+          input = text.trim() === "" ? {} : JSON.parse(text);
         } catch {
           throw new TokenpakError("invalid_request", "the body is not JSON");
         }

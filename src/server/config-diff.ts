@@ -40,12 +40,18 @@ function omit(value: unknown, key: string | undefined): unknown {
 /** Compares two valid configs. Pure. */
 export function configChanges(old: Readonly<Config>, next: Readonly<Config>): ConfigChanges {
   const restartRequired: string[] = [];
-  for (const [section, key] of AT_START) {
-    const a = key === undefined ? old[section] : (old[section] as Record<string, unknown> | undefined)?.[key];
-    const b =
-      key === undefined ? next[section] : (next[section] as Record<string, unknown> | undefined)?.[key];
-    if (JSON.stringify(a) !== JSON.stringify(b))
-      restartRequired.push(`${key === undefined ? section : `${section}.${key}`}: ${shown(a)} → ${shown(b)}`);
+  const field = (c: Readonly<Config>, section: keyof Config, key: string) =>
+    (c[section] as Record<string, unknown> | undefined)?.[key];
+  for (const [section, only] of AT_START) {
+    const keys =
+      only !== undefined
+        ? [only]
+        : [...new Set([...Object.keys(old[section] ?? {}), ...Object.keys(next[section] ?? {})])];
+    for (const key of keys) {
+      const [a, b] = [field(old, section, key), field(next, section, key)];
+      if (JSON.stringify(a) !== JSON.stringify(b))
+        restartRequired.push(`${section}.${key}: ${shown(a)} → ${shown(b)}`);
+    }
   }
   const changed = SECTIONS.filter((section) => {
     const atStart = AT_START.filter(([s]) => s === section).map(([, k]) => k);

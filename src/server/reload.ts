@@ -1,5 +1,6 @@
 import { checkConfig, type Env, readConfigText } from "../config/load.js";
 import { type Problem, problemLine } from "../config/problem.js";
+import { withStoredKeys } from "../config/semantic.js";
 import { isTokenpakError, TokenpakError } from "../errors.js";
 import type { KeyStore } from "../keys/store.js";
 import { configChanges } from "./config-diff.js";
@@ -70,7 +71,7 @@ export async function reloadConfig(options: {
       file,
       changed: changes.changed,
       restart_required: changes.restartRequired,
-      warnings: checked.warnings,
+      warnings: applied.openMode ? checked.warnings : withStoredKeys(checked.warnings),
       keys: (config.keys ?? []).length + stored.filter((k) => k.revoked_at === undefined).length,
       open_mode: applied.openMode,
       rebuilt_from_journal: applied.rebuilt ?? null,

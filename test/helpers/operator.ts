@@ -1,0 +1,106 @@
+// What the operator-control tests share: workspaces (a config file and a data directory),
+// the CLI run in this process as a user runs it, the daemon started in-process with its
+// structured log captured, and requests to it.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { main } from "../../src/cli/main.js";
+import { loadConfig } from "../../src/config/load.js";
+import { type ProxyEvent, type RunningProxy, startProxy } from "../../src/server/serve.js";
+import type { Parsed } from "./json.js";
+
+export interface Workspace {
+  dir: string;
+  config: string;
+  data: string;
+}
+
+const scratch = mkdtempSync(join(tmpdir(), "tokenpak-operator-"));
+let made = 0;
+
+/** A fresh directory with tokenpak.yaml (from `yaml`) and, beside it, data/. */
+export function workspace(yaml: string): Workspace {
+  const dir = join(scratch, `w${++made}`);
+  mkdirSync(dir, { recursive: true });
+  const config = join(dir, "tokenpak.yaml");
+  writeFileSync(config, yaml);
+  return { dir, config, data: join(dir, "data") };
+}
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json(): Parsed;
+}
+
+/** `tokenpak --config <w> --data-dir <w> ...args` in this process, run from the workspace. */
+export async function tokenpak(w: Workspace, args: string[], env: Record<string, string> = {}): Promise<Run> {
+  let stdout = "";
+  let stderr = "";
+  const code = await main(["node", "tokenpak", ...args, "--config", w.config, "--data-dir", w.data], {
+    stdout: {
+      write: (s) => {
+        stdout += s;
+      },
+    },
+    stderr: {
+      write: (s) => {
+        stderr += s;
+      },
+    },
+    cwd: w.dir,
+    env: { HOME: scratch, NO_COLOR: "1", ...env },
+    colorLevel: 0,
+  });
+  return { code, stdout, stderr, json: () => JSON.parse(stdout) as Parsed };
+}
+
+export interface Daemon extends RunningProxy {
+  events: ProxyEvent[];
+  warnings: string[];
+}
+
+/** The daemon on port 0, in this process, with the workspace's config file (so it can reload it). */
+export async function daemon(w: Workspace, env: Record<string, string> = {}): Promise<Daemon> {
+  const { config } = await loadConfig(w.config, env);
+  const events: ProxyEvent[] = [];
+  const warnings: string[] = [];
+  const proxy = await startProxy({
+    config,
+    dataDir: w.data,
+    port: 0,
+    configFile: w.config,
+    env,
+    log: (e) => events.push(e),
+    warn: (m) => warnings.push(m),
+  });
+  return Object.assign(proxy, { events, warnings });
+}
+
+export async function chat(
+  url: string,
+  key: string,
+  body: Record<string, unknown> = {},
+): Promise<{ status: number; json: Parsed; headers: Headers }> {
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "hello" }], ...body }),
+  });
+  return { status: res.status, json: (await res.json()) as Parsed, headers: res.headers };
+}
+
+/** Every file under `dir`, with its bytes as text. */
+export function filesUnder(dir: string): { path: string; text: string; mode: number }[] {
+  const out: { path: string; text: string; mode: number }[] = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    const stat = statSync(path);
+    if (stat.isDirectory()) out.push(...filesUnder(path));
+    else if (stat.isFile()) out.push({ path, text: readFileSync(path, "latin1"), mode: stat.mode & 0o777 });
+  }
+  return out;
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
