@@ -116,11 +116,19 @@ describe("tokenpak reload", () => {
   });
 
   it("a new daily limit on a scope that spent today counts today's spend: the counters are rebuilt from the journal", async () => {
-    const w = workspace(yaml().replace("client-a: { daily_limit_cents: 1000 }", "client-a: { monthly_limit_cents: 1000 }"));
+    const w = workspace(
+      yaml().replace("client-a: { daily_limit_cents: 1000 }", "client-a: { monthly_limit_cents: 1000 }"),
+    );
     const proxy = await start(w);
     for (let i = 0; i < 3; i++) expect((await chat(proxy.url, KEY)).status).toBe(200);
     await proxy.ledger.snapshot(); // the ledger drops the day a monthly-only project does not count in
-    writeFileSync(w.config, yaml({ limit: "0.05" }).replace("daily_limit_cents: 0.05", "daily_limit_cents: 0.05, monthly_limit_cents: 1000"));
+    writeFileSync(
+      w.config,
+      yaml({ limit: "0.05" }).replace(
+        "daily_limit_cents: 0.05",
+        "daily_limit_cents: 0.05, monthly_limit_cents: 1000",
+      ),
+    );
     const reload = await tokenpak(w, ["reload", "--json"]);
     expect(reload.json()).toMatchObject({ ok: true, changed: ["projects"], rebuilt_from_journal: 6 });
     const refused = await chat(proxy.url, KEY);
