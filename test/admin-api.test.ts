@@ -2,6 +2,7 @@
 // the control socket — and budget overrides through it and through `tokenpak budget override`.
 import { Client } from "undici";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { checkConfig } from "../src/config/load.js";
 import { sameSecret } from "../src/server/admin-http.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
 import { journalEntries } from "./helpers/journal.js";
@@ -126,6 +127,10 @@ describe("the admin API on the proxy port", () => {
     expect(sameSecret("a", "a")).toBe(true);
     expect(sameSecret("a", "ab")).toBe(false);
     expect(sameSecret("", TOKEN)).toBe(false);
+    // A short token is legal but validate-config warns about it.
+    const short = checkConfig(yaml('server: { admin_token: "abc123" }'), "t.yaml", {});
+    expect(short.warnings.map((w) => w.path)).toContain("server.admin_token");
+    expect(checkConfig(yaml(), "t.yaml", {}).warnings.map((w) => w.path)).not.toContain("server.admin_token");
   });
 
   it("a malformed body is a 400 naming the field", async () => {

@@ -273,6 +273,15 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
     );
   }
 
+  const adminToken = config.server.admin_token;
+  if (adminToken !== undefined && adminToken !== "" && adminToken.length < 16) {
+    warn(
+      ["server", "admin_token"],
+      `the admin token is ${adminToken.length} characters long: whoever reaches the proxy port can try to guess it, and it changes keys and budgets`,
+      "use a long random value, e.g. `openssl rand -hex 32`, through ${ENV}",
+    );
+  }
+
   if ((config.keys ?? []).length === 0) {
     warn(
       ["keys"],

@@ -306,7 +306,7 @@ port?: number
  */
 admin_token?: string
 /**
- * Who the admin token stands for in the journal (an override's `by`) and the daemon's log.
+ * Who the admin token stands for in the journal (an override's `by`) and the daemon's log. Default: admin-api.
  */
 admin_token_label?: string
 /**
@@ -721,9 +721,9 @@ port: number
  */
 admin_token?: string
 /**
- * Who the admin token stands for in the journal (an override's `by`) and the daemon's log.
+ * Who the admin token stands for in the journal (an override's `by`) and the daemon's log. Default: admin-api.
  */
-admin_token_label: string
+admin_token_label?: string
 /**
  * Largest request body accepted (413 above it).
  */

@@ -42,5 +42,6 @@ export function adminOnPort(
       "www-authenticate": 'Bearer realm="tokenpak-admin"',
     });
   }
-  return router.fetch(request, { caller: { who: config.server.admin_token_label, via: "admin_api" }, log });
+  const who = config.server.admin_token_label ?? "admin-api";
+  return router.fetch(request, { caller: { who, via: "admin_api" }, log });
 }
