@@ -1,25 +1,14 @@
-/**
- * Issue #10's eleven observations, one named test each: inputs from clients
- * and providers that once let spend past a hard cap, recorded less than the
- * provider bills, or poisoned the counters. The real proxy (startProxy, port
- * 0) in front of a fake provider on loopback that misbehaves on request.
- */
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import OpenAI from "openai";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { compilePolicy } from "../src/budget/policy.js";
 import { Ledger } from "../src/ledger/ledger.js";
-import { type RunningProxy, startProxy } from "../src/server/serve.js";
+import type { RunningProxy } from "../src/server/serve.js";
 import { estimateChatInput } from "../src/tokenize/estimate.js";
-import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
+import { proxyHarness } from "./helpers/harness.js";
 import { journalEntries, settleEntries } from "./helpers/journal.js";
 import type { Parsed } from "./helpers/json.js";
 import { configFrom } from "./helpers/policy.js";
 import { sseData } from "./helpers/sse.js";
-
-let fake: FakeUpstream;
 
 const DAY = (unit: "cents" | "tokens" = "cents") => ({
   window: { kind: "day" as const },
@@ -28,8 +17,9 @@ const DAY = (unit: "cents" | "tokens" = "cents") => ({
   kind: "budget" as const,
 });
 
-function yaml(): string {
-  return `
+const h = proxyHarness(
+  (fake) => {
+    return `
 budget:
   daily_limit_cents: 1000
   per_user_limits:
@@ -44,29 +34,10 @@ models:
   gpt: { provider: openai, estimated_input_cost_per_1k: 0.25, estimated_output_cost_per_1k: 1 }
   claude: { provider: anthropic, estimated_input_cost_per_1k: 0.3, estimated_output_cost_per_1k: 1.5 }
 `;
-}
-
-const proxies: { proxy: RunningProxy; dataDir: string }[] = [];
-async function start(): Promise<{ proxy: RunningProxy; dataDir: string }> {
-  const dataDir = await mkdtemp(join(tmpdir(), "tokenpak-regress-"));
-  const proxy = await startProxy({ config: configFrom(yaml()), dataDir, port: 0, warn: () => {} });
-  const h = { proxy, dataDir };
-  proxies.push(h);
-  return h;
-}
-
-beforeAll(async () => {
-  fake = await startFakeUpstream({ replyTokens: 40 });
-});
-afterEach(async () => {
-  for (const h of proxies.splice(0)) await h.proxy.close();
-  fake.requests.length = 0;
-  fake.next.length = 0;
-  fake.options.replyTokens = 40;
-});
-afterAll(async () => {
-  await fake.close();
-});
+  },
+  { replyTokens: 40, prefix: "regress" },
+);
+const yaml = () => h.yaml();
 
 const hello = [{ role: "user", content: "Say hello" }];
 
@@ -124,7 +95,7 @@ async function settled(proxy: RunningProxy): Promise<void> {
 
 describe("#10: the cap holds and the ledger stays honest", () => {
   it("#10.1 a negative, zero or fractional max_tokens is refused (400 naming the field) before anything is reserved", async () => {
-    const { proxy, dataDir } = await start();
+    const { proxy, dataDir } = await h.start();
     const cases: [string, string, Record<string, unknown>][] = [
       [
         "/v1/chat/completions",
@@ -148,14 +119,13 @@ describe("#10: the cap holds and the ledger stays honest", () => {
       expect(error.message).toContain(`\`${field}\` must be a positive integer`);
       if (path !== "/v1/messages") expect(error.param).toBe(field);
     }
-    expect(fake.requests).toHaveLength(0);
+    expect(h.fake.requests).toHaveLength(0);
     await proxy.close();
-    proxies.length = 0;
     expect(journalEntries(dataDir).filter((e) => e.type === "reserve")).toHaveLength(0);
   });
 
   it("#10.1 model must be a string; Object.prototype names are unknown models, not 500s", async () => {
-    const { proxy } = await start();
+    const { proxy } = await h.start();
     const notString = await post(proxy, "/v1/chat/completions", { model: 42, messages: hello });
     expect(notString.res.status).toBe(400);
     expect(notString.json().error.message).toBe("`model` must be a string");
@@ -164,11 +134,11 @@ describe("#10: the cap holds and the ledger stays honest", () => {
       expect(res.status, model).toBe(400);
       expect(json().error.code).toBe("unknown_model");
     }
-    expect(fake.requests).toHaveLength(0);
+    expect(h.fake.requests).toHaveLength(0);
   });
 
   it("#10.2 n > 1 is reserved and clamped per choice", async () => {
-    const { proxy, dataDir } = await start();
+    const { proxy, dataDir } = await h.start();
     const input = estimateChatInput({ messages: hello }, "openai");
     const ok = await post(proxy, "/v1/chat/completions", {
       model: "gpt",
@@ -188,20 +158,19 @@ describe("#10: the cap holds and the ledger stays honest", () => {
       "tight",
     );
     expect(tight.res.status).toBe(200);
-    const sent = fake.requests.at(-1)?.body.max_tokens as number;
+    const sent = h.fake.requests.at(-1)?.body.max_tokens as number;
     expect(sent).toBeLessThanOrEqual(
       Math.floor((1_000_000 - Math.ceil((input * 250_000) / 1000)) / 1000 / 5),
     );
     expect(sent).toBeGreaterThan(150);
     await proxy.close();
-    proxies.length = 0;
     const reserves = journalEntries(dataDir).filter((e) => e.type === "reserve");
     expect(reserves[0]?.type === "reserve" && reserves[0].reserved.tokens).toBe(input + 5 * 100);
     expect(reserves[1]?.type === "reserve" && reserves[1].reserved.tokens).toBe(input + 5 * sent);
   });
 
   it("#10.3 max_tokens beside max_completion_tokens: clamped together, only the honoured one is sent", async () => {
-    const { proxy } = await start();
+    const { proxy } = await h.start();
     const { res } = await post(proxy, "/v1/chat/completions", {
       model: "gpt",
       messages: hello,
@@ -209,7 +178,7 @@ describe("#10: the cap holds and the ledger stays honest", () => {
       max_completion_tokens: 50,
     });
     expect(res.status).toBe(200);
-    const sent = fake.requests[0]?.body;
+    const sent = h.fake.requests[0]?.body;
     expect(sent?.max_completion_tokens).toBe(50);
     expect(sent).not.toHaveProperty("max_tokens");
     // The clamp applies to the field sent: a tight user gets it lowered, and still only one field.
@@ -219,16 +188,16 @@ describe("#10: the cap holds and the ledger stays honest", () => {
       { model: "gpt", messages: hello, max_tokens: 5000, max_completion_tokens: 100_000 },
       "tight",
     );
-    const clamped = fake.requests[1]?.body;
+    const clamped = h.fake.requests[1]?.body;
     expect(clamped).not.toHaveProperty("max_tokens");
     expect(clamped?.max_completion_tokens as number).toBeLessThan(1000);
   });
 
   it("#10.4 an Anthropic stream that ends early is charged for the text generated, not message_start's 1 token", async () => {
-    const { proxy, dataDir } = await start();
-    fake.options.replyTokens = 800;
+    const { proxy, dataDir } = await h.start();
+    h.fake.options.replyTokens = 800;
     // The provider cuts the connection after 60 events (~220 tokens of text).
-    fake.next.push({ kind: "cut", after: 60 });
+    h.fake.next.push({ kind: "cut", after: 60 });
     const cut = await post(proxy, "/v1/messages", {
       model: "claude",
       max_tokens: 1000,
@@ -237,7 +206,7 @@ describe("#10: the cap holds and the ledger stays honest", () => {
     });
     expect(cut.res.status).toBe(200);
     // …and a client that hangs up mid-stream.
-    fake.next.push({ kind: "drip", ms: 5 });
+    h.fake.next.push({ kind: "drip", ms: 5 });
     const seen = await readThenHangUp(
       `${proxy.url}/v1/messages`,
       { model: "claude", max_tokens: 1000, messages: hello, stream: true },
@@ -246,19 +215,18 @@ describe("#10: the cap holds and the ledger stays honest", () => {
     expect(seen).toContain("content_block_delta");
     await settled(proxy);
     await proxy.close();
-    proxies.length = 0;
     const [first, second] = settleEntries(dataDir);
-    const generated = fake.requests.map((r) => r.generated?.output ?? 0);
+    const generated = h.fake.requests.map((r) => r.generated?.output ?? 0);
     expect(first?.status).toBe("upstream_error");
     expect(first?.usage.output).toBeGreaterThanOrEqual(generated[0] ?? Number.POSITIVE_INFINITY);
     expect(second?.status).toBe("aborted");
     expect(second?.usage.output).toBeGreaterThan(100);
-    expect(first?.usage.input).toBe(fake.requests[0]?.generated?.input); // message_start's input is exact
+    expect(first?.usage.input).toBe(h.fake.requests[0]?.generated?.input); // message_start's input is exact
   });
 
   it("#10.5 a JSON request the client abandons after it reached the provider is settled at its real usage", async () => {
-    const { proxy, dataDir } = await start();
-    fake.next.push({ kind: "delay", ms: 300 });
+    const { proxy, dataDir } = await h.start();
+    h.fake.next.push({ kind: "delay", ms: 300 });
     const controller = new AbortController();
     const gone = fetch(`${proxy.url}/v1/chat/completions`, {
       method: "POST",
@@ -266,19 +234,18 @@ describe("#10: the cap holds and the ledger stays honest", () => {
       body: JSON.stringify({ model: "gpt", messages: hello }),
       signal: controller.signal,
     }).catch(() => "hung up");
-    while (fake.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    while (h.fake.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
     controller.abort();
     expect(await gone).toBe("hung up");
     await settled(proxy);
     await proxy.close();
-    proxies.length = 0;
     const entries = journalEntries(dataDir);
     expect(entries.map((e) => e.type)).toEqual(["reserve", "settle"]);
     expect(entries[1]).toMatchObject({ status: "ok", usage: { output: 40 } });
   });
 
   it("#10.6 odd usage from upstream never reaches the counters: refused usage is charged at the reservation", async () => {
-    const { proxy, dataDir } = await start();
+    const { proxy, dataDir } = await h.start();
     const input = estimateChatInput({ messages: hello }, "openai");
     const odd: Record<string, unknown>[] = [
       { prompt_tokens: input, completion_tokens: "abc" },
@@ -286,7 +253,7 @@ describe("#10: the cap holds and the ledger stays honest", () => {
       { prompt_tokens: "50", completion_tokens: "7" },
     ];
     for (const usage of odd) {
-      fake.next.push({ kind: "usage", usage });
+      h.fake.next.push({ kind: "usage", usage });
       const { res } = await post(proxy, "/v1/chat/completions", {
         model: "gpt",
         messages: hello,
@@ -295,7 +262,7 @@ describe("#10: the cap holds and the ledger stays honest", () => {
       expect(res.status).toBe(200);
     }
     // Streams too.
-    fake.next.push({ kind: "usage", usage: { prompt_tokens: input, completion_tokens: "abc" } });
+    h.fake.next.push({ kind: "usage", usage: { prompt_tokens: input, completion_tokens: "abc" } });
     await post(proxy, "/v1/chat/completions", {
       model: "gpt",
       messages: hello,
@@ -311,7 +278,6 @@ describe("#10: the cap holds and the ledger stays honest", () => {
     expect(Number.isSafeInteger(live.spent) && live.spent > 0).toBe(true);
     expect(Number.isSafeInteger(liveTokens.spent)).toBe(true);
     await proxy.close();
-    proxies.length = 0;
     const settles = settleEntries(dataDir);
     const worst = Math.ceil((input * 250_000 + 100 * 1_000_000) / 1000);
     expect(settles.slice(0, 2).map((s) => [s.status, s.cost])).toEqual([
@@ -334,8 +300,8 @@ describe("#10: the cap holds and the ledger stays honest", () => {
   });
 
   it("#10.7 stream asked, JSON answered: settled from its usage and relayed as a stream; a non-JSON 200 is a 502", async () => {
-    const { proxy, dataDir } = await start();
-    fake.next.push({ kind: "ignore-stream" });
+    const { proxy, dataDir } = await h.start();
+    h.fake.next.push({ kind: "ignore-stream" });
     const streamed = await post(proxy, "/v1/chat/completions", {
       model: "gpt",
       messages: hello,
@@ -352,7 +318,7 @@ describe("#10: the cap holds and the ledger stays honest", () => {
     const cents = Number(/cost_cents=([\d.]+)/.exec(streamed.text)?.[1]);
     expect(cents).toBeCloseTo((input * 0.25 + 40) / 1000, 9);
     // The same through the official SDK, which must see an ordinary stream.
-    fake.next.push({ kind: "ignore-stream" });
+    h.fake.next.push({ kind: "ignore-stream" });
     const openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "alice", maxRetries: 0 });
     let text = "";
     for await (const chunk of await openai.chat.completions.create({
@@ -364,7 +330,7 @@ describe("#10: the cap holds and the ledger stays honest", () => {
     }
     expect(text).toMatch(/^Budgets keep agents honest/);
 
-    fake.next.push({
+    h.fake.next.push({
       kind: "status",
       status: 200,
       text: "<html>gateway says hi</html>",
@@ -385,7 +351,6 @@ describe("#10: the cap holds and the ledger stays honest", () => {
     expect(asString.res.status).toBe(400);
     expect(asString.json().error.param).toBe("stream");
     await proxy.close();
-    proxies.length = 0;
     const settles = settleEntries(dataDir);
     expect(settles[0]).toMatchObject({ status: "ok", usage: { output: 40 } });
     expect(settles[2]).toMatchObject({ status: "upstream_invalid" });
@@ -393,7 +358,7 @@ describe("#10: the cap holds and the ledger stays honest", () => {
   });
 
   it("#10.8 deeply nested JSON is refused with 400 before any reservation", async () => {
-    const { proxy, dataDir } = await start();
+    const { proxy, dataDir } = await h.start();
     const deep = `{"model":"gpt","messages":${JSON.stringify(hello)},"metadata":${"[".repeat(20_000)}${"]".repeat(20_000)}}`;
     for (let i = 0; i < 3; i++) {
       const { res, json } = await post(proxy, "/v1/chat/completions", deep);
@@ -405,13 +370,12 @@ describe("#10: the cap holds and the ledger stays honest", () => {
       200,
     );
     await proxy.close();
-    proxies.length = 0;
     expect(journalEntries(dataDir).filter((e) => e.type === "reserve")).toHaveLength(1);
   });
 
   it("#10.9 Anthropic cache writes without a configured price are charged at 1.25× input, 1-hour writes at 2×", async () => {
-    const { proxy } = await start();
-    fake.next.push({
+    const { proxy } = await h.start();
+    h.fake.next.push({
       kind: "usage",
       usage: {
         input_tokens: 0,
@@ -426,8 +390,8 @@ describe("#10: the cap holds and the ledger stays honest", () => {
   });
 
   it("#10.10 a mid-stream Anthropic error reaches an OpenAI-format client as an error, journaled upstream_error", async () => {
-    const { proxy, dataDir } = await start();
-    fake.next.push({ kind: "stream-error", after: 8 });
+    const { proxy, dataDir } = await h.start();
+    h.fake.next.push({ kind: "stream-error", after: 8 });
     const { text } = await post(proxy, "/v1/chat/completions", {
       model: "claude",
       max_tokens: 100,
@@ -439,7 +403,7 @@ describe("#10: the cap holds and the ledger stays honest", () => {
     expect(chunks.some((c) => c.choices?.[0]?.finish_reason === "stop")).toBe(false);
     expect(text).not.toContain("[DONE]");
     // The official SDK raises it.
-    fake.next.push({ kind: "stream-error", after: 8 });
+    h.fake.next.push({ kind: "stream-error", after: 8 });
     const openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "alice", maxRetries: 0 });
     const consume = async () => {
       for await (const _ of await openai.chat.completions.create({
@@ -454,17 +418,16 @@ describe("#10: the cap holds and the ledger stays honest", () => {
     await expect(consume()).rejects.toThrow(/Overloaded/);
     await settled(proxy);
     await proxy.close();
-    proxies.length = 0;
     const [settle] = settleEntries(dataDir);
     expect(settle?.status).toBe("upstream_error");
     expect(settle?.usage.output).toBeGreaterThan(1); // the six text deltas streamed were counted
-    expect(settle?.usage.output).toBeGreaterThanOrEqual(fake.requests[0]?.generated?.output ?? 99);
+    expect(settle?.usage.output).toBeGreaterThanOrEqual(h.fake.requests[0]?.generated?.output ?? 99);
   });
 
   it("#10.11 a refusal caused only by requests in flight says so and is retryable", async () => {
-    const { proxy } = await start();
+    const { proxy } = await h.start();
     // race has 3¢ a day. A request holding all but ~0.006¢ of it as its worst case is in flight…
-    fake.next.push({ kind: "delay", ms: 400 });
+    h.fake.next.push({ kind: "delay", ms: 400 });
     const holding = post(
       proxy,
       "/v1/chat/completions",

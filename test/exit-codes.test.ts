@@ -25,9 +25,9 @@ function docTables(): { file: string; table: string }[] {
 }
 
 describe("exit codes", () => {
-  it("obs 9: every exit-code table in README.md and docs/ is the one in src/cli/exit-codes.ts", () => {
+  it("obs 9: every exit-code table in the README and docs/ is the one in src/cli/exit-codes.ts", () => {
     const tables = docTables();
-    expect(tables.map((t) => t.file)).toContain("README.md");
+    expect(tables.map((t) => t.file)).toContain("docs/cli.md");
     for (const { file, table } of tables) expect(table, file).toBe(exitCodesMarkdown());
     // The codes the table once lacked.
     expect(exitCodeFor("ledger_corrupt")).toBe(5);

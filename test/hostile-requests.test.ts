@@ -9,7 +9,7 @@ import { mkdtemp } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { compilePolicy } from "../src/budget/policy.js";
 import { Ledger } from "../src/ledger/ledger.js";
 import { PriceBook } from "../src/pricing/book.js";
@@ -17,16 +17,15 @@ import { Upstreams } from "../src/providers/upstream.js";
 import { createApp } from "../src/server/app.js";
 import { Authenticator, looksLikeSecret } from "../src/server/identity.js";
 import { ResponseMemory } from "../src/server/response-memory.js";
-import { type RunningProxy, startProxy } from "../src/server/serve.js";
-import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
+import type { RunningProxy } from "../src/server/serve.js";
+import { proxyHarness } from "./helpers/harness.js";
 import type { Parsed } from "./helpers/json.js";
 import { configFrom } from "./helpers/policy.js";
 
 const PROVIDER_KEY = "sk-upstream-secret-key-4242";
-let fake: FakeUpstream;
-
-function yaml(extra = ""): string {
-  return `
+const h = proxyHarness(
+  (fake, extra) => {
+    return `
 budget:
   daily_limit_cents: 1000
 providers:
@@ -37,27 +36,10 @@ models:
   claude: { provider: anthropic, estimated_input_cost_per_1k: 0.3, estimated_output_cost_per_1k: 1.5 }
   bulk: { provider: openai, estimated_input_cost_per_1k: 0.0001, estimated_output_cost_per_1k: 0.0001, max_output_tokens: 100 }
 ${extra}`;
-}
-
-const proxies: { proxy: RunningProxy; dataDir: string }[] = [];
-async function start(extra = "", warn: (m: string) => void = () => {}) {
-  const dataDir = await mkdtemp(join(tmpdir(), "tokenpak-hostile-"));
-  const proxy = await startProxy({ config: configFrom(yaml(extra)), dataDir, port: 0, warn });
-  proxies.push({ proxy, dataDir });
-  return { proxy, dataDir };
-}
-
-beforeAll(async () => {
-  fake = await startFakeUpstream({ replyTokens: 20 });
-});
-afterEach(async () => {
-  for (const h of proxies.splice(0)) await h.proxy.close();
-  fake.requests.length = 0;
-  fake.next.length = 0;
-});
-afterAll(async () => {
-  await fake.close();
-});
+  },
+  { replyTokens: 20, prefix: "hostile" },
+);
+const yaml = (extra = "") => h.yaml(extra);
 
 const hello = [{ role: "user", content: "Say hello" }];
 
@@ -86,7 +68,7 @@ function dataText(dir: string): string {
 
 describe("#11: hostile requests", () => {
   it("#11.3 a chunked body is refused as soon as it passes max_body_bytes, not after it was read whole", async () => {
-    const { proxy } = await start("server: { max_body_bytes: 102400 }");
+    const { proxy } = await h.start("server: { max_body_bytes: 102400 }");
     const url = new URL(`${proxy.url}/v1/chat/completions`);
     const chunk = Buffer.alloc(1 << 20, "a"); // 1 MB
     const result = await new Promise<{ status: number; writtenMb: number }>((resolve, reject) => {
@@ -129,7 +111,7 @@ describe("#11: hostile requests", () => {
   });
 
   it("#11.4 tokenizing an 8 MB body does not hold the event loop: other work runs in between", async () => {
-    const { proxy } = await start("server: { max_body_bytes: 20971520 }");
+    const { proxy } = await h.start("server: { max_body_bytes: 20971520 }");
     // Varied text, as the reporter's: words of random syllables, nothing the token memo has seen.
     const syllables = [
       "ka",
@@ -160,7 +142,7 @@ describe("#11: hostile requests", () => {
       choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }],
       usage: { prompt_tokens: 10, completion_tokens: 1 },
     };
-    fake.next.push({ kind: "status", status: 200, text: JSON.stringify(answer) });
+    h.fake.next.push({ kind: "status", status: 200, text: JSON.stringify(answer) });
     let longest = 0;
     let last = performance.now();
     const ticker = setInterval(() => {
@@ -181,7 +163,7 @@ describe("#11: hostile requests", () => {
   }, 60_000);
 
   it("#11.6 open mode refuses a bearer that looks like a secret, without storing or echoing it", async () => {
-    const { proxy, dataDir } = await start();
+    const { proxy, dataDir } = await h.start();
     const secrets = [
       "sk-proj-abcdefghijklmnop1234567890",
       "sk-ant-api03-xyzXYZ0123456789",
@@ -205,9 +187,8 @@ describe("#11: hostile requests", () => {
         user,
       ).toBe(200);
     }
-    expect(fake.requests).toHaveLength(3);
+    expect(h.fake.requests).toHaveLength(3);
     await proxy.close();
-    proxies.length = 0;
     const stored = dataText(dataDir);
     for (const secret of secrets) expect(stored).not.toContain(secret);
     expect(stored).toContain("ops@example.com");
@@ -222,8 +203,8 @@ describe("#11: hostile requests", () => {
   });
 
   it("#11.7 an upstream error that echoes the provider's key reaches the client with the key blanked out", async () => {
-    const { proxy } = await start();
-    fake.next.push({
+    const { proxy } = await h.start();
+    h.fake.next.push({
       kind: "status",
       status: 401,
       body: {
@@ -239,7 +220,7 @@ describe("#11: hostile requests", () => {
     expect(json.text).not.toContain(PROVIDER_KEY);
     expect(json.json().error.message).toBe("Incorrect API key provided: [redacted]");
     // Translated (an OpenAI client to an Anthropic model), and mid-stream.
-    fake.next.push({
+    h.fake.next.push({
       kind: "status",
       status: 400,
       body: { type: "error", error: { type: "invalid_request_error", message: `bad key ${PROVIDER_KEY}` } },

@@ -4,23 +4,18 @@
  * API (event names, item shapes, usage fields) and Anthropic's messages.
  */
 
-import { mkdtemp } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MICROS_PER_CENT } from "../src/money/money.js";
-import { type RunningProxy, startProxy } from "../src/server/serve.js";
+import type { RunningProxy } from "../src/server/serve.js";
 import { estimateResponsesInput } from "../src/tokenize/estimate.js";
-import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
+import { proxyHarness } from "./helpers/harness.js";
 import { journalEntries, settleEntries } from "./helpers/journal.js";
 import type { Parsed } from "./helpers/json.js";
-import { configFrom } from "./helpers/policy.js";
 
-let fake: FakeUpstream;
-
-function yaml(extra = ""): string {
-  return `
+const h = proxyHarness(
+  (fake, extra) => {
+    return `
 budget:
   daily_limit_cents: 1000
   per_user_limits:
@@ -35,29 +30,10 @@ models:
   gpt-5: { provider: openai, pin_price: true, upstream_model: gpt-5-2025-08-07, estimated_input_cost_per_1k: 0.125, estimated_output_cost_per_1k: 1, cached_input_cost_per_1k: 0.0125, max_output_tokens: 8000, context_window: 50000, tool_call_cents: { web_search: 1 } }
   claude: { provider: anthropic, pin_price: true, upstream_model: claude-sonnet-4-5, estimated_input_cost_per_1k: 0.3, estimated_output_cost_per_1k: 1.5 }
 ${extra}`;
-}
-
-const running: { proxy: RunningProxy; dataDir: string }[] = [];
-async function start(extra = "", dataDir?: string) {
-  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), "tokenpak-responses-")));
-  const proxy = await startProxy({ config: configFrom(yaml(extra)), dataDir: dir, port: 0, warn: () => {} });
-  const h = { proxy, dataDir: dir };
-  running.push(h);
-  return h;
-}
-
-beforeAll(async () => {
-  fake = await startFakeUpstream({ replyTokens: 40 });
-});
-afterEach(async () => {
-  for (const h of running.splice(0)) await h.proxy.close();
-  fake.requests.length = 0;
-  fake.next.length = 0;
-  fake.options.replyTokens = 40;
-});
-afterAll(async () => {
-  await fake.close();
-});
+  },
+  { replyTokens: 40, prefix: "responses" },
+);
+const _yaml = (extra = "") => h.yaml(extra);
 
 async function post(proxy: RunningProxy, body: unknown, user = "alice", path = "/v1/responses") {
   const res = await fetch(`${proxy.url}${path}`, {
@@ -83,7 +59,7 @@ const micros = (cents: number) => Math.round(cents * MICROS_PER_CENT);
 
 describe("POST /v1/responses on an OpenAI provider", () => {
   it("JSON: forwarded with the provider's key, the upstream model and the reserved max_output_tokens; settled from usage", async () => {
-    const { proxy, dataDir } = await start();
+    const { proxy, dataDir } = await h.start();
     const { res, json } = await post(proxy, ask);
     expect(res.status).toBe(200);
     const body = json();
@@ -91,7 +67,7 @@ describe("POST /v1/responses on an OpenAI provider", () => {
     expect(body.status).toBe("completed");
     expect(body.output[0]).toMatchObject({ type: "message", role: "assistant", status: "completed" });
     expect(body.output[0].content[0].type).toBe("output_text");
-    const seen = fake.requests[0];
+    const seen = h.fake.requests[0];
     expect(seen?.path).toBe("/v1/responses");
     expect(seen?.headers.authorization).toBe("Bearer sk-upstream-secret");
     expect(seen?.body.model).toBe("gpt-5-2025-08-07");
@@ -109,7 +85,7 @@ describe("POST /v1/responses on an OpenAI provider", () => {
   });
 
   it("every documented input shape is priced and forwarded as sent", async () => {
-    const { proxy, dataDir } = await start();
+    const { proxy, dataDir } = await h.start();
     const body = {
       model: "gpt-5",
       instructions: "You are terse.",
@@ -137,7 +113,7 @@ describe("POST /v1/responses on an OpenAI provider", () => {
     };
     const { res } = await post(proxy, body);
     expect(res.status).toBe(200);
-    const seen = fake.requests[0]?.body;
+    const seen = h.fake.requests[0]?.body;
     for (const key of [
       "instructions",
       "input",
@@ -159,7 +135,7 @@ describe("POST /v1/responses on an OpenAI provider", () => {
   });
 
   it("refuses what it could misread, in the Responses error shape, before reserving", async () => {
-    const { proxy } = await start();
+    const { proxy } = await h.start();
     const bad: [Record<string, unknown>, string][] = [
       [{ ...ask, max_output_tokens: 0 }, "max_output_tokens"],
       [{ ...ask, max_output_tokens: -5 }, "max_output_tokens"],
@@ -176,12 +152,12 @@ describe("POST /v1/responses on an OpenAI provider", () => {
       expect(json().error).toMatchObject({ code: "invalid_request", type: "invalid_request_error", param });
       expect(res.headers.get("x-should-retry")).toBe("false");
     }
-    expect(fake.requests).toHaveLength(0);
+    expect(h.fake.requests).toHaveLength(0);
     expect(proxy.ledger.openReservations).toBe(0);
   });
 
   it("a budget refusal is a 402 in the Responses error shape", async () => {
-    const { proxy } = await start();
+    const { proxy } = await h.start();
     const { res, json } = await post(proxy, ask, "broke");
     expect(res.status).toBe(402);
     expect(json()).toEqual({
@@ -193,11 +169,11 @@ describe("POST /v1/responses on an OpenAI provider", () => {
       }),
     });
     expect(res.headers.get("x-should-retry")).toBe("false");
-    expect(fake.requests).toHaveLength(0);
+    expect(h.fake.requests).toHaveLength(0);
   });
 
   it("stream: response.* events relayed in order, settled from response.completed's usage, at the JSON cost", async () => {
-    const { proxy, dataDir } = await start();
+    const { proxy, dataDir } = await h.start();
     const json = (await post(proxy, ask)).json();
     const { res, text } = await post(proxy, { ...ask, stream: true });
     expect(res.headers.get("content-type")).toContain("text/event-stream");
@@ -222,12 +198,12 @@ describe("POST /v1/responses on an OpenAI provider", () => {
     expect(settled?.status).toBe("ok");
     expect(settled?.cost).toBe(micros(json.cost_cents));
     // The Responses API has no stream_options.include_usage: nothing is added upstream.
-    expect(fake.requests[1]?.body).not.toHaveProperty("stream_options");
+    expect(h.fake.requests[1]?.body).not.toHaveProperty("stream_options");
   });
 
   it("stream cut short: the client gets an error event, the text streamed is charged", async () => {
-    const { proxy, dataDir } = await start();
-    fake.next.push({ kind: "cut", after: 8 });
+    const { proxy, dataDir } = await h.start();
+    h.fake.next.push({ kind: "cut", after: 8 });
     const { text } = await post(proxy, { ...ask, stream: true });
     const events = sse(text);
     const last = events.at(-1)?.data;
@@ -235,29 +211,29 @@ describe("POST /v1/responses on an OpenAI provider", () => {
     expect(events.map((e) => e.data.type)).not.toContain("response.completed");
     const [settled] = settleEntries(dataDir);
     expect(settled?.status).toBe("upstream_error");
-    expect(settled?.usage.output).toBe(fake.requests[0]?.generated?.output);
+    expect(settled?.usage.output).toBe(h.fake.requests[0]?.generated?.output);
     expect(settled?.usage.output).toBeGreaterThan(0);
   });
 
   it("a provider `error` event mid-stream is passed through; response.failed is settled at the usage it reports", async () => {
-    const { proxy, dataDir } = await start();
-    fake.next.push({ kind: "stream-error", after: 8 });
+    const { proxy, dataDir } = await h.start();
+    h.fake.next.push({ kind: "stream-error", after: 8 });
     const first = sse((await post(proxy, { ...ask, stream: true })).text);
     expect(first.at(-1)?.data).toMatchObject({ type: "error", code: "server_error" });
-    fake.next.push({ kind: "failed", after: 8 });
+    h.fake.next.push({ kind: "failed", after: 8 });
     const second = sse((await post(proxy, { ...ask, stream: true })).text);
     expect(second.at(-1)?.data).toMatchObject({ type: "response.failed", response: { status: "failed" } });
     const [a, b] = settleEntries(dataDir);
     expect(a?.status).toBe("upstream_error");
-    expect(a?.usage.output).toBe(fake.requests[0]?.generated?.output);
+    expect(a?.usage.output).toBe(h.fake.requests[0]?.generated?.output);
     expect(b?.status).toBe("upstream_error");
     // What response.failed reported: the fake's input and output so far.
-    expect(b?.usage.output).toBe(fake.requests[1]?.generated?.output);
-    expect(b?.usage.input).toBe(fake.requests[1]?.generated?.input);
+    expect(b?.usage.output).toBe(h.fake.requests[1]?.generated?.output);
+    expect(b?.usage.input).toBe(h.fake.requests[1]?.generated?.input);
   });
 
   it("response.incomplete (max_output_tokens ran out) is a whole answer, settled at its usage", async () => {
-    const { proxy, dataDir } = await start();
+    const { proxy, dataDir } = await h.start();
     const { text } = await post(proxy, { ...ask, stream: true, max_output_tokens: 20 });
     const last = sse(text).at(-1)?.data;
     expect(last).toMatchObject({
@@ -268,7 +244,7 @@ describe("POST /v1/responses on an OpenAI provider", () => {
   });
 
   it("reasoning tokens are output: priced as output, counted against the clamp, and a cut reasoning stream is charged its whole cap", async () => {
-    const { proxy, dataDir } = await start();
+    const { proxy, dataDir } = await h.start();
     const { json } = await post(proxy, { ...ask, reasoning: { effort: "high" }, max_output_tokens: 100 });
     const usage = json().usage;
     expect(usage.output_tokens_details.reasoning_tokens).toBe(40);
@@ -281,18 +257,18 @@ describe("POST /v1/responses on an OpenAI provider", () => {
     const tight = await post(proxy, { ...ask, reasoning: { effort: "high" } }, "tight");
     const clamp = Number(tight.res.headers.get("x-tokenpak-max-tokens-clamped"));
     expect(clamp).toBeGreaterThan(16);
-    expect(fake.requests.at(-1)?.body.max_output_tokens).toBe(clamp);
+    expect(h.fake.requests.at(-1)?.body.max_output_tokens).toBe(clamp);
     expect(tight.json().usage.output_tokens).toBeLessThanOrEqual(clamp);
 
     // Reasoning never streams: a stream cut after the reasoning item began is charged the whole cap.
-    fake.next.push({ kind: "cut", after: 3 });
+    h.fake.next.push({ kind: "cut", after: 3 });
     await post(proxy, { ...ask, stream: true, reasoning: { effort: "high" }, max_output_tokens: 300 });
     const cut = settleEntries(dataDir).at(-1);
     expect(cut?.status).toBe("upstream_error");
     expect(cut?.usage.output).toBe(300);
 
     // The same for a JSON answer that came without its usage.
-    fake.next.push({ kind: "no-usage" });
+    h.fake.next.push({ kind: "no-usage" });
     await post(proxy, { ...ask, reasoning: { effort: "high" }, max_output_tokens: 250 });
     expect(settleEntries(dataDir).at(-1)?.usage.output).toBe(250);
   });
@@ -300,7 +276,7 @@ describe("POST /v1/responses on an OpenAI provider", () => {
 
 describe("stateful turns: previous_response_id", () => {
   it("reserves the remembered context of the response it continues, and remembers across a restart", async () => {
-    const first = await start();
+    const first = await h.start();
     const one = (await post(first.proxy, ask)).json();
     const context = one.usage.total_tokens as number;
     const next = { model: "gpt-5", previous_response_id: one.id, input: "And more?", max_output_tokens: 100 };
@@ -315,8 +291,7 @@ describe("stateful turns: previous_response_id", () => {
 
     // The memory is in the snapshot: a restarted proxy still knows the second response.
     await first.proxy.close();
-    running.splice(running.indexOf(first), 1);
-    const again = await start("", first.dataDir);
+    const again = await h.start("", { dataDir: first.dataDir });
     const third = { ...next, previous_response_id: two.json().id };
     expect((await post(again.proxy, third)).res.status).toBe(200);
     const after = journalEntries(first.dataDir)
@@ -329,12 +304,12 @@ describe("stateful turns: previous_response_id", () => {
   });
 
   it("with a tight budget, the second turn is clamped where the new input alone would have passed in full", async () => {
-    const { proxy } = await start();
-    fake.options.replyTokens = 2500;
+    const { proxy } = await h.start();
+    h.fake.options.replyTokens = 2500;
     // A long first turn, on a generous budget: 2,500 output tokens of context.
     const one = (await post(proxy, { ...ask, max_output_tokens: 3000 })).json();
     expect(one.usage.total_tokens).toBeGreaterThan(2500);
-    fake.options.replyTokens = 40;
+    h.fake.options.replyTokens = 40;
     // "tight" has 0.5¢: naive (new input only) that leaves ~490 output tokens; with 2,500+ tokens of
     // stored context at 0.125¢/1k, ~0.32¢ go to input and only ~180 output tokens fit.
     const body = { model: "gpt-5", previous_response_id: one.id, input: "Go on.", max_output_tokens: 400 };
@@ -346,11 +321,11 @@ describe("stateful turns: previous_response_id", () => {
     const clamp = Number(two.res.headers.get("x-tokenpak-max-tokens-clamped"));
     expect(clamp).toBeGreaterThan(16);
     expect(clamp).toBeLessThan(400);
-    expect(fake.requests.at(-1)?.body.max_output_tokens).toBe(clamp);
+    expect(h.fake.requests.at(-1)?.body.max_output_tokens).toBe(clamp);
   });
 
   it("an item_reference is reserved at the output of the response it came from; an unknown one at the context window", async () => {
-    const { proxy, dataDir } = await start();
+    const { proxy, dataDir } = await h.start();
     const one = (await post(proxy, ask)).json();
     const item = one.output[0].id as string;
     const body = {
@@ -369,15 +344,15 @@ describe("stateful turns: previous_response_id", () => {
       return r?.type === "reserve" ? r.reserved.tokens : 0;
     };
     expect(reserved()).toBe(one.usage.output_tokens + estimateResponsesInput(body, "openai") + 100);
-    fake.next.push({ kind: "status", status: 200, body: { ...one, id: "resp_x" } });
+    h.fake.next.push({ kind: "status", status: 200, body: { ...one, id: "resp_x" } });
     await post(proxy, { ...body, input: [{ type: "item_reference", id: "msg_never_seen" }] });
     expect(reserved()).toBe(50_000 + 100);
   });
 
   it("an unknown previous response reserves the model's context window; refused on a tight budget with the reason", async () => {
-    const { proxy, dataDir } = await start();
+    const { proxy, dataDir } = await h.start();
     // A response tokenpak never saw: made at the provider directly.
-    const direct = await fetch(`${fake.url}/v1/responses`, {
+    const direct = await fetch(`${h.fake.url}/v1/responses`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ model: "gpt-5", input: "Hello" }),
@@ -397,11 +372,11 @@ describe("stateful turns: previous_response_id", () => {
 
 describe("built-in tools", () => {
   it("a priced tool is reserved max_tool_calls times and charged per call made", async () => {
-    const { proxy, dataDir } = await start();
+    const { proxy, dataDir } = await h.start();
     const body = { ...ask, tools: [{ type: "web_search" }], max_output_tokens: 200 };
     const { res, json } = await post(proxy, body);
     expect(res.status).toBe(200);
-    expect(fake.requests[0]?.body.max_tool_calls).toBe(10); // none asked: the reserved number is sent
+    expect(h.fake.requests[0]?.body.max_tool_calls).toBe(10); // none asked: the reserved number is sent
     expect(json().output[0]).toMatchObject({ type: "web_search_call", status: "completed" });
     const reserve = journalEntries(dataDir).find((e) => e.type === "reserve");
     const input = estimateResponsesInput(body, "openai");
@@ -417,12 +392,12 @@ describe("built-in tools", () => {
 
     // Streamed: the same call counted from the stream's final response.
     await post(proxy, { ...body, stream: true, max_tool_calls: 2 });
-    expect(fake.requests[1]?.body.max_tool_calls).toBe(2);
+    expect(h.fake.requests[1]?.body.max_tool_calls).toBe(2);
     expect(settleEntries(dataDir)[1]?.tool_calls).toEqual({ web_search: 1 });
   });
 
   it("an unpriced tool is refused, or let through uncharged with pricing.unknown_tool: allow", async () => {
-    const { proxy } = await start();
+    const { proxy } = await h.start();
     const body = { ...ask, tools: [{ type: "file_search", vector_store_ids: ["vs_1"] }] };
     const refused = await post(proxy, body);
     expect(refused.res.status).toBe(400);
@@ -432,9 +407,9 @@ describe("built-in tools", () => {
       tool: "file_search",
     });
     expect(refused.json().error.message).toContain("models.gpt-5.tool_call_cents.file_search");
-    expect(fake.requests).toHaveLength(0);
+    expect(h.fake.requests).toHaveLength(0);
 
-    const allowed = await start("pricing: { unknown_tool: allow }");
+    const allowed = await h.start("pricing: { unknown_tool: allow }");
     expect((await post(allowed.proxy, body)).res.status).toBe(200);
     const [settled] = settleEntries(allowed.dataDir);
     expect(settled?.tool_calls).toEqual({ file_search: 1 });
@@ -442,7 +417,7 @@ describe("built-in tools", () => {
   });
 
   it("function tools are the client's: no per-call price needed, the call comes back as a function_call item", async () => {
-    const { proxy } = await start();
+    const { proxy } = await h.start();
     const tools = [
       {
         type: "function",
@@ -456,13 +431,13 @@ describe("built-in tools", () => {
       name: "get_weather",
       arguments: '{"city":"Paris"}',
     });
-    expect(fake.requests[0]?.body).not.toHaveProperty("max_tool_calls");
+    expect(h.fake.requests[0]?.body).not.toHaveProperty("max_tool_calls");
   });
 });
 
 describe("a Responses request for a model on an Anthropic provider", () => {
   it("JSON: instructions, text, images, function tools and results translate; the message comes back as a response", async () => {
-    const { proxy, dataDir } = await start();
+    const { proxy, dataDir } = await h.start();
     const body = {
       model: "claude",
       instructions: "You are terse.",
@@ -483,7 +458,7 @@ describe("a Responses request for a model on an Anthropic provider", () => {
     };
     const { res, json } = await post(proxy, body);
     expect(res.status).toBe(200);
-    const seen = fake.requests[0];
+    const seen = h.fake.requests[0];
     expect(seen?.path).toBe("/v1/messages");
     expect(seen?.headers["x-api-key"]).toBe("sk-ant-upstream");
     expect(seen?.body).toMatchObject({
@@ -521,7 +496,7 @@ describe("a Responses request for a model on an Anthropic provider", () => {
   });
 
   it("a tool_use answer becomes a function_call item; a stream translates event by event", async () => {
-    const { proxy } = await start();
+    const { proxy } = await h.start();
     const message = {
       id: "msg_01abc",
       type: "message",
@@ -535,7 +510,7 @@ describe("a Responses request for a model on an Anthropic provider", () => {
       stop_sequence: null,
       usage: { input_tokens: 20, output_tokens: 15 },
     };
-    fake.next.push({ kind: "status", status: 200, body: message });
+    h.fake.next.push({ kind: "status", status: 200, body: message });
     const tools = [{ type: "function", name: "lookup", parameters: { type: "object" } }];
     const json = (await post(proxy, { model: "claude", input: "hi", tools })).json();
     expect(json.id).toBe("resp_01abc");
@@ -568,7 +543,7 @@ describe("a Responses request for a model on an Anthropic provider", () => {
   });
 
   it("what only OpenAI can serve is a 400 that says so, before anything is reserved", async () => {
-    const { proxy } = await start();
+    const { proxy, dataDir } = await h.start();
     const cases: [Record<string, unknown>, string][] = [
       [{ previous_response_id: "resp_1" }, "previous_response_id"],
       [{ tools: [{ type: "web_search" }] }, "tools"],
@@ -580,23 +555,23 @@ describe("a Responses request for a model on an Anthropic provider", () => {
       expect(json().error).toMatchObject({ code: "invalid_request", param });
       expect(json().error.message).toContain("Anthropic provider");
     }
-    expect(fake.requests).toHaveLength(0);
-    expect(journalEntries(running[0]?.dataDir ?? "")).toHaveLength(0);
+    expect(h.fake.requests).toHaveLength(0);
+    expect(journalEntries(dataDir)).toHaveLength(0);
   });
 });
 
 describe("headers tell the truth", () => {
   it("max_output_tokens lowered to the model's max_output_tokens sets x-tokenpak-max-tokens-clamped", async () => {
-    const { proxy } = await start();
+    const { proxy } = await h.start();
     const { res } = await post(proxy, { ...ask, max_output_tokens: 20_000 });
     expect(res.headers.get("x-tokenpak-max-tokens-clamped")).toBe("8000");
-    expect(fake.requests[0]?.body.max_output_tokens).toBe(8000);
+    expect(h.fake.requests[0]?.body.max_output_tokens).toBe(8000);
     const asked = await post(proxy, { ...ask, max_output_tokens: 500 });
     expect(asked.res.headers.get("x-tokenpak-max-tokens-clamped")).toBeNull();
   });
 
   it("a stream's cost comes in an HTTP trailer when the client sends TE: trailers", async () => {
-    const { proxy } = await start();
+    const { proxy } = await h.start();
     const url = new URL(`${proxy.url}/v1/responses`);
     const streamed = (te: boolean) =>
       new Promise<{ text: string; trailers: NodeJS.Dict<string>; declared: string | undefined }>(

@@ -46,5 +46,5 @@ export function summaryLine(s: RunSummary): string {
 /** Appends the run's line to <data-dir>/reconcile.log. */
 export function appendRunLog(dataDir: string, summary: RunSummary): void {
   mkdirSync(dataDir, { recursive: true });
-  appendFileSync(join(dataDir, RECONCILE_LOG), `${summaryLine(summary)}\n`);
+  appendFileSync(join(dataDir, RECONCILE_LOG), `${summaryLine(summary)}\n`, { mode: 0o600 });
 }
