@@ -1,24 +1,23 @@
 // The admin API on the proxy port (/admin/* behind server.admin_token) — the same router as
 // the control socket — and budget overrides through it and through `tokenpak budget override`.
 import { Client } from "undici";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { checkConfig } from "../src/config/load.js";
 import { sameSecret } from "../src/server/admin-http.js";
-import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
 import { journalEntries } from "./helpers/journal.js";
 import type { Parsed } from "./helpers/json.js";
-import { chat, type Daemon, daemon, sleep, tokenpak, type Workspace, workspace } from "./helpers/operator.js";
+import {
+  chat,
+  type Daemon,
+  daemons,
+  sleep,
+  tokenpak,
+  type Workspace,
+  workspace,
+} from "./helpers/operator.js";
 
 const TOKEN = "admin-token-for-tests-0123456789";
-let upstream: FakeUpstream;
-const running: Daemon[] = [];
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ replyTokens: 100 });
-});
-afterEach(async () => {
-  for (const d of running.splice(0)) await d.close();
-});
-afterAll(() => upstream.close());
+const world = daemons(100);
 
 // Each answer: 100 output tokens at 10¢/1k = 1¢, plus a little input. client-a may spend 2¢ a day.
 const yaml = (server = `server: { admin_token: "${TOKEN}", admin_token_label: ops-bot }`) => `
@@ -29,16 +28,12 @@ keys:
   - { name: a-key, key: tp-client-a-key-0001, project: client-a }
 ${server}
 providers:
-  openai: { type: openai, api_key: sk-upstream-secret, base_url: "${upstream.url}/v1" }
+  openai: { type: openai, api_key: sk-upstream-secret, base_url: "${world.upstream.url}/v1" }
 models:
   gpt-4o: { provider: openai, pin_price: true, estimated_input_cost_per_1k: 0.1, estimated_output_cost_per_1k: 10, max_output_tokens: 100 }
 `;
 
-async function start(w: Workspace): Promise<Daemon> {
-  const d = await daemon(w);
-  running.push(d);
-  return d;
-}
+const start = (w: Workspace) => world.start(w);
 
 async function admin(
   proxy: Daemon,
@@ -331,7 +326,6 @@ describe("budget overrides", () => {
     ]);
 
     await proxy.close();
-    running.length = 0;
     proxy = await start(w);
     expect((await admin(proxy, "GET", "/admin/overrides")).json.overrides.map((o: Parsed) => o.id)).toEqual([
       id,

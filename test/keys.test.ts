@@ -3,32 +3,14 @@
 // the data directory keeps of them.
 import { lstatSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { spendReport } from "../src/ledger/report.js";
 import { startProxy } from "../src/server/serve.js";
-import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
 import { settleEntries } from "./helpers/journal.js";
-import {
-  chat,
-  type Daemon,
-  daemon,
-  filesUnder,
-  sleep,
-  tokenpak,
-  type Workspace,
-  workspace,
-} from "./helpers/operator.js";
+import { chat, daemons, filesUnder, sleep, tokenpak, type Workspace, workspace } from "./helpers/operator.js";
 import { configFrom } from "./helpers/policy.js";
 
-let upstream: FakeUpstream;
-const running: Daemon[] = [];
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ replyTokens: 20 });
-});
-afterEach(async () => {
-  for (const d of running.splice(0)) await d.close();
-});
-afterAll(() => upstream.close());
+const world = daemons(20);
 
 const yaml = (keys = "keys:\n  - { name: ops, key: tp-ops-config-key-0001, project: web }") => `
 budget: { daily_limit_cents: 100000 }
@@ -38,16 +20,12 @@ projects:
   web: {}
 ${keys}
 providers:
-  openai: { type: openai, api_key: sk-upstream-secret, base_url: "${upstream.url}/v1" }
+  openai: { type: openai, api_key: sk-upstream-secret, base_url: "${world.upstream.url}/v1" }
 models:
   gpt-4o: { provider: openai, pin_price: true, estimated_input_cost_per_1k: 0.25, estimated_output_cost_per_1k: 1, max_output_tokens: 256 }
 `;
 
-async function start(w: Workspace): Promise<Daemon> {
-  const d = await daemon(w);
-  running.push(d);
-  return d;
-}
+const start = (w: Workspace) => world.start(w);
 
 describe("keys against a running proxy", () => {
   it("create → works and is attributed to its project; revoke → 401 at once; rotate → both until the grace ends; no secret on disk", async () => {
@@ -139,7 +117,6 @@ describe("keys against a running proxy", () => {
 
     // Nothing in the data directory holds a secret: not the store, the journal, the snapshot, the log.
     await proxy.close();
-    running.length = 0;
     const files = filesUnder(w.data);
     expect(files.map((f) => f.path)).toEqual(expect.arrayContaining([join(w.data, "keys.json")]));
     for (const f of files) {
@@ -184,7 +161,6 @@ describe("keys without a running proxy", () => {
     const proxy = await start(w);
     expect((await chat(proxy.url, made.stdout.trim())).status).toBe(200);
     await proxy.close();
-    running.length = 0;
 
     writeFileSync(w.config, yaml("keys:\n  - { name: offline, key: tp-another-config-key-1, project: web }"));
     await expect(

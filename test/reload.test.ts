@@ -3,25 +3,17 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { ROOT } from "./helpers/cli.js";
-import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
 import { settleEntries } from "./helpers/journal.js";
 import type { Parsed } from "./helpers/json.js";
-import { chat, type Daemon, daemon, sleep, tokenpak, type Workspace, workspace } from "./helpers/operator.js";
+import { chat, daemons, sleep, tokenpak, type Workspace, workspace } from "./helpers/operator.js";
 
-let upstream: FakeUpstream;
-const running: Daemon[] = [];
+const world = daemons(100);
 const children: ChildProcess[] = [];
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ replyTokens: 100 });
-});
-afterEach(async () => {
-  for (const d of running.splice(0)) await d.close();
+afterEach(() => {
   for (const c of children.splice(0)) c.kill("SIGKILL");
-  upstream.next.length = 0;
 });
-afterAll(() => upstream.close());
 
 const KEY = "tp-client-a-key-0001";
 const yaml = (o: { limit?: string; price?: number; port?: number; extra?: string } = {}) => `
@@ -32,17 +24,13 @@ keys:
   - { name: a-key, key: ${KEY}, project: client-a }
 server: { port: ${o.port ?? 8000} }
 providers:
-  openai: { type: openai, api_key: sk-upstream-secret, base_url: "${upstream.url}/v1" }
+  openai: { type: openai, api_key: sk-upstream-secret, base_url: "${world.upstream.url}/v1" }
 models:
   gpt-4o: { provider: openai, pin_price: true, estimated_input_cost_per_1k: ${o.price ?? 1}, estimated_output_cost_per_1k: ${o.price ?? 1}, max_output_tokens: 100 }
 ${o.extra ?? ""}
 `;
 
-async function start(w: Workspace): Promise<Daemon> {
-  const d = await daemon(w);
-  running.push(d);
-  return d;
-}
+const start = (w: Workspace) => world.start(w);
 
 /** What an answer costs at `centsPer1k` for both input and output, in cents. */
 function costAt(answer: Parsed, centsPer1k: number): number {
@@ -140,7 +128,7 @@ describe("tokenpak reload", () => {
   it("a request in flight during a reload finishes, and is settled, at its own prices; the next pays the new ones", async () => {
     const w = workspace(yaml({ price: 1 }));
     const proxy = await start(w);
-    upstream.next.push({ kind: "delay", ms: 700 });
+    world.upstream.next.push({ kind: "delay", ms: 700 });
     const inFlight = chat(proxy.url, KEY);
     while (proxy.ledger.openReservations === 0) await sleep(5);
     writeFileSync(w.config, yaml({ price: 10 }));
@@ -195,7 +183,6 @@ describe("tokenpak reload", () => {
       problems: [{ path: "(yaml)" }],
     });
     await proxy.close();
-    running.length = 0;
     const none = await tokenpak(w, ["reload"]);
     expect(none.code).toBe(4);
     expect(none.stderr).toContain("no proxy is running on");

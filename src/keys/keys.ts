@@ -223,15 +223,15 @@ export function rotateKey(
 
 const revoked = (k: StoredKey) => k.revoked_at !== undefined;
 
+type Who = Pick<StoredKey, "name" | "project" | "team" | "user">;
+const who = (k: Who) => ({ name: k.name, project: k.project, team: k.team, user: k.user });
+
 /** The store's keys a request may present: not revoked (expiry and grace are the authenticator's, per request). */
 export function storeGrants(stored: readonly StoredKey[]): KeyGrant[] {
   return stored
     .filter((k) => !revoked(k))
     .map((k) => ({
-      name: k.name,
-      project: k.project,
-      team: k.team,
-      user: k.user,
+      ...who(k),
       digests: [
         { sha256: k.sha256 },
         ...(k.previous ?? []).map((p) => ({ sha256: p.sha256, until: Date.parse(p.valid_until) })),
@@ -243,10 +243,7 @@ export function storeGrants(stored: readonly StoredKey[]): KeyGrant[] {
 /** The config's keys as grants: no expiry, one digest each. */
 export function configGrants(config: Pick<Config, "keys">): KeyGrant[] {
   return (config.keys ?? []).map((k) => ({
-    name: k.name,
-    project: k.project,
-    team: k.team,
-    user: k.user,
+    ...who(k),
     digests: [{ sha256: k.key !== undefined ? sha256Hex(k.key) : (k.key_sha256 ?? "").toLowerCase() }],
   }));
 }
@@ -308,6 +305,21 @@ function state(k: StoredKey, now: number): KeyView["state"] {
   return "active";
 }
 
+/** What every key shows, wherever it is kept. */
+function baseView(k: Who & KeyLimits, source: KeyView["source"], lastUsed: string | null) {
+  return {
+    name: k.name,
+    source,
+    project: k.project ?? null,
+    team: k.team ?? null,
+    user: k.user ?? null,
+    daily_limit_cents: k.daily_limit_cents ?? null,
+    monthly_limit_cents: k.monthly_limit_cents ?? null,
+    requests_per_minute: k.rate_limit?.requests_per_minute ?? null,
+    last_used_at: lastUsed,
+  };
+}
+
 /** Every key, the config's first, as `keys list` shows them. */
 export function keyViews(
   config: Pick<Config, "keys">,
@@ -321,18 +333,10 @@ export function keyViews(
   };
   const fromConfig = (config.keys ?? []).map(
     (k): KeyView => ({
-      name: k.name,
-      source: "config",
-      project: k.project,
-      team: k.team ?? null,
-      user: k.user ?? null,
-      daily_limit_cents: k.daily_limit_cents ?? null,
-      monthly_limit_cents: k.monthly_limit_cents ?? null,
-      requests_per_minute: k.rate_limit?.requests_per_minute ?? null,
+      ...baseView(k, "config", used(k.name)),
       created_at: null,
       created_by: null,
       expires_at: null,
-      last_used_at: used(k.name),
       state: "active",
       revoked_at: null,
       rotated_at: null,
@@ -342,18 +346,10 @@ export function keyViews(
   const fromStore = stored.map((k): KeyView => {
     const grace = (k.previous ?? []).map((p) => p.valid_until).filter((t) => Date.parse(t) > now);
     return {
-      name: k.name,
-      source: "store",
-      project: k.project ?? null,
-      team: k.team ?? null,
-      user: k.user ?? null,
-      daily_limit_cents: k.daily_limit_cents ?? null,
-      monthly_limit_cents: k.monthly_limit_cents ?? null,
-      requests_per_minute: k.rate_limit?.requests_per_minute ?? null,
+      ...baseView(k, "store", used(k.name)),
       created_at: k.created_at,
       created_by: k.created_by,
       expires_at: k.expires_at ?? null,
-      last_used_at: used(k.name),
       state: state(k, now),
       revoked_at: k.revoked_at ?? null,
       rotated_at: k.rotated_at ?? null,

@@ -71,15 +71,18 @@ describe("needsRebuild", () => {
   });
 });
 
+/** A ledger whose project bot has only a monthly limit (snapshots only when asked). */
+async function monthlyOnly(): Promise<Ledger> {
+  const dir = await mkdtemp(join(tmpdir(), "tokenpak-use-policy-"));
+  const policy = policyFrom(base("{ monthly_limit_cents: 5000 }"));
+  const { ledger } = await Ledger.open({ dir, policy, clock: () => T0, snapshotIntervalMs: 0 });
+  open.push(ledger);
+  return ledger;
+}
+
 describe("Ledger.usePolicy", () => {
   it("a lowered limit binds the next request; no rebuild", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "tokenpak-use-policy-"));
-    const { ledger } = await Ledger.open({
-      dir,
-      policy: policyFrom(base("{ monthly_limit_cents: 5000 }")),
-      clock: () => T0,
-    });
-    open.push(ledger);
+    const ledger = await monthlyOnly();
     await spend(ledger, "a", centsToMicros(30));
     expect(ledger.usePolicy(policyFrom(base("{ monthly_limit_cents: 20 }")))).toEqual({});
     const r = ledger.reserve({ requestId: "b", identity: { project: "bot" }, model: m, inputTokens: 1 });
@@ -87,14 +90,7 @@ describe("Ledger.usePolicy", () => {
   });
 
   it("a new daily limit on a project that spent today: the counters are rebuilt and today's spend counts", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "tokenpak-use-policy-"));
-    const { ledger } = await Ledger.open({
-      dir,
-      policy: policyFrom(base("{ monthly_limit_cents: 5000 }")),
-      clock: () => T0,
-      snapshotIntervalMs: 0,
-    });
-    open.push(ledger);
+    const ledger = await monthlyOnly();
     await spend(ledger, "a", centsToMicros(30));
     await ledger.snapshot(); // prunes the day the project's limits did not count in
     expect(ledger.usage("project:bot", DAY).spent).toBe(0);

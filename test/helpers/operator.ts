@@ -4,9 +4,11 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { main } from "../../src/cli/main.js";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import { loadConfig } from "../../src/config/load.js";
 import { type ProxyEvent, type RunningProxy, startProxy } from "../../src/server/serve.js";
+import { runInProcess } from "./cli.js";
+import { type FakeUpstream, startFakeUpstream } from "./fake-upstream.js";
 import type { Parsed } from "./json.js";
 
 export interface Workspace {
@@ -34,26 +36,14 @@ export interface Run {
   json(): Parsed;
 }
 
-/** `tokenpak --config <w> --data-dir <w> ...args` in this process, run from the workspace. */
+/** `tokenpak ...args --config <w> --data-dir <w>` in this process, run from the workspace. */
 export async function tokenpak(w: Workspace, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(["node", "tokenpak", ...args, "--config", w.config, "--data-dir", w.data], {
-    stdout: {
-      write: (s) => {
-        stdout += s;
-      },
-    },
-    stderr: {
-      write: (s) => {
-        stderr += s;
-      },
-    },
-    cwd: w.dir,
-    env: { HOME: scratch, NO_COLOR: "1", ...env },
-    colorLevel: 0,
+  const run = await runInProcess([...args, "--config", w.config, "--data-dir", w.data], w.dir, {
+    HOME: scratch,
+    NO_COLOR: "1",
+    ...env,
   });
-  return { code, stdout, stderr, json: () => JSON.parse(stdout) as Parsed };
+  return { ...run, json: () => JSON.parse(run.stdout) as Parsed };
 }
 
 export interface Daemon extends RunningProxy {
@@ -76,6 +66,35 @@ export async function daemon(w: Workspace, env: Record<string, string> = {}): Pr
     warn: (m) => warnings.push(m),
   });
   return Object.assign(proxy, { events, warnings });
+}
+
+/**
+ * A test file's fake provider and the daemons its tests start from workspaces:
+ * each daemon is closed after its test (closing twice is harmless), the fake's
+ * queued behaviours cleared.
+ */
+export function daemons(replyTokens: number) {
+  let fake: FakeUpstream | undefined;
+  const running: Daemon[] = [];
+  beforeAll(async () => {
+    fake = await startFakeUpstream({ replyTokens });
+  });
+  afterEach(async () => {
+    for (const d of running.splice(0)) await d.close();
+    if (fake) fake.next.length = 0;
+  });
+  afterAll(() => fake?.close());
+  return {
+    get upstream(): FakeUpstream {
+      if (!fake) throw new Error("the fake provider starts in beforeAll");
+      return fake;
+    },
+    async start(w: Workspace): Promise<Daemon> {
+      const d = await daemon(w);
+      running.push(d);
+      return d;
+    },
+  };
 }
 
 export async function chat(
