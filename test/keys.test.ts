@@ -175,6 +175,31 @@ describe("keys without a running proxy", () => {
     });
   });
 
+  it("a change the proxy cannot take is refused before the store is written: the last key of a proxy beyond loopback", async () => {
+    const w = workspace(yaml(""));
+    const made = await tokenpak(w, ["keys", "create", "--name", "only"]);
+    const { loadConfig } = await import("../src/config/load.js");
+    const proxy = await startProxy({
+      config: (await loadConfig(w.config, {})).config,
+      dataDir: w.data,
+      port: 0,
+      host: "0.0.0.0",
+    });
+    try {
+      const url = `http://127.0.0.1:${proxy.port}`;
+      const revoked = await tokenpak(w, ["keys", "revoke", "only"]);
+      expect(revoked.code).toBe(1);
+      expect(revoked.stderr).toContain("no client keys are configured (open mode");
+      expect(revoked.stderr).toContain("refusing to serve on 0.0.0.0");
+      expect((await tokenpak(w, ["keys", "list", "--json"])).json().keys).toMatchObject([
+        { name: "only", state: "active" },
+      ]);
+      expect((await chat(url, made.stdout.trim())).status).toBe(200);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it("the first key ends open mode at once; a second daemon on the data directory is ledger_locked", async () => {
     const w = workspace(yaml(""));
     const proxy = await start(w);

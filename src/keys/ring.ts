@@ -25,10 +25,12 @@ export interface KeyRingOptions {
   usage: KeyUsage;
   clock: () => number;
   /**
-   * Told after each change is on disk, with the key's scope when the key is
-   * new (no spend to miss): the daemon rebuilds what requests are checked by.
+   * Asked before each change is written, with the keys it leaves and the new
+   * key's scope when there is one (no spend to miss): may refuse (throw) —
+   * then nothing is written — and returns what puts the change in force once
+   * it is on disk. The daemon rebuilds what requests are checked by.
    */
-  changed: (stored: readonly StoredKey[], fresh?: string) => void;
+  prepare: (stored: readonly StoredKey[], fresh?: string) => () => void;
 }
 
 /**
@@ -60,30 +62,39 @@ export class KeyRing {
     );
   }
 
+  /** Runs one change of the store: checked, written, then put in force. */
+  private async change<T extends { stored: readonly StoredKey[] }>(
+    make: (keys: readonly StoredKey[], config: Readonly<Config>, now: number) => T,
+    fresh?: string,
+  ): Promise<T> {
+    let commit: (() => void) | undefined;
+    const result = await this.options.store.update((keys) => {
+      const next = make(keys, this.options.config(), this.options.clock());
+      commit = next.stored === keys ? undefined : this.options.prepare(next.stored, fresh);
+      return next;
+    });
+    commit?.();
+    return result;
+  }
+
   async create(spec: KeySpec, by: string): Promise<IssuedKey & { openModeEnded: boolean }> {
     const wasOpen = this.empty;
     const secret = newSecret();
-    const { stored } = await this.options.store.update((keys) =>
-      createKey(keys, spec, this.options.config(), { now: this.options.clock(), by }, secret),
+    await this.change(
+      (keys, config, now) => createKey(keys, spec, config, { now, by }, secret),
+      `key:${spec.name}`,
     );
-    this.options.changed(stored, `key:${spec.name}`);
     return { key: this.view(spec.name), secret, openModeEnded: wasOpen };
   }
 
   async revoke(name: string, by: string): Promise<{ key: KeyView; changed: boolean }> {
-    const { stored, changed } = await this.options.store.update((keys) =>
-      revokeKey(keys, name, this.options.config(), { now: this.options.clock(), by }),
-    );
-    if (changed) this.options.changed(stored);
+    const { changed } = await this.change((keys, config, now) => revokeKey(keys, name, config, { now, by }));
     return { key: this.view(name), changed };
   }
 
   async rotate(name: string, graceMs: number, by: string): Promise<IssuedKey> {
     const secret = newSecret();
-    const { stored } = await this.options.store.update((keys) =>
-      rotateKey(keys, name, this.options.config(), { now: this.options.clock(), by, graceMs }, secret),
-    );
-    this.options.changed(stored);
+    await this.change((keys, config, now) => rotateKey(keys, name, config, { now, by, graceMs }, secret));
     return { key: this.view(name), secret };
   }
 }

@@ -205,7 +205,7 @@ export async function openAdminSession(options: {
       config: () => options.config,
       usage: services.usage,
       clock,
-      changed: () => {},
+      prepare: () => () => {},
     }),
   };
   const caller: Caller = { who: operatorName(), via: "direct" };

@@ -120,27 +120,39 @@ export class Runtime {
   }
 
   /**
-   * Serves the next request with `config` and the store's keys `stored`.
-   * Everything that can refuse does so before anything changes; `fresh` is
-   * the scope of a key just created (its counters need no rebuild).
+   * Checks `config` with the store's keys `stored` and builds what the next
+   * request would be served with; the function returned puts it in force.
+   * Everything that can refuse (clashing keys, open mode beyond loopback)
+   * does so here, before anything changes — so a key change is checked
+   * before the store is written. `fresh`: the scope of a key just created
+   * (its counters need no rebuild).
    */
-  apply(config: Readonly<Config>, stored: readonly StoredKey[], fresh?: string): Applied {
+  prepare(config: Readonly<Config>, stored: readonly StoredKey[], fresh?: string): () => Applied {
     const old = this.deps;
     const auth = this.authenticator(config, stored);
     const policy = compilePolicy(config, keyLimits(config, stored));
     const sameProviders =
       JSON.stringify([...providerSettings(old.config)]) === JSON.stringify([...providerSettings(config)]);
-    const upstreams = sameProviders ? old.upstreams : new Upstreams(providerSettings(config));
-    // The one step that can still fail (a rebuild that cannot read the journal): nothing is swapped yet.
-    const { rebuilt } = this.parts.ledger.usePolicy(policy, new Set(fresh !== undefined ? [fresh] : []));
-    if (config !== old.config) {
-      this.parts.prices.configure(config);
-      this.parts.alerts.reconfigure(config);
-    }
-    if (upstreams !== old.upstreams) this.retire(old.upstreams);
-    this.stored = stored;
-    this.deps = { ...old, config, auth, upstreams, maxBodyBytes: config.server.max_body_bytes };
-    return { ...(rebuilt !== undefined ? { rebuilt } : {}), openMode: auth.openMode };
+    return () => {
+      if (this.deps !== old)
+        throw new TokenpakError("internal", "the runtime changed between prepare and apply");
+      // The one step that can still fail (a rebuild that cannot read the journal): nothing is swapped yet.
+      const { rebuilt } = this.parts.ledger.usePolicy(policy, new Set(fresh !== undefined ? [fresh] : []));
+      const upstreams = sameProviders ? old.upstreams : new Upstreams(providerSettings(config));
+      if (config !== old.config) {
+        this.parts.prices.configure(config);
+        this.parts.alerts.reconfigure(config);
+      }
+      if (upstreams !== old.upstreams) this.retire(old.upstreams);
+      this.stored = stored;
+      this.deps = { ...old, config, auth, upstreams, maxBodyBytes: config.server.max_body_bytes };
+      return { ...(rebuilt !== undefined ? { rebuilt } : {}), openMode: auth.openMode };
+    };
+  }
+
+  /** Serves the next request with `config` and the store's keys `stored` (prepare, then put in force). */
+  apply(config: Readonly<Config>, stored: readonly StoredKey[], fresh?: string): Applied {
+    return this.prepare(config, stored, fresh)();
   }
 
   /** A replaced provider's pool serves what started on it, then closes. */

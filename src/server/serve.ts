@@ -138,7 +138,21 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     usage,
     clock,
     // A key created, revoked or rotated serves the next request: the daemon applies it at once.
-    changed: (stored, fresh) => runtime.apply(runtime.config, stored, fresh),
+    prepare: (stored, fresh) => {
+      runtime.prepare(runtime.config, stored, fresh); // refuses before the store is written
+      // Built again once written: a reload may have come in between.
+      return () => {
+        try {
+          runtime.apply(runtime.config, stored, fresh);
+        } catch (error) {
+          const why = error instanceof Error ? error.message : String(error);
+          throw new TokenpakError(
+            "reload_refused",
+            `the key store was written, but the proxy could not take it (${why}); fix it and run tokenpak reload`,
+          );
+        }
+      };
+    },
   });
   let reloading: Promise<unknown> = Promise.resolve();
   const reload = (by = "signal"): Promise<ReloadResult> => {
