@@ -81,3 +81,46 @@ export async function reloadConfig(options: {
     return refuse([asProblem(error.message)]);
   }
 }
+
+/** What the daemon logs of a reload: its result, or why it was refused. */
+export type ReloadRecord =
+  | ({ ok: true; by: string } & ReloadResult)
+  | { ok: false; by: string; code: string; error: string; problems?: unknown };
+
+/**
+ * The daemon's reload (SIGHUP, POST /admin/reload, `tokenpak reload`): one at
+ * a time — two racing would each apply what they read — and each logged,
+ * done or refused. Without a config file there is nothing to re-read.
+ */
+export function reloader(options: {
+  file: string | undefined;
+  env: Env;
+  runtime: Runtime;
+  store: KeyStore;
+  warn: (message: string) => void;
+  log: (record: ReloadRecord) => void;
+}): (by?: string) => Promise<ReloadResult> {
+  let reloading: Promise<unknown> = Promise.resolve();
+  return (by = "signal") => {
+    const run = async () => {
+      try {
+        if (options.file === undefined) {
+          throw new TokenpakError(
+            "reload_refused",
+            "the proxy was started without a config file: nothing to re-read",
+          );
+        }
+        const result = await reloadConfig({ ...options, file: options.file });
+        options.log({ ok: true, by, ...result });
+        return result;
+      } catch (error) {
+        const e = isTokenpakError(error) ? error : new TokenpakError("internal", String(error));
+        options.log({ ok: false, by, code: e.code, error: e.message, problems: e.details.problems });
+        throw error;
+      }
+    };
+    const next = reloading.then(run, run);
+    reloading = next.catch(() => {});
+    return next;
+  };
+}

@@ -3,6 +3,8 @@ import { compilePolicy } from "../budget/policy.js";
 import type { Config } from "../config/types.generated.js";
 import { TokenpakError } from "../errors.js";
 import { assertNoClashes, keyLimits, type StoredKey, storeGrants } from "../keys/keys.js";
+import { KeyRing } from "../keys/ring.js";
+import type { KeyStore } from "../keys/store.js";
 import type { KeyUsage } from "../keys/usage.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { isLoopbackHost } from "../net/loopback.js";
@@ -153,6 +155,35 @@ export class Runtime {
   /** Serves the next request with `config` and the store's keys `stored` (prepare, then put in force). */
   apply(config: Readonly<Config>, stored: readonly StoredKey[], fresh?: string): Applied {
     return this.prepare(config, stored, fresh)();
+  }
+
+  /**
+   * The key store's operations as the daemon runs them: a key created,
+   * revoked or rotated is checked against what the proxy serves before the
+   * store is written, and serves the next request once it is.
+   */
+  keyRing(store: KeyStore, usage: KeyUsage): KeyRing {
+    return new KeyRing({
+      store,
+      config: () => this.config,
+      usage,
+      clock: this.parts.clock,
+      prepare: (stored, fresh) => {
+        this.prepare(this.config, stored, fresh); // refuses before the store is written
+        // Built again once written: a reload may have come in between.
+        return () => {
+          try {
+            this.apply(this.config, stored, fresh);
+          } catch (error) {
+            const why = error instanceof Error ? error.message : String(error);
+            throw new TokenpakError(
+              "reload_refused",
+              `the key store was written, but the proxy could not take it (${why}); fix it and run tokenpak reload`,
+            );
+          }
+        };
+      },
+    });
   }
 
   /** A replaced provider's pool serves what started on it, then closes. */

@@ -4,15 +4,15 @@ import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hon
 import type { AlertMonitor } from "../alerts/monitor.js";
 import type { Env } from "../config/load.js";
 import type { Config } from "../config/types.generated.js";
-import { isTokenpakError, TokenpakError } from "../errors.js";
-import { KeyRing } from "../keys/ring.js";
+import { TokenpakError } from "../errors.js";
+import type { KeyRing } from "../keys/ring.js";
 import type { CloseReport, Ledger, LedgerHealth, LedgerOptions, OpenReport } from "../ledger/ledger.js";
 import { createAdminRouter } from "./admin.js";
 import { createApp } from "./app.js";
 import { type ControlChannel, controlSocketPath, listenControl } from "./control-socket.js";
 import { bindResponse } from "./disconnect.js";
 import { type PriceWatch, watchPrices } from "./price-watch.js";
-import { type ReloadResult, reloadConfig } from "./reload.js";
+import { type ReloadRecord, type ReloadResult, reloader } from "./reload.js";
 import { ResponseMemory } from "./response-memory.js";
 import { Runtime } from "./runtime.js";
 import { closeLedgerServices, openLedgerServices, saveKeyUsage } from "./services.js";
@@ -51,8 +51,7 @@ export type ProxyEvent =
       control_socket: string | null;
       admin_api: boolean;
     }
-  | ({ event: "reload"; ok: true; by: string } & ReloadResult)
-  | { event: "reload"; ok: false; by: string; code: string; error: string; problems?: unknown }
+  | ({ event: "reload" } & ReloadRecord)
   | { event: "stop"; interrupted: number };
 
 export interface RunningProxy {
@@ -132,58 +131,15 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     throw error;
   }
   ledger.onHealth((health) => reportHealth(health, alerts, warn));
-  const keys = new KeyRing({
+  const keys = runtime.keyRing(keyStore, usage);
+  const reload = reloader({
+    file: options.configFile,
+    env: options.env ?? process.env,
+    runtime,
     store: keyStore,
-    config: () => runtime.config,
-    usage,
-    clock,
-    // A key created, revoked or rotated serves the next request: the daemon applies it at once.
-    prepare: (stored, fresh) => {
-      runtime.prepare(runtime.config, stored, fresh); // refuses before the store is written
-      // Built again once written: a reload may have come in between.
-      return () => {
-        try {
-          runtime.apply(runtime.config, stored, fresh);
-        } catch (error) {
-          const why = error instanceof Error ? error.message : String(error);
-          throw new TokenpakError(
-            "reload_refused",
-            `the key store was written, but the proxy could not take it (${why}); fix it and run tokenpak reload`,
-          );
-        }
-      };
-    },
+    warn,
+    log: (record) => log({ event: "reload", ...record }),
   });
-  let reloading: Promise<unknown> = Promise.resolve();
-  const reload = (by = "signal"): Promise<ReloadResult> => {
-    const run = async () => {
-      if (options.configFile === undefined) {
-        throw new TokenpakError(
-          "reload_refused",
-          "the proxy was started without a config file: nothing to re-read",
-        );
-      }
-      try {
-        const result = await reloadConfig({
-          file: options.configFile,
-          env: options.env ?? process.env,
-          runtime,
-          store: keyStore,
-          warn,
-        });
-        log({ event: "reload", ok: true, by, ...result });
-        return result;
-      } catch (error) {
-        const e = isTokenpakError(error) ? error : new TokenpakError("internal", String(error));
-        log({ event: "reload", ok: false, by, code: e.code, error: e.message, problems: e.details.problems });
-        throw error;
-      }
-    };
-    // One at a time: two reloads racing would each apply what they read.
-    const next = reloading.then(run, run);
-    reloading = next.catch(() => {});
-    return next;
-  };
   const adminContext = {
     ledger,
     alerts,
