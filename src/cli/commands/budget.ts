@@ -51,6 +51,9 @@ export function registerBudget(program: Command, ctx: CliContext, setExitCode: S
     });
 }
 
+/** The words `--window` also takes for the calendar windows. */
+const WINDOW_ALIASES: Readonly<Record<string, string>> = { day: "daily", month: "monthly" };
+
 function describe(o: OverrideView): string {
   return `${o.scope} ${o.window ?? "every dollar limit"} +${formatCents(o.add_cents)} until ${o.until}`;
 }
@@ -131,7 +134,7 @@ export async function overrideCommand(
         : undefined;
     const { override } = await session.call(ops.createOverrideOp, {
       scope: options.scope ?? "",
-      ...(options.window !== undefined ? { window: options.window } : {}),
+      ...(options.window !== undefined ? { window: WINDOW_ALIASES[options.window] ?? options.window } : {}),
       add_cents: addCents,
       ...(until !== undefined ? { until } : {}),
       reason: options.reason ?? "",
