@@ -155,7 +155,7 @@ export function localDateParts(ts: number, timeZone: string): LocalDateParts {
  * the first instant that exists on that date, and for a date skipped entirely
  * (Pacific/Apia, 2011-12-30) it is the first instant of the next existing date.
  */
-function startOfLocalDate(year: number, month: number, day: number, timeZone: string): number {
+export function startOfLocalDate(year: number, month: number, day: number, timeZone: string): number {
   const wall = Date.UTC(year, month - 1, day);
   // Offsets a day either side; at most one transition lies between them.
   const offBefore = wallMs(wall - DAY_MS, timeZone) - (wall - DAY_MS);

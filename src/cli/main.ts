@@ -2,10 +2,13 @@ import { readFileSync } from "node:fs";
 import chalk from "chalk";
 import { Command, CommanderError } from "commander";
 import { registerAlerts } from "./commands/alerts.js";
+import { registerBudget } from "./commands/budget.js";
+import { registerKeys } from "./commands/keys.js";
 import { registerLedger } from "./commands/ledger.js";
 import { registerPricing } from "./commands/pricing.js";
 import { registerProxy } from "./commands/proxy.js";
 import { registerReconcileSpend } from "./commands/reconcile-spend.js";
+import { registerReload } from "./commands/reload.js";
 import { registerSyncPricing } from "./commands/sync-pricing.js";
 import { registerValidateConfig } from "./commands/validate-config.js";
 import type { CliContext, GlobalOptions, SetExitCode } from "./context.js";
@@ -42,6 +45,9 @@ export function createProgram(ctx: CliContext, setExitCode: SetExitCode = () => 
   registerPricing(program, ctx, setExitCode);
   registerReconcileSpend(program, ctx, setExitCode);
   registerLedger(program, ctx, setExitCode);
+  registerKeys(program, ctx, setExitCode);
+  registerBudget(program, ctx, setExitCode);
+  registerReload(program, ctx, setExitCode);
   return program;
 }
 

@@ -1,8 +1,8 @@
-import { type Breach, capOf, type WindowUsage } from "../budget/decide.js";
-import type { Identity, Limit, Policy, Scope } from "../budget/policy.js";
+import { type Breach, capOf, type Raise, type WindowUsage } from "../budget/decide.js";
+import type { Identity, Limit, Scope } from "../budget/policy.js";
 import { resetsAt, type WindowSpec } from "../budget/windows.js";
 import type { Micros } from "../money/money.js";
-import type { Counters } from "./counters.js";
+import type { Books } from "./booking.js";
 
 export interface ScopeStatus {
   scope: string;
@@ -10,22 +10,32 @@ export interface ScopeStatus {
   name: string;
   window: Breach["limit"]["window"];
   unit: Breach["limit"]["unit"];
+  /** As configured. */
   limit: number;
+  /** Where it blocks: (limit + overrides) × hard_stop_pct. */
   cap: number;
   spent: number;
   reserved: number;
+  /** Of the limit as configured: past 100 while an override lets it go on. */
   pct: number;
   resetsAt?: number;
+  /** Budget overrides in force on this limit: what they add, until when the first ends, and their ids. */
+  raised?: Raise & { ids: string[] };
 }
 
-/** Read-only questions about the counters, at a moment the caller gives. */
+/** Read-only questions about the books, at a moment the caller gives. */
 export class LedgerQueries {
-  constructor(
-    private readonly policy: Policy,
-    private readonly counters: Counters,
-  ) {}
+  constructor(private readonly books: Books) {}
 
-  /** Usage of one scope's limit in the window of `at`. */
+  private get policy() {
+    return this.books.policy;
+  }
+
+  private get counters() {
+    return this.books.counters;
+  }
+
+  /** Usage of one scope's limit in the window of `at` (overrides are not usage: see status). */
   usage(scopeId: string, limit: Limit, at: number): WindowUsage {
     return this.counters.usage(scopeId, limit, at);
   }
@@ -41,16 +51,19 @@ export class LedgerQueries {
     return resetsAt(window, at, this.policy.timeZone, oldest);
   }
 
-  /** Spend and utilisation of every scope that has limits. */
+  /** Spend and utilisation of every scope that has limits and spend (or an override). */
   status(now: number): ScopeStatus[] {
     const { policy } = this;
     const out: ScopeStatus[] = [];
-    for (const id of this.counters.scopeIds()) {
+    // A scope with an override shows it even before anything is spent there.
+    const ids = new Set([...this.counters.scopeIds(), ...this.books.overrides.scopes()]);
+    for (const id of ids) {
       const scope = policy.scopeById(id);
       if (!scope) continue;
       for (const limit of scope.limits) {
-        const u = this.counters.usage(scope.id, limit, now);
+        const u = this.books.usage(scope.id, limit, now);
         const resets = this.resetsAt(scope.id, limit.window, now);
+        const ids = u.raised ? this.books.overrides.on(scope.id, limit.window, now).map((o) => o.id) : [];
         out.push({
           scope: scope.id,
           kind: scope.kind,
@@ -58,11 +71,12 @@ export class LedgerQueries {
           window: limit.window,
           unit: limit.unit,
           limit: limit.amount,
-          cap: capOf(limit, policy.hardStopPct),
+          cap: capOf(limit, policy.hardStopPct, u.raised?.micros),
           spent: u.spent,
           reserved: u.reserved,
           pct: limit.amount > 0 ? (u.spent / limit.amount) * 100 : 0,
           ...(resets !== undefined ? { resetsAt: resets } : {}),
+          ...(u.raised ? { raised: { ...u.raised, ids } } : {}),
         });
       }
     }
@@ -78,8 +92,8 @@ export class LedgerQueries {
     for (const scope of this.policy.scopesFor(identity, model)) {
       for (const limit of scope.limits) {
         if (limit.unit !== "cents" || limit.kind !== "budget") continue;
-        const u = this.counters.usage(scope.id, limit, now);
-        const room = capOf(limit, this.policy.hardStopPct) - u.spent - u.reserved;
+        const u = this.books.usage(scope.id, limit, now);
+        const room = capOf(limit, this.policy.hardStopPct, u.raised?.micros) - u.spent - u.reserved;
         if (least === undefined || room < least) least = room;
       }
     }

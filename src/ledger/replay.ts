@@ -24,6 +24,8 @@ export function replayJournal(
   books: Books,
   from: { seq: number; month: string | null },
   full: boolean,
+  /** Cut a torn last line off (start-up, under the lock); a rebuild while the journal is open reads only. */
+  repair = true,
 ): ReplayResult {
   let { seq, month } = from;
   let replayed = 0;
@@ -40,7 +42,7 @@ export function replayJournal(
       replayed++;
     },
     {
-      repair: true,
+      repair,
       afterSeq: from.seq,
       ...(full || from.month === null ? {} : { fromMonth: from.month }),
     },
@@ -79,6 +81,9 @@ export function soundEntry(entry: JournalEntry): JournalEntry {
         cost: Number.isSafeInteger(entry.cost) ? entry.cost : 0,
         tokens: Number.isSafeInteger(entry.tokens) ? entry.tokens : 0,
       };
+    case "override":
+      // An amount that is not a whole positive number raises nothing.
+      return Number.isSafeInteger(entry.add) && entry.add > 0 ? entry : { ...entry, add: 0 };
     default:
       return entry;
   }

@@ -4,6 +4,7 @@ import { execFile } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Env } from "../../src/config/load.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BIN = join(ROOT, "bin", "tokenpak.js");
@@ -24,4 +25,27 @@ export function runCli(args: readonly string[]): Promise<CliRun> {
         resolve({ code: typeof error?.code === "number" ? error.code : 0, stdout, stderr }),
     );
   });
+}
+
+/** `tokenpak ...args` in this process (main(), as bin/tokenpak.js calls it), its output captured. */
+export async function runInProcess(args: readonly string[], cwd: string, env: Env): Promise<CliRun> {
+  const { main } = await import("../../src/cli/main.js");
+  let stdout = "";
+  let stderr = "";
+  const code = await main(["node", "tokenpak", ...args], {
+    stdout: {
+      write: (s) => {
+        stdout += s;
+      },
+    },
+    stderr: {
+      write: (s) => {
+        stderr += s;
+      },
+    },
+    cwd,
+    env,
+    colorLevel: 0,
+  });
+  return { code, stdout, stderr };
 }

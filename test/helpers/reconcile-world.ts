@@ -7,9 +7,9 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
-import { main } from "../../src/cli/main.js";
 import type { JournalEntry } from "../../src/ledger/journal.js";
 import { startProxy } from "../../src/server/serve.js";
+import { runInProcess } from "./cli.js";
 import { type AdminRoutes, createFakeAdmin, type Spend } from "./fake-admin.js";
 import { type FakeUpstream, startFakeUpstream } from "./fake-upstream.js";
 import { journalEntries, settleEntries } from "./journal.js";
@@ -141,28 +141,13 @@ export async function reconcile(
   args: string[],
   env: Record<string, string> = ENV,
 ): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
   const provider = args.includes("--provider") ? [] : ["--provider", "openai"];
-  const code = await main(
-    ["node", "tokenpak", "reconcile-spend", "--config", w.config, "--data-dir", w.data, ...provider, ...args],
-    {
-      stdout: {
-        write: (s) => {
-          stdout += s;
-        },
-      },
-      stderr: {
-        write: (s) => {
-          stderr += s;
-        },
-      },
-      cwd: process.cwd(),
-      env,
-      colorLevel: 0,
-    },
+  const run = await runInProcess(
+    ["reconcile-spend", "--config", w.config, "--data-dir", w.data, ...provider, ...args],
+    process.cwd(),
+    env,
   );
-  return { code, stdout, stderr, json: () => JSON.parse(stdout) as Parsed };
+  return { ...run, json: () => JSON.parse(run.stdout) as Parsed };
 }
 
 export type Adjust = Extract<JournalEntry, { type: "adjust" }>;
