@@ -37,6 +37,8 @@ export type ErrorCode =
   | "csv_invalid"
   | "reconcile_running"
   | "daemon_unavailable"
+  /** A reload found the new config (or key store) unusable: the one in force keeps serving. */
+  | "reload_refused"
   | "internal";
 
 export class TokenpakError extends Error {

@@ -16,7 +16,7 @@ import { rollupPath } from "../src/ledger/rollup.js";
 import type { StatusReport } from "../src/ledger/status.js";
 import { metricsAccess } from "../src/server/metrics.js";
 import { type RunningProxy, startProxy } from "../src/server/serve.js";
-import { cliInProcess, runCli } from "./helpers/cli.js";
+import { runCli, runInProcess } from "./helpers/cli.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
 import { journalEntries, settleEntries } from "./helpers/journal.js";
 import { configFrom } from "./helpers/policy.js";
@@ -133,7 +133,7 @@ const ledgerSpend = (
   );
 
 async function cli(w: World, args: string[]) {
-  return cliInProcess([...args, "--config", w.config, "--data-dir", w.data]);
+  return runInProcess([...args, "--config", w.config, "--data-dir", w.data], process.cwd(), {});
 }
 
 async function reportJson(w: World, args: string[]): Promise<Report & { since: string; until: string }> {
@@ -546,14 +546,20 @@ describe("tokenpak status", () => {
     } finally {
       await proxy.close();
     }
-    const coloured = await cliInProcess(["status", "--config", w.config, "--data-dir", w.data], {
-      colorLevel: 1,
-    });
+    const coloured = await runInProcess(
+      ["status", "--config", w.config, "--data-dir", w.data],
+      process.cwd(),
+      {},
+      1,
+    );
     expect(coloured.stdout).toContain("\u001b[");
     expect(coloured.stdout).toContain("░");
-    const plain = await cliInProcess(["status", "--no-color", "--config", w.config, "--data-dir", w.data], {
-      colorLevel: 1,
-    });
+    const plain = await runInProcess(
+      ["status", "--no-color", "--config", w.config, "--data-dir", w.data],
+      process.cwd(),
+      {},
+      1,
+    );
     expect(plain.stdout).not.toContain("\u001b[");
     const sub = await runCli(["status", "--config", w.config, "--data-dir", w.data]);
     expect(sub.code, sub.stderr).toBe(0);

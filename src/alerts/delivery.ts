@@ -64,7 +64,12 @@ export class Deliveries {
   /** Deliveries given up on since this started (dead letters). */
   dead = 0;
 
-  constructor(private readonly options: DeliveryOptions) {}
+  /** How failures are retried: a reloaded config's from the next failure on. */
+  retry: RetrySettings;
+
+  constructor(private readonly options: DeliveryOptions) {
+    this.retry = options.retry;
+  }
 
   /** Queues one channel of an alert; `dueAt` (epoch ms) delays it, as a restart does for a retry not yet due. */
   add(alert: Alert, channel: Channel, attempts = 0, dueAt?: number): void {
@@ -169,7 +174,7 @@ export class Deliveries {
 
   private failed(job: Job, n: number, error: string): void {
     const { alert, channel } = job;
-    const { retry } = this.options;
+    const { retry } = this;
     const now = this.options.clock();
     const at = new Date(now).toISOString();
     if (n >= retry.maxAttempts) {

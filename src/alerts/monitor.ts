@@ -106,17 +106,19 @@ function isPersistedMarks(value: unknown): value is PersistedMarks {
  * repeats one (persisted: it is known).
  */
 export class AlertMonitor implements LedgerObserver {
-  readonly channels: Channel[];
+  channels: Channel[];
   readonly logPath: string;
-  private readonly thresholds: readonly number[];
-  private readonly lowest: number;
+  private thresholds: readonly number[];
+  private lowest: number;
   private readonly fired = new Map<string, Fired>();
   private readonly persisted: PersistedMarks = {};
   private readonly queue: Queued[] = [];
   private flushing: NodeJS.Immediate | undefined;
   private readonly log: AppendFile;
   private readonly outbox: AppendFile;
-  private readonly senders: Senders;
+  private senders: Senders;
+  /** Senders a reload replaced, closed once what they were sending has had its time. */
+  private readonly retired = new Set<Senders>();
   private readonly deliveries: Deliveries;
   private readonly pruner: NodeJS.Timeout;
   private readonly clock: () => number;
@@ -143,7 +145,8 @@ export class AlertMonitor implements LedgerObserver {
     this.deliveries = new Deliveries({
       outbox: this.outbox,
       log: this.log,
-      send: this.senders.send,
+      // Through the senders in force: a reload swaps them under retries already queued.
+      send: (channel, alert, attempt) => this.senders.send(channel, alert, attempt),
       retry: {
         maxAttempts: retry.max_attempts,
         initialDelayMs: retry.initial_delay_ms,
@@ -385,6 +388,34 @@ export class AlertMonitor implements LedgerObserver {
     }
   }
 
+  /**
+   * Takes a reloaded config's thresholds and targets from the next alert on.
+   * Alerts already queued go to the targets they were raised for; the old
+   * senders get the alerts' timeout to finish what they are sending. Then
+   * every budget is checked again: a limit lowered may have crossed a threshold.
+   */
+  reconfigure(config: Readonly<Config>): void {
+    if (this.closed) return;
+    this.flush();
+    this.thresholds = alertThresholds(config);
+    this.lowest = this.thresholds[0] ?? Number.POSITIVE_INFINITY;
+    this.channels = channelsOf(config);
+    const retired = this.senders;
+    this.senders = createSenders(config);
+    const retry = config.alerts.retry;
+    this.deliveries.retry = {
+      maxAttempts: retry.max_attempts,
+      initialDelayMs: retry.initial_delay_ms,
+      maxDelayMs: retry.max_delay_ms,
+    };
+    this.retired.add(retired);
+    setTimeout(() => {
+      this.retired.delete(retired);
+      void retired.close();
+    }, config.alerts.timeout_ms + 1000).unref();
+    this.evaluateAll();
+  }
+
   /** Raises an alert for another feature (reconcile_drift, pricing_stale). */
   raise(hook: HookAlert): Alert {
     const alert = messageAlert({
@@ -502,7 +533,8 @@ export class AlertMonitor implements LedgerObserver {
     this.closed = true;
     clearInterval(this.pruner);
     this.deliveries.close();
-    await this.senders.close();
+    await Promise.all([this.senders, ...this.retired].map((senders) => senders.close()));
+    this.retired.clear();
     this.outbox.close();
     this.log.close();
   }

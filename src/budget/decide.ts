@@ -9,10 +9,19 @@ import type { Limit, LimitKind, PerRequestRules, Scope } from "./policy.js";
  */
 export const MIN_OUTPUT_TOKENS = 16;
 
+/** Budget overrides in force on one dollar limit: how much they add, and when the first of them ends. */
+export interface Raise {
+  micros: Micros;
+  /** Epoch ms: the soonest end among them (when the cap first drops again). */
+  until: number;
+}
+
 /** What a scope has used of one limit's current window, in the limit's unit (µ¢, tokens or requests). */
 export interface WindowUsage {
   spent: number;
   reserved: number;
+  /** Overrides raising this limit now (dollar limits only). */
+  raised?: Raise | undefined;
 }
 
 export type UsageLookup = (scope: Scope, limit: Limit) => WindowUsage;
@@ -58,8 +67,10 @@ export interface Breach {
   limit: Limit;
   spent: number;
   reserved: number;
-  /** Where blocking starts: the limit × hard_stop_pct for budgets, the limit itself for quotas and rates. */
+  /** Where blocking starts: (the limit + overrides) × hard_stop_pct for budgets, the limit itself for quotas and rates. */
   cap: number;
+  /** The overrides that raised the limit, when some did. */
+  raised?: Raise;
   /**
    * The request would fit in what is spent; only other requests' reservations
    * (worst cases, most of which settle for less) are in the way, so a retry in
@@ -98,8 +109,9 @@ export type Decision =
 
 const REQUEST_SCOPE = { id: "request", kind: "request", name: "request" } as const;
 
-export function capOf(limit: Limit, hardStopPct: number): number {
-  return limit.kind === "budget" ? Math.floor((limit.amount * hardStopPct) / 100) : limit.amount;
+/** Where a limit blocks: an override raises the limit itself, and the hard stop applies to the sum. */
+export function capOf(limit: Limit, hardStopPct: number, raised = 0): number {
+  return limit.kind === "budget" ? Math.floor(((limit.amount + raised) * hardStopPct) / 100) : limit.amount;
 }
 
 interface Fit {
@@ -123,8 +135,9 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
     limit,
     spent: u.spent,
     reserved: u.reserved,
-    cap: capOf(limit, rules.hardStopPct),
+    cap: capOf(limit, rules.hardStopPct, u.raised?.micros),
     inFlight,
+    ...(u.raised ? { raised: u.raised } : {}),
   });
 
   if (pr.maxInputTokens !== undefined && inputTokens > pr.maxInputTokens) {
@@ -184,7 +197,7 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
       for (const limit of scope.limits) {
         if (limit.unit === "requests") continue;
         const u = usage(scope, limit);
-        const cap = capOf(limit, rules.hardStopPct);
+        const cap = capOf(limit, rules.hardStopPct, u.raised?.micros);
         const fits = (held: number) => {
           const room = cap - u.spent - held - (limit.unit === "cents" ? inputCost : inputTokens);
           return perChoice(limit.unit === "cents" ? affordableOutputTokens(room, model.prices) : room);

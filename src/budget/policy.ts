@@ -1,5 +1,10 @@
 import { createHash } from "node:crypto";
-import type { Config, ResolvedPeriodLimits, ResolvedRollingLimit } from "../config/types.generated.js";
+import type {
+  Config,
+  ResolvedClientKey,
+  ResolvedPeriodLimits,
+  ResolvedRollingLimit,
+} from "../config/types.generated.js";
 import { centsToMicros, type Micros } from "../money/money.js";
 import { formatScopeId, parseScopeId, type ScopeKind, type ScopeRef, scopeName } from "./scope-id.js";
 import { parseWindow, type WindowSpec, windowLabel } from "./windows.js";
@@ -37,6 +42,12 @@ export interface Scope {
   limits: readonly Limit[];
 }
 
+/** What the policy needs of a client key, from the config or the key store: its own limits. */
+export type KeyLimits = Pick<
+  ResolvedClientKey,
+  "name" | "daily_limit_cents" | "monthly_limit_cents" | "rate_limit"
+>;
+
 export interface PerRequestRules {
   maxCost?: Micros;
   maxInputTokens?: number;
@@ -59,6 +70,13 @@ export interface Policy {
    * so the ledger rebuilds from the journal.
    */
   windowsKey: string;
+  /**
+   * The windows ("daily", "monthly", "total", "24h") each scope with limits of
+   * its own counts in, by scope id; "user:*" for users without limits of their
+   * own, "run:*" for every run. What a new policy adds here is what the
+   * ledger's counters may lack (see Ledger.usePolicy).
+   */
+  windowSets: ReadonlyMap<string, ReadonlySet<string>>;
   /** Most specific first, workspace last. Scopes without limits are included: the ledger still counts them. */
   /** Shared arrays: callers must not change them. */
   scopesFor(identity: Identity, model: string): readonly Scope[];
@@ -146,26 +164,33 @@ function digestWindows(
   return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }
 
-function namedIds(kind: "team" | "project" | "key" | "user", table: ReadonlyMap<string, readonly Limit[]>) {
-  return [...table].flatMap(([name, limits]) => (limits.length > 0 ? [formatScopeId({ kind, name })] : []));
+/** The windows of every scope with limits of its own (Policy.windowSets). */
+function windowSets(
+  lists: Readonly<Record<string, readonly Limit[]>>,
+  tables: readonly (readonly [(name: string) => string, ReadonlyMap<string, readonly Limit[]>])[],
+): Map<string, ReadonlySet<string>> {
+  const windows = (limits: readonly Limit[]) => new Set(limits.map((l) => windowLabel(l.window)));
+  const out = new Map<string, ReadonlySet<string>>();
+  for (const [id, limits] of Object.entries(lists)) out.set(id, windows(limits));
+  for (const [idOf, table] of tables)
+    for (const [name, limits] of table) out.set(idOf(name), windows(limits));
+  return out;
 }
 
-/** Ids of the model-limit scopes of a table keyed "<owner>\n<model>" (owner "" for the workspace's). */
-function modelIds(
-  kind: "project_model" | "team_model" | "model",
-  table: ReadonlyMap<string, readonly Limit[]>,
-): string[] {
-  return [...table].flatMap(([key, limits]) => {
-    if (limits.length === 0) return [];
-    const split = key.indexOf("\n");
-    const owner = key.slice(0, split);
-    const model = key.slice(split + 1);
-    return [formatScopeId(kind === "model" ? { kind, name: model } : { kind, name: owner, model })];
-  });
+/** A table's `owner\nmodel` name as the scope id it stands for. */
+function modelScopeId(kind: "project_model" | "team_model" | "model"): (name: string) => string {
+  return (name) => {
+    const [owner = "", model = ""] = name.split("\n");
+    return formatScopeId(kind === "model" ? { kind, name: model } : { kind, name: owner, model });
+  };
 }
 
-/** Compiles the config's budgets into a Policy. With `budget.enabled: false` only quotas and rate limits remain. */
-export function compilePolicy(config: Config): Policy {
+/**
+ * Compiles the config's budgets into a Policy. With `budget.enabled: false`
+ * only quotas and rate limits remain. `keys`: every client key's limits, the
+ * key store's beside the config's (default: the config's alone).
+ */
+export function compilePolicy(config: Config, keyList: readonly KeyLimits[] = config.keys ?? []): Policy {
   const b = config.budget;
   const on = b.enabled;
   const budgets = (limits: Limit[]): readonly Limit[] => (on ? limits : NO_LIMITS);
@@ -183,7 +208,7 @@ export function compilePolicy(config: Config): Policy {
   const projectModel = modelLimitTable(config.projects);
   const projectTeam = new Map(Object.entries(config.projects ?? {}).map(([n, p]) => [n, p?.team]));
   const keys = new Map(
-    (config.keys ?? []).map((k) => {
+    keyList.map((k) => {
       const limits = [...budgets(periodLimits(k))];
       const rate = k.rate_limit;
       if (rate?.requests_per_minute !== undefined) {
@@ -293,16 +318,21 @@ export function compilePolicy(config: Config): Policy {
     [workspace, defaultUser, runLimits],
     [teams, projects, keys, users, ...(on ? [workspaceModel, projectModel, teamModel] : [])],
   );
-  const named = [
-    ...(workspace.length > 0 ? ["workspace"] : []),
-    ...namedIds("team", teams),
-    ...namedIds("project", projects),
-    ...(on ? modelIds("project_model", projectModel) : []),
-    ...(on ? modelIds("team_model", teamModel) : []),
-    ...(on ? modelIds("model", workspaceModel) : []),
-    ...namedIds("key", keys),
-    ...namedIds("user", users),
-  ];
+  const named = (kind: "team" | "project" | "key" | "user") => (name: string) =>
+    formatScopeId({ kind, name });
+  const sets = windowSets({ workspace, "user:*": defaultUser, "run:*": runLimits }, [
+    [named("team"), teams],
+    [named("project"), projects],
+    [named("key"), keys],
+    [named("user"), users],
+    ...(on
+      ? ([
+          [modelScopeId("model"), workspaceModel],
+          [modelScopeId("project_model"), projectModel],
+          [modelScopeId("team_model"), teamModel],
+        ] as const)
+      : []),
+  ]);
   const resolved = new Map<string, readonly Scope[]>();
   // Length-prefixed, so that no choice of user or run id (client input) can spell another identity's key.
   const part = (v: string | undefined | null) =>
@@ -317,7 +347,8 @@ export function compilePolicy(config: Config): Policy {
     perRequest,
     rollingWindows: [...rolling.values()],
     windowsKey,
-    namedScopes: named,
+    windowSets: sets,
+    namedScopes: [...sets].flatMap(([id, windows]) => (windows.size > 0 && !id.endsWith(":*") ? [id] : [])),
     scopesFor(identity, model) {
       // One lookup per request instead of a lookup per scope (a request resolves them twice).
       const id = `${part(identity.run)}${part(identity.key)}${part(identity.user)}${part(identity.project)}${part(identity.team)}${model}`;

@@ -24,6 +24,7 @@ export const EXIT_CODE_TABLE = [
       "unsafe_bind",
       "csv_invalid",
       "provider_rejected",
+      "reload_refused",
     ],
   },
   { code: 2, meaning: "usage error: unknown command or option, missing argument", errors: ["usage"] },

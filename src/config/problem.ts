@@ -20,3 +20,19 @@ export function formatPath(path: readonly PathSegment[]): string {
   }
   return out === "" ? "(root)" : out;
 }
+
+const plain = (text: string) => text;
+
+/**
+ * A problem as validate-config prints it, `FILE:LINE:COL  path  message (hint)`:
+ * also what a refused reload returns and logs, so the two read the same.
+ */
+export function problemLine(
+  file: string,
+  p: Problem,
+  style: { bold?: (text: string) => string; dim?: (text: string) => string } = {},
+): string {
+  const bold = style.bold ?? plain;
+  const dim = style.dim ?? plain;
+  return `${file}:${p.line}:${p.col}  ${bold(p.path)}  ${p.message}${p.hint ? dim(` (${p.hint})`) : ""}`;
+}

@@ -6,6 +6,15 @@ import type { Source } from "./source.js";
 import { closest } from "./suggest.js";
 import type { Config, ResolvedModel, ResolvedPeriodLimits } from "./types.generated.js";
 
+/** The warning of a config without keys; the key store may hold some (then the proxy is not in open mode). */
+export const OPEN_MODE_WARNING =
+  "no client keys configured: open mode, the bearer token is taken as the user id";
+
+/** The warnings that still hold when the key store has keys the config does not. */
+export function withStoredKeys(warnings: Problem[]): Problem[] {
+  return warnings.filter((w) => !(w.path === "keys" && w.message === OPEN_MODE_WARNING));
+}
+
 export function isValidTimezone(zone: string): boolean {
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: zone });
@@ -264,10 +273,19 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
     );
   }
 
+  const adminToken = config.server.admin_token;
+  if (adminToken !== undefined && adminToken !== "" && adminToken.length < 16) {
+    warn(
+      ["server", "admin_token"],
+      `the admin token is ${adminToken.length} characters long: whoever reaches the proxy port can try to guess it, and it changes keys and budgets`,
+      "use a long random value, e.g. `openssl rand -hex 32`, through ${ENV}",
+    );
+  }
+
   if ((config.keys ?? []).length === 0) {
     warn(
       ["keys"],
-      "no client keys configured: open mode, the bearer token is taken as the user id",
+      OPEN_MODE_WARNING,
       "fine on loopback for development; configure `keys:` before exposing the proxy",
     );
   }

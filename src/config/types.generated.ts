@@ -302,9 +302,13 @@ export interface Server {
 host?: string
 port?: number
 /**
- * Bearer token for the admin API; use ${ENV}.
+ * Bearer token for the admin API (/admin/* on the proxy port); use ${ENV}. Without it those routes do not exist.
  */
 admin_token?: string
+/**
+ * Who the admin token stands for in the journal (an override's `by`) and the daemon's log. Default: admin-api.
+ */
+admin_token_label?: string
 /**
  * Largest request body accepted (413 above it).
  */
@@ -717,9 +721,13 @@ export interface ResolvedServer {
 host: string
 port: number
 /**
- * Bearer token for the admin API; use ${ENV}.
+ * Bearer token for the admin API (/admin/* on the proxy port); use ${ENV}. Without it those routes do not exist.
  */
 admin_token?: string
+/**
+ * Who the admin token stands for in the journal (an override's `by`) and the daemon's log. Default: admin-api.
+ */
+admin_token_label?: string
 /**
  * Largest request body accepted (413 above it).
  */

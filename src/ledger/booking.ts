@@ -1,11 +1,12 @@
-import { type Amounts, type Decision, decide, type ModelChoice } from "../budget/decide.js";
-import type { Identity, Policy, Scope } from "../budget/policy.js";
+import { type Amounts, type Decision, decide, type ModelChoice, type WindowUsage } from "../budget/decide.js";
+import type { Identity, Limit, Policy, Scope } from "../budget/policy.js";
 import { TokenpakError } from "../errors.js";
 import type { Micros } from "../money/money.js";
 import { NO_USAGE, totalTokens, type Usage } from "../pricing/usage.js";
 import type { Corrections } from "./corrections.js";
 import type { Cell, Counters } from "./counters.js";
 import type { EntryIdentity, JournalEntry, ReconcileRef } from "./journal.js";
+import type { Overrides } from "./overrides.js";
 import type { RollupDay } from "./rollup.js";
 
 export type ReserveEntry = Extract<JournalEntry, { type: "reserve" }>;
@@ -117,12 +118,24 @@ export class Books {
   readonly reservations = new Map<string, Reservation>();
 
   constructor(
-    readonly policy: Policy,
+    /** Replaced by a config reload that keeps the windows counted (Ledger.usePolicy). */
+    public policy: Policy,
     readonly counters: Counters,
     /** How much of each scope's current spend came from corrections (reconcile-spend). */
     readonly corrections: Corrections,
+    /** Budget overrides in force: they raise a scope's dollar limits for a while. */
+    readonly overrides: Overrides,
     private readonly now: () => number,
   ) {}
+
+  /** Usage of a scope's limit in the window of `at`, with the overrides raising it (decide's lookup). */
+  usage(scopeId: string, limit: Limit, at: number): WindowUsage {
+    const u = this.counters.usage(scopeId, limit, at);
+    if (this.overrides.size === 0 || limit.unit !== "cents" || limit.kind !== "budget") return u;
+    const raised = this.overrides.raise(scopeId, limit.window, at);
+    if (raised !== undefined) u.raised = raised;
+    return u;
+  }
 
   /** Applies one entry to memory. */
   apply(entry: JournalEntry): void {
@@ -159,6 +172,24 @@ export class Books {
         this.corrections.add(ids, entry.cost, at, this.now());
         return;
       }
+      case "override":
+        this.overrides.add(
+          {
+            id: entry.id,
+            scope: entry.scope,
+            ...(entry.window !== undefined ? { window: entry.window } : {}),
+            micros: entry.add,
+            from: Date.parse(entry.ts),
+            until: Date.parse(entry.until),
+            reason: entry.reason,
+            by: entry.by,
+          },
+          this.now(),
+        );
+        return;
+      case "override_cancel":
+        this.overrides.remove(entry.id);
+        return;
     }
   }
 
@@ -238,7 +269,7 @@ export class Books {
           return fallbackScopes;
         },
       },
-      (scope, limit) => this.counters.usage(scope.id, limit, now),
+      (scope, limit) => this.usage(scope.id, limit, now),
       policy,
     );
     if (decision.action === "block") return { action: "block", decision };

@@ -100,8 +100,17 @@ export class Counters {
 
   constructor(
     private readonly timeZone: string,
-    private readonly rollingWindows: readonly WindowSpec[],
+    private rollingWindows: readonly WindowSpec[],
   ) {}
+
+  /**
+   * The rolling windows to keep from now on (a new policy's): a window new
+   * here starts empty, so only a scope without spend to miss (a key just
+   * created) may count in it; Ledger.usePolicy rebuilds for any other.
+   */
+  useRollingWindows(windows: readonly WindowSpec[]): void {
+    this.rollingWindows = windows;
+  }
 
   scopeIds(): IterableIterator<string> {
     return this.scopes.keys();

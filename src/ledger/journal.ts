@@ -72,7 +72,23 @@ export type JournalEntry =
       /** When it counts, if not `ts`: a correction to an earlier day counts in that day's windows. */
       at?: string;
       reconcile?: ReconcileRef;
-    } & EntryIdentity);
+    } & EntryIdentity)
+  | {
+      /** A budget override: `add` µ¢ more on the scope's dollar limit(s) until `until` (see ledger/overrides.ts). */
+      type: "override";
+      seq: number;
+      ts: string;
+      id: string;
+      scope: string;
+      /** "daily", "monthly", a rolling label; absent: every dollar limit of the scope. */
+      window?: string;
+      add: number;
+      until: string;
+      reason: string;
+      /** The OS user, or the admin token's label. */
+      by: string;
+    }
+  | { type: "override_cancel"; seq: number; ts: string; id: string; by: string };
 
 /** What a reconcile-spend correction corrected: one line of its diff (money in µ¢). */
 export interface ReconcileRef {
@@ -87,7 +103,7 @@ export interface ReconcileRef {
   ledger_cost: number;
 }
 
-const ENTRY_TYPES = new Set(["reserve", "settle", "release", "adjust"]);
+const ENTRY_TYPES = new Set(["reserve", "settle", "release", "adjust", "override", "override_cancel"]);
 
 /** A line as a journal entry, or undefined when it is none (not JSON, or not an entry's shape). */
 export function parseEntry(line: string): JournalEntry | undefined {

@@ -6,18 +6,27 @@ import { TokenpakError } from "../errors.js";
 import type { Micros } from "../money/money.js";
 import { type AdjustInput, Books, iso, type ReserveRequest, type SettleInput } from "./booking.js";
 import { CORRECTIONS_MARK, Corrections } from "./corrections.js";
-import { type Counters, isCount } from "./counters.js";
+import { Counters, isCount } from "./counters.js";
 import type { JournalEntry } from "./journal.js";
 import { type FsyncPolicy, Journal, type JournalIo, storeUnavailable } from "./journal-writer.js";
 import { acquireLock, type LockHandle } from "./lock.js";
 import { Marks } from "./marks.js";
+import {
+  newOverrideId,
+  OVERRIDES_MARK,
+  type Override,
+  type OverrideRequest,
+  Overrides,
+  planOverride,
+} from "./overrides.js";
 import { LedgerQueries, type ScopeStatus } from "./queries.js";
 import { replayJournal, soundEntry } from "./replay.js";
-import { keptWindows } from "./retention.js";
+import { keptWindows, needsRebuild } from "./retention.js";
 import { type LedgerState, loadSnapshot, rollingLabels, SnapshotStore, STATE_FILE } from "./snapshot.js";
 import { budgetStatus, type Refused, type StatusQuery, type StatusReport } from "./status.js";
 
 export type { AdjustInput, ReserveRequest, SettleInput } from "./booking.js";
+export type { Override, OverrideRequest } from "./overrides.js";
 export type { ScopeStatus } from "./queries.js";
 
 export interface LedgerOptions {
@@ -114,8 +123,8 @@ function openDataDir(dir: string): LockHandle {
  * live in marks.ts.
  */
 export class Ledger {
-  private readonly books: Books;
-  private readonly queries: LedgerQueries;
+  private books: Books;
+  private queries: LedgerQueries;
   private readonly marks: Marks;
   private readonly journal: Journal;
   private seq: number;
@@ -149,8 +158,11 @@ export class Ledger {
       options.policy.timeZone,
     );
     this.marks.set(CORRECTIONS_MARK, corrections.table);
-    this.books = new Books(options.policy, counters, corrections, now);
-    this.queries = new LedgerQueries(options.policy, counters);
+    // Likewise the overrides in force: in the snapshot's mark, or rebuilt by replaying them all.
+    const overrides = Overrides.from(this.seq > 0 ? this.marks.get(OVERRIDES_MARK) : undefined);
+    this.marks.set(OVERRIDES_MARK, overrides);
+    this.books = new Books(options.policy, counters, corrections, overrides, now);
+    this.queries = new LedgerQueries(this.books);
     this.savedSeq = this.seq;
     for (const r of state?.reservations ?? []) this.books.book(soundEntry(r) as typeof r);
     this.journal = new Journal({
@@ -388,7 +400,98 @@ export class Ledger {
   }
 
   get policy(): Policy {
-    return this.options.policy;
+    return this.books.policy;
+  }
+
+  /**
+   * Enforces a new policy (a config reload, a key created) from the next
+   * request on; requests in flight settle in the cells they reserved. When
+   * the new limits count in windows the counters did not keep for some scope
+   * (a new daily limit on a project, a changed time zone), the counters are
+   * rebuilt from the journal first — except for `fresh` scopes (a key just
+   * created: it has no spend to miss). Returns how many entries a rebuild
+   * replayed, or undefined when none was needed.
+   */
+  usePolicy(policy: Policy, fresh: ReadonlySet<string> = new Set()): { rebuilt?: number } {
+    const old = this.books.policy;
+    if (needsRebuild(old, policy, fresh)) return { rebuilt: this.rebuild(policy) };
+    this.books.counters.useRollingWindows(policy.rollingWindows);
+    this.books.policy = policy;
+    return {};
+  }
+
+  /** New books for `policy`, from a full replay of the journal; the reservations in flight carry over. */
+  private rebuild(policy: Policy): number {
+    this.journal.flushSync();
+    const failure = this.journal.error;
+    if (failure !== undefined) throw storeUnavailable(failure);
+    const corrections = Corrections.from(undefined, policy.timeZone);
+    const overrides = new Overrides();
+    const counters = new Counters(policy.timeZone, policy.rollingWindows);
+    const books = new Books(policy, counters, corrections, overrides, this.now);
+    const replay = replayJournal(this.journal.dir, books, { seq: 0, month: null }, true, false);
+    // What only memory knows of a reservation (a fallback, a soft overrun) goes with it.
+    for (const [id, live] of this.books.reservations) {
+      const again = books.reservations.get(id);
+      if (!again) continue;
+      if (live.fallbackFrom !== undefined) again.fallbackFrom = live.fallbackFrom;
+      if (live.overrun !== undefined) again.overrun = live.overrun;
+    }
+    this.books = books;
+    this.queries = new LedgerQueries(books);
+    this.marks.set(CORRECTIONS_MARK, corrections.table);
+    this.marks.set(OVERRIDES_MARK, overrides);
+    return replay.replayed;
+  }
+
+  /**
+   * Journals a budget override and applies it: the next request sees the
+   * raised cap. Throws `invalid_argument` naming the field when the scope has
+   * no such dollar limit, or the amount or end make no sense.
+   */
+  async addOverride(request: OverrideRequest): Promise<Override> {
+    const now = this.now();
+    const planned = planOverride(
+      this.policy,
+      request,
+      now,
+      newOverrideId((id) => this.books.overrides.get(id) !== undefined),
+    );
+    await this.record({
+      type: "override",
+      seq: 0,
+      ts: iso(now),
+      id: planned.id,
+      scope: planned.scope,
+      ...(planned.window !== undefined ? { window: planned.window } : {}),
+      add: planned.micros,
+      until: iso(planned.until),
+      reason: planned.reason,
+      by: planned.by,
+    });
+    return planned;
+  }
+
+  /** Ends an override in force now; `not_found` for one unknown or already ended. */
+  async cancelOverride(id: string, by: string): Promise<Override> {
+    const now = this.now();
+    const o = this.books.overrides.get(id);
+    if (!o || o.until <= now) {
+      throw new TokenpakError(
+        "not_found",
+        `no override ${id} in force (list them: tokenpak budget override --list)`,
+        {
+          id,
+        },
+      );
+    }
+    await this.record({ type: "override_cancel", seq: 0, ts: iso(now), id, by });
+    return o;
+  }
+
+  /** The overrides in force now, soonest to end first. */
+  overrides(): Override[] {
+    return this.books.overrides.active(this.now());
   }
 
   /** The safety net: releases reservations past their TTL (a bug upstream of us forgot them). */
@@ -466,7 +569,7 @@ export class Ledger {
       this.journal.flushSync();
       if (this.journal.error !== undefined) return;
       const now = this.now();
-      const { policy } = this.options;
+      const { policy } = this.books;
       this.books.counters.prune(now, keptWindows(policy, now));
       policy.forgetScopes(Math.max(SCOPES_CACHED, 2 * this.books.counters.size));
       const state: LedgerState = {

@@ -27,6 +27,7 @@ export function replayJournal(
   books: Books,
   from: { seq: number; month: string | null },
   full: boolean,
+  /** Cut a torn last line off (start-up, under the lock); a rebuild while the journal is open reads only. */
   repair = true,
 ): ReplayResult {
   let { seq, month } = from;
@@ -36,9 +37,10 @@ export function replayJournal(
     for (const m of rollupMonths(dir)) {
       const header = readRollup(rollupPath(dir, m), {
         day: (row) => books.applyDay(row),
-        adjust: (entry) => books.apply(soundEntry(entry)),
+        entry: (entry) => books.apply(soundEntry(entry)),
       });
-      replayed += header.entries.settle + header.entries.adjust;
+      for (const [type, n] of Object.entries(header.entries))
+        if (type !== "reserve" && type !== "release") replayed += n;
       seq = Math.max(seq, header.last_seq);
       month = m;
     }
@@ -94,6 +96,9 @@ export function soundEntry(entry: JournalEntry): JournalEntry {
         cost: Number.isSafeInteger(entry.cost) ? entry.cost : 0,
         tokens: Number.isSafeInteger(entry.tokens) ? entry.tokens : 0,
       };
+    case "override":
+      // An amount that is not a whole positive number raises nothing.
+      return Number.isSafeInteger(entry.add) && entry.add > 0 ? entry : { ...entry, add: 0 };
     default:
       return entry;
   }

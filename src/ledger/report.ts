@@ -271,7 +271,7 @@ async function readInto(dataDir: string, builder: ReportBuilder, query: ReportQu
     if (month < first) continue;
     const header = await readRollupAsync(rollupPath(dir, month), {
       day: (row) => builder.day(row),
-      adjust: (entry) => builder.adjust(entry),
+      entry: (entry) => builder.add(entry),
     });
     builder.rollup(month, header.timezone);
   }

@@ -28,3 +28,29 @@ export function keptWindows(policy: Policy, now: number): KeptWindows {
     return new Set([...counted].filter((w) => w !== "t"));
   };
 }
+
+const NONE: ReadonlySet<string> = new Set();
+
+/** The windows scope `id` counts in under `policy`: its own limits', or (a user without any) every user's. */
+function windowsOf(policy: Policy, id: string): ReadonlySet<string> {
+  const own = policy.windowSets.get(id);
+  if (own !== undefined) return own;
+  return id.startsWith("user:") ? (policy.windowSets.get("user:*") ?? NONE) : NONE;
+}
+
+/**
+ * Whether counters kept for `old` can serve `next`: not when the time zone
+ * changed (every day and month is another), nor when some scope now counts in
+ * a window it did not, since the counters dropped its spend there (retention
+ * keeps only what the limits count in). `fresh` scopes are known to have no
+ * spend to miss (a key created just now).
+ */
+export function needsRebuild(old: Policy, next: Policy, fresh: ReadonlySet<string>): boolean {
+  if (old.timeZone !== next.timeZone) return true;
+  for (const id of new Set([...old.windowSets.keys(), ...next.windowSets.keys()])) {
+    if (fresh.has(id)) continue;
+    const before = windowsOf(old, id);
+    for (const w of windowsOf(next, id)) if (!before.has(w)) return true;
+  }
+  return false;
+}

@@ -9,6 +9,7 @@ import {
   type EntryIdentity,
   type JournalEntry,
   type LinePlace,
+  parseEntry,
   scanLines,
   scanLinesAsync,
 } from "./journal.js";
@@ -19,7 +20,7 @@ import {
  * totals and a digest of the lines after it; then one `day` line per local
  * day (in the header's time zone) × who (key, user, project, team, run) ×
  * provider × model, with the spend, tokens and requests of that group; then
- * the month's adjustments, verbatim. Who and model stay together so every
+ * the month's other entries — adjustments, budget overrides — verbatim. Who and model stay together so every
  * report a journal month answers — nested groups included — a rollup still
  * answers, by day; what is gone is the per-request detail (status, notes,
  * request ids) and the reservations.
@@ -35,7 +36,7 @@ export interface RollupHeader {
   first_seq: number;
   last_seq: number;
   /** Journal entries folded in, by type. */
-  entries: Record<JournalEntry["type"], number>;
+  entries: Record<string, number>;
   totals: RollupTotals;
   /** SHA-256 (hex) of every line after this one, each with its newline. */
   sha256: string;
@@ -68,6 +69,10 @@ export type RollupDay = {
 
 export type AdjustEntry = Extract<JournalEntry, { type: "adjust" }>;
 export type SettleEntry = Extract<JournalEntry, { type: "settle" }>;
+/** What a rollup keeps as it was: every entry but the requests' own (adjustments, overrides). */
+export type KeptEntry = Exclude<JournalEntry, { type: "reserve" | "settle" | "release" }>;
+
+const REQUEST_TYPES = new Set(["reserve", "settle", "release"]);
 
 export const ROLLUP_SUFFIX = ".rollup.jsonl";
 const ROLLUP_NAME = /^(\d{4}-\d{2})\.rollup\.jsonl$/;
@@ -139,10 +144,10 @@ export function sameTotals(a: RollupTotals, b: RollupTotals): boolean {
 /** Folds one month's entries into a rollup. Pure: the compaction feeds it and writes what it builds. */
 export class RollupBuilder {
   private readonly days = new Map<string, RollupDay>();
-  private readonly adjustments: AdjustEntry[] = [];
+  private readonly kept: KeptEntry[] = [];
   /** Summed straight from the entries, apart from the day lines: what those must add up to. */
   readonly totals = emptyTotals();
-  readonly entries: Record<JournalEntry["type"], number> = { reserve: 0, settle: 0, release: 0, adjust: 0 };
+  readonly entries: Record<string, number> = {};
   private firstSeq = 0;
   private lastSeq = 0;
 
@@ -152,15 +157,15 @@ export class RollupBuilder {
   ) {}
 
   add(entry: JournalEntry): void {
-    this.entries[entry.type]++;
+    this.entries[entry.type] = (this.entries[entry.type] ?? 0) + 1;
     if (this.firstSeq === 0) this.firstSeq = entry.seq;
     this.lastSeq = entry.seq;
-    if (entry.type === "adjust") {
-      this.adjustments.push(entry);
-      addToTotals(this.totals, entry);
-    } else if (entry.type === "settle") {
+    if (entry.type === "settle") {
       addToTotals(this.totals, entry);
       this.fold(entry);
+    } else if (entry.type !== "reserve" && entry.type !== "release") {
+      this.kept.push(entry);
+      if (entry.type === "adjust") addToTotals(this.totals, entry);
     }
   }
 
@@ -194,9 +199,9 @@ export class RollupBuilder {
     addUsage(row.usage, e.usage);
   }
 
-  /** The rollup file's text: the header line, then the day lines and the adjustments. */
+  /** The rollup file's text: the header line, then the day lines and the entries kept. */
   text(compactedAt: number): string {
-    const body = [...[...this.days.values()].sort((a, b) => a.day.localeCompare(b.day)), ...this.adjustments]
+    const body = [...[...this.days.values()].sort((a, b) => a.day.localeCompare(b.day)), ...this.kept]
       .map((line) => `${JSON.stringify(line)}\n`)
       .join("");
     const header: RollupHeader = {
@@ -219,7 +224,8 @@ export interface RollupReader {
   /** The header, once read (before any line). */
   header?(h: RollupHeader): void;
   day?(d: RollupDay): void;
-  adjust?(e: AdjustEntry): void;
+  /** An entry kept as it was: an adjustment, a budget override or its cancellation. */
+  entry?(e: KeptEntry): void;
 }
 
 function tampered(path: string, what: string): TokenpakError {
@@ -272,18 +278,22 @@ class RollupCheck {
       return;
     }
     this.hash.update(`${text}\n`);
-    const line = value as RollupDay | AdjustEntry;
-    if (line.type === "day" && isCount(line.requests) && isCount(line.cost) && isCount(line.tokens)) {
-      addToTotals(this.sums, line);
-      this.reader.day?.(line);
-    } else if (
-      line.type === "adjust" &&
-      Number.isSafeInteger(line.cost) &&
-      Number.isSafeInteger(line.tokens)
-    ) {
-      addToTotals(this.sums, line);
-      this.reader.adjust?.(line);
-    } else throw tampered(this.path, `line ${place.line} is neither a day nor an adjustment`);
+    const day = value as RollupDay;
+    if (day.type === "day" && isCount(day.requests) && isCount(day.cost) && isCount(day.tokens)) {
+      addToTotals(this.sums, day);
+      this.reader.day?.(day);
+      return;
+    }
+    const entry = parseEntry(text);
+    if (entry === undefined || REQUEST_TYPES.has(entry.type))
+      throw tampered(this.path, `line ${place.line} is neither a day nor a journal entry kept`);
+    const kept = entry as KeptEntry;
+    if (kept.type === "adjust") {
+      if (!Number.isSafeInteger(kept.cost) || !Number.isSafeInteger(kept.tokens))
+        throw tampered(this.path, `line ${place.line} is an adjustment without whole amounts`);
+      addToTotals(this.sums, kept);
+    }
+    this.reader.entry?.(kept);
   };
 
   end(tail: unknown): RollupHeader {

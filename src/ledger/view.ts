@@ -2,6 +2,7 @@ import { join } from "node:path";
 import type { Policy } from "../budget/policy.js";
 import { Books } from "./booking.js";
 import { CORRECTIONS_MARK, Corrections } from "./corrections.js";
+import { OVERRIDES_MARK, Overrides } from "./overrides.js";
 import { LedgerQueries } from "./queries.js";
 import { replayJournal, soundEntry } from "./replay.js";
 import { loadSnapshot, SnapshotStore, STATE_FILE } from "./snapshot.js";
@@ -30,10 +31,11 @@ export class LedgerView {
       seq > 0 ? state?.marks[CORRECTIONS_MARK] : undefined,
       policy.timeZone,
     );
-    const books = new Books(policy, counters, corrections, now);
+    const overrides = Overrides.from(seq > 0 ? state?.marks[OVERRIDES_MARK] : undefined);
+    const books = new Books(policy, counters, corrections, overrides, now);
     for (const r of state?.reservations ?? []) books.book(soundEntry(r) as typeof r);
     replayJournal(journal, books, { seq, month: state?.month ?? null }, seq === 0, false);
-    return new LedgerView(policy, new LedgerQueries(policy, counters), state?.marks ?? {});
+    return new LedgerView(policy, new LedgerQueries(books), state?.marks ?? {});
   }
 
   /** A mark as of the last snapshot (alerts fired, …). */

@@ -63,7 +63,7 @@ export class PriceBook implements PriceSource {
   private readonly listeners = new Set<(book: PriceBook) => void>();
   private readonly warn: (message: string) => void;
 
-  constructor(private readonly options: PriceBookOptions) {
+  constructor(private options: PriceBookOptions) {
     this.warn = options.warn ?? (() => {});
     this.loaded = this.read("the bundled prices") ?? { table: bundledTable(), from: "bundled" };
     this.resolved = resolvePricing(options.config, this.loaded.table);
@@ -112,6 +112,19 @@ export class PriceBook implements PriceSource {
       from: this.loaded.from,
       revision: this.loaded.table.revision,
     };
+  }
+
+  /**
+   * Prices a reloaded config's models (its estimated_*, pin_price,
+   * unknown_model) from the table in force; the next request is priced so.
+   * A request already reserved keeps the prices it was reserved at.
+   */
+  configure(config: PriceBookOptions["config"]): void {
+    const resolved = resolvePricing(config, this.loaded.table);
+    this.options = { ...this.options, config };
+    this.resolved = resolved;
+    this.fromTable = tableModels(resolved);
+    for (const listener of this.listeners) listener(this);
   }
 
   /** Re-reads the store; swaps the prices in when it holds a valid table of another revision. */

@@ -1,13 +1,21 @@
+import { randomUUID } from "node:crypto";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { AlertMonitor } from "../alerts/monitor.js";
+import type { Config } from "../config/types.generated.js";
 import { isTokenpakError, TokenpakError } from "../errors.js";
+import type { KeyRing } from "../keys/ring.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { type AdjustmentBatch, type BatchResult, writeAdjustments } from "../reconcile/apply.js";
 import { budgetsOp } from "./admin-budgets.js";
 import { compactOp } from "./admin-compact.js";
-import { errorResponse } from "./errors.js";
+import { KEY_OPS } from "./admin-keys.js";
+import { OVERRIDE_OPS, type OverrideView, overrideView } from "./admin-overrides.js";
+import { reloadOp } from "./admin-reload.js";
+import { reportOp } from "./admin-report.js";
+import { errorResponse, internalError } from "./errors.js";
+import type { ReloadResult } from "./reload.js";
 
 /** What admin operations act on: the daemon's own ledger and alerts, or those a command opened itself. */
 export interface AdminContext {
@@ -16,22 +24,36 @@ export interface AdminContext {
   dataDir: string;
   clock: () => number;
   startedAt: number;
+  /** The config in force (a reload changes it). */
+  config(): Readonly<Config>;
+  /** The client keys of the key store beside the config's; a change reaches requests at once. */
+  keys: KeyRing;
+  /** Re-reads the config: the daemon's alone (a command without one has nothing to reload). */
+  reload?: ((by: string) => Promise<ReloadResult>) | undefined;
+}
+
+/** Who asked: the OS user of a local command, or the admin token's label on the proxy port. */
+export interface Caller {
+  who: string;
+  via: "socket" | "admin_api" | "direct";
 }
 
 /**
- * One admin operation, written once: the router serves it (on the control
- * socket; later also as /admin/* on the proxy port), and a command with no
- * daemon to talk to runs the very same `run` under the ledger lock.
+ * One admin operation, written once: the router serves it on the control
+ * socket and as /admin/* on the proxy port, and a command with no daemon to
+ * talk to runs the very same `run` under the ledger lock.
  */
 export interface AdminOp<Body, Result> {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
+  /** May name parameters (`/admin/keys/:name`): they join the input under their names. */
   path: `/admin/${string}`;
   /**
-   * JSON Schema of the body — for a GET, of its query string as an object of
-   * strings; bodies that do not match are refused with 400 naming the field.
+   * JSON Schema of the input — a POST's JSON body, a GET's query (a parameter
+   * given twice is an array) — with the path's parameters added; input that
+   * does not match is refused with 400 naming the field.
    */
   body?: Record<string, unknown>;
-  run(ctx: AdminContext, body: Body): Promise<Result> | Result;
+  run(ctx: AdminContext, body: Body, caller: Caller): Promise<Result> | Result;
 }
 
 export interface DaemonStatus {
@@ -40,6 +62,8 @@ export interface DaemonStatus {
   data_dir: string;
   started_at: string;
   open_reservations: number;
+  /** Budget overrides in force, soonest to end first. */
+  overrides: OverrideView[];
 }
 
 export const statusOp: AdminOp<undefined, DaemonStatus> = {
@@ -51,6 +75,7 @@ export const statusOp: AdminOp<undefined, DaemonStatus> = {
     data_dir: ctx.dataDir,
     started_at: new Date(ctx.startedAt).toISOString(),
     open_reservations: ctx.ledger.openReservations,
+    overrides: ctx.ledger.overrides().map(overrideView),
   }),
 };
 
@@ -113,7 +138,16 @@ export const adjustmentsOp: AdminOp<AdjustmentBatch, BatchResult> = {
   run: (ctx, batch) => writeAdjustments(ctx, batch, ctx.clock()),
 };
 
-export const ADMIN_OPS: readonly AdminOp<never, unknown>[] = [statusOp, adjustmentsOp, budgetsOp, compactOp];
+export const ADMIN_OPS: readonly AdminOp<never, unknown>[] = [
+  statusOp,
+  adjustmentsOp,
+  ...KEY_OPS,
+  ...OVERRIDE_OPS,
+  reloadOp,
+  reportOp,
+  budgetsOp,
+  compactOp,
+];
 
 const ajv = new Ajv2020({ allErrors: false, strict: true });
 const validators = new WeakMap<object, ValidateFunction>();
@@ -123,6 +157,7 @@ function describe(e: ErrorObject): string {
   if (e.keyword === "additionalProperties")
     return `${at} has an unknown field ${String(e.params.additionalProperty)}`;
   if (e.keyword === "required") return `${at} needs ${String(e.params.missingProperty)}`;
+  if (e.keyword === "enum") return `${at} must be one of ${(e.params.allowedValues as unknown[]).join(", ")}`;
   return `${at} ${e.message ?? "is invalid"}`;
 }
 
@@ -135,11 +170,17 @@ function validatorOf(schema: Record<string, unknown>): ValidateFunction {
   return validate;
 }
 
-/** Checks a body against the operation's schema and runs it: the one way into an operation. */
+/** The parameters a path names: "/admin/keys/:name" → ["name"]. */
+export function pathParams(path: string): string[] {
+  return [...path.matchAll(/:(\w+)/g)].map((m) => m[1] ?? "");
+}
+
+/** Checks an input against the operation's schema and runs it: the one way into an operation. */
 export async function runOp<Body, Result>(
   op: AdminOp<Body, Result>,
   ctx: AdminContext,
   body: unknown,
+  caller: Caller,
 ): Promise<Result> {
   if (op.body) {
     const validate = validatorOf(op.body);
@@ -150,14 +191,42 @@ export async function runOp<Body, Result>(
       });
     }
   }
-  return op.run(ctx, body as Body);
+  return op.run(ctx, body as Body, caller);
 }
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
-/** The admin API: one router, each operation mounted at its path, JSON in and out, errors as the proxy's. */
-export function createAdminRouter(ctx: AdminContext): Hono {
-  const app = new Hono();
+/** What a listener tells the router about a call: who made it, and where internal errors are logged. */
+export interface AdminEnv {
+  caller?: Caller;
+  /** Set on the proxy port: an internal error is logged here and answered generically. */
+  log?: (message: string) => void;
+}
+
+/** The name a local command sends (its OS user): file permissions on the socket vouch for the rest. */
+export const OPERATOR_HEADER = "x-tokenpak-operator";
+
+function socketCaller(header: string | undefined): Caller {
+  const who = header?.trim().slice(0, 128);
+  return { who: who && /^[\x20-\x7e]+$/.test(who) ? who : "local", via: "socket" };
+}
+
+/** A GET's query as an input: a parameter given once is a string, given twice an array. */
+function queryInput(queries: Record<string, string[]>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, values] of Object.entries(queries))
+    out[name] = values.length === 1 ? (values[0] ?? "") : values;
+  return out;
+}
+
+/**
+ * The admin API: one router, each operation mounted at its path, JSON in and
+ * out, errors as the proxy's. Both listeners serve it: the control socket as
+ * it is, the proxy port behind the admin token (admin-http.ts), which says
+ * who the caller is in the env.
+ */
+export function createAdminRouter(ctx: AdminContext): Hono<{ Bindings: AdminEnv }> {
+  const app = new Hono<{ Bindings: AdminEnv }>();
   app.use(
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
@@ -168,25 +237,39 @@ export function createAdminRouter(ctx: AdminContext): Hono {
   for (const op of ADMIN_OPS) {
     if (op.body) validatorOf(op.body); // compiled now, not on the first call while requests wait
     app.on(op.method, op.path, async (c) => {
-      let body: unknown = op.body ? c.req.query() : undefined;
+      let input: unknown;
       if (op.method === "POST") {
+        // An empty body is an empty object: `curl -X POST …/admin/reload` needs none.
+        const text = await c.req.text();
         try {
-          body = await c.req.json();
+          input = text.trim() === "" ? {} : JSON.parse(text);
         } catch {
           throw new TokenpakError("invalid_request", "the body is not JSON");
         }
+      } else if (op.method === "GET" && op.body) {
+        input = queryInput(c.req.queries());
       }
-      return c.json(await runOp(op, ctx, body));
+      const params = pathParams(op.path);
+      if (params.length > 0) {
+        const named = Object.fromEntries(params.map((p) => [p, c.req.param(p)]));
+        input =
+          input !== null && typeof input === "object" && !Array.isArray(input)
+            ? { ...input, ...named }
+            : (input ?? named);
+      }
+      const caller = c.env?.caller ?? socketCaller(c.req.header(OPERATOR_HEADER));
+      return c.json(await runOp(op, ctx, input, caller));
     });
   }
   app.notFound((c) =>
     errorResponse(new TokenpakError("not_found", `no admin route ${c.req.method} ${c.req.path}`), "openai"),
   );
-  app.onError((error) =>
-    errorResponse(
-      isTokenpakError(error) ? error : new TokenpakError("internal", `internal error: ${error.message}`),
-      "openai",
-    ),
-  );
+  app.onError((error, c) => {
+    if (isTokenpakError(error)) return errorResponse(error, "openai");
+    const log = c.env?.log;
+    // On the proxy port the caller may be anyone with the token: the details stay in the log.
+    if (log) return internalError(error, randomUUID(), "openai", log);
+    return errorResponse(new TokenpakError("internal", `internal error: ${error.message}`), "openai");
+  });
   return app;
 }

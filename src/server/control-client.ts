@@ -1,9 +1,20 @@
 import { existsSync } from "node:fs";
+import { userInfo } from "node:os";
 import { Client } from "undici";
 import type { Config } from "../config/types.generated.js";
 import { type ErrorCode, TokenpakError } from "../errors.js";
+import { KeyRing } from "../keys/ring.js";
 import { obj, str } from "../providers/json.js";
-import { type AdminContext, type AdminOp, type DaemonStatus, runOp, statusOp } from "./admin.js";
+import {
+  type AdminContext,
+  type AdminOp,
+  type Caller,
+  type DaemonStatus,
+  OPERATOR_HEADER,
+  pathParams,
+  runOp,
+  statusOp,
+} from "./admin.js";
 import { controlSocketPath } from "./control-socket.js";
 import { closeLedgerServices, openLedgerServices } from "./services.js";
 
@@ -26,10 +37,50 @@ const HELLO_TIMEOUT_MS = 5_000;
 /** Without a daemon, alerts raised get this long to be delivered before the command exits (the rest resume at the next start). */
 const DELIVERY_WAIT_MS = 10_000;
 
+/** Who runs this command, as the journal records it: the OS user. */
+export function operatorName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    // No passwd entry (a container's arbitrary uid).
+    return typeof process.getuid === "function" ? `uid ${process.getuid()}` : "local";
+  }
+}
+
+/** An operation's input as a request: its path parameters in the path, the rest as query (GET) or JSON body (POST). */
+export function requestOf(op: AdminOp<unknown, unknown>, body: unknown): { path: string; body?: string } {
+  const input = { ...(body !== null && typeof body === "object" ? (body as Record<string, unknown>) : {}) };
+  let path: string = op.path;
+  for (const name of pathParams(op.path)) {
+    path = path.replace(`:${name}`, encodeURIComponent(String(input[name] ?? "")));
+    delete input[name];
+  }
+  if (op.method === "POST") return { path, body: JSON.stringify(input) };
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(input)) {
+    for (const v of [value].flat()) if (v !== undefined) query.append(name, String(v));
+  }
+  const text = query.toString();
+  return { path: text === "" ? path : `${path}?${text}` };
+}
+
+/** An error answer of the admin API as the error it was: its code, message and details. */
+export function errorOf(status: number, parsed: unknown): TokenpakError {
+  const { type: _type, code, message, param: _param, ...details } = obj(obj(parsed).error);
+  return new TokenpakError(
+    (str(code) as ErrorCode | undefined) ?? "internal",
+    str(message) ?? `the daemon answered ${status}`,
+    details,
+  );
+}
+
 class DaemonClient {
   private readonly client: Client;
 
-  constructor(readonly socketPath: string) {
+  constructor(
+    readonly socketPath: string,
+    private readonly operator: string,
+  ) {
     this.client = new Client("http://tokenpak", { socketPath, pipelining: 1 });
   }
 
@@ -40,16 +91,13 @@ class DaemonClient {
   ): Promise<Result> {
     let status: number;
     let text: string;
+    const request = requestOf(op as AdminOp<unknown, unknown>, body);
     try {
-      const query =
-        op.method === "GET" && body !== undefined
-          ? `?${new URLSearchParams(body as Record<string, string>).toString()}`
-          : "";
       const res = await this.client.request({
         method: op.method,
-        path: `${op.path}${query}`,
-        headers: { "content-type": "application/json" },
-        ...(op.method === "POST" ? { body: JSON.stringify(body) } : {}),
+        path: request.path,
+        headers: { "content-type": "application/json", [OPERATOR_HEADER]: this.operator },
+        ...(request.body !== undefined ? { body: request.body } : {}),
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });
@@ -59,7 +107,7 @@ class DaemonClient {
       const errno = (error as { code?: string }).code ?? String(error);
       // A change that was sent may have been made; operations are written so that repeating them is safe.
       const maybe =
-        op.method === "POST" ? "; it may or may not have been carried out, and can be repeated" : "";
+        op.method !== "GET" ? "; it may or may not have been carried out, and can be repeated" : "";
       throw new TokenpakError(
         "daemon_unavailable",
         `the daemon did not answer ${op.method} ${op.path} on ${this.socketPath} (${errno})${maybe}`,
@@ -75,13 +123,7 @@ class DaemonClient {
         `the daemon answered ${op.path} with something that is not JSON`,
       );
     }
-    if (status >= 400) {
-      const error = obj(obj(parsed).error);
-      throw new TokenpakError(
-        (str(error.code) as ErrorCode | undefined) ?? "internal",
-        str(error.message) ?? `the daemon answered ${status}`,
-      );
-    }
+    if (status >= 400) throw errorOf(status, parsed);
     return parsed as Result;
   }
 
@@ -96,7 +138,7 @@ async function reachDaemon(
 ): Promise<{ client: DaemonClient; status: DaemonStatus } | undefined> {
   const path = controlSocketPath(dataDir);
   if (!existsSync(path)) return undefined;
-  const client = new DaemonClient(path);
+  const client = new DaemonClient(path, operatorName());
   try {
     const status = await client.call(statusOp, undefined, HELLO_TIMEOUT_MS);
     return { client, status };
@@ -114,10 +156,7 @@ async function reachDaemon(
   }
 }
 
-/** A session with the running daemon, if one answers on the data directory's socket; else undefined. */
-export async function daemonSession(dataDir: string): Promise<AdminSession | undefined> {
-  const found = await reachDaemon(dataDir);
-  if (!found) return undefined;
+function viaDaemon(found: { client: DaemonClient; status: DaemonStatus }): AdminSession {
   return {
     via: "daemon",
     pid: found.status.pid,
@@ -126,14 +165,32 @@ export async function daemonSession(dataDir: string): Promise<AdminSession | und
   };
 }
 
+/** A session with the running daemon, if one answers on the data directory's socket; else undefined. */
+export async function daemonSession(dataDir: string): Promise<AdminSession | undefined> {
+  const found = await reachDaemon(dataDir);
+  return found ? viaDaemon(found) : undefined;
+}
+
+/** The running daemon's session; `daemon_unavailable` when none runs (for what only a daemon can do: reload). */
+export async function connectDaemon(dataDir: string): Promise<AdminSession> {
+  const found = await reachDaemon(dataDir);
+  if (!found) {
+    throw new TokenpakError(
+      "daemon_unavailable",
+      `no proxy is running on ${dataDir} (no control socket answers): there is nothing to reload; the next start reads the config`,
+    );
+  }
+  return viaDaemon(found);
+}
+
 export async function openAdminSession(options: {
   config: Readonly<Config>;
   dataDir: string;
   clock?: () => number;
   warn?: (message: string) => void;
 }): Promise<AdminSession> {
-  const daemon = await daemonSession(options.dataDir);
-  if (daemon) return daemon;
+  const found = await reachDaemon(options.dataDir);
+  if (found) return viaDaemon(found);
   const clock = options.clock ?? Date.now;
   const services = await openLedgerServices({
     config: options.config,
@@ -141,10 +198,26 @@ export async function openAdminSession(options: {
     clock,
     warn: options.warn ?? (() => {}),
   });
-  const ctx: AdminContext = { ...services, dataDir: options.dataDir, clock, startedAt: clock() };
+  const ctx: AdminContext = {
+    ledger: services.ledger,
+    alerts: services.alerts,
+    dataDir: options.dataDir,
+    clock,
+    startedAt: clock(),
+    config: () => options.config,
+    // No requests to serve here: a key change only has to reach the store.
+    keys: new KeyRing({
+      store: services.keyStore,
+      config: () => options.config,
+      usage: services.usage,
+      clock,
+      prepare: () => () => {},
+    }),
+  };
+  const caller: Caller = { who: operatorName(), via: "direct" };
   return {
     via: "direct",
-    call: (op, body) => runOp(op, ctx, body),
+    call: (op, body) => runOp(op, ctx, body, caller),
     async close() {
       await Promise.race([
         services.alerts.settled(),

@@ -2,7 +2,6 @@ import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
-import type { Hono } from "hono";
 import { TokenpakError } from "../errors.js";
 
 export const CONTROL_SOCKET = "tokenpak.sock";
@@ -39,7 +38,10 @@ function removeStale(path: string): void {
  * other live daemon can have this data directory, so a socket already there
  * is a crashed daemon's and is replaced.
  */
-export async function listenControl(app: Hono, path: string): Promise<ControlChannel> {
+export async function listenControl(
+  app: { fetch(request: Request): Response | Promise<Response> },
+  path: string,
+): Promise<ControlChannel> {
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
     throw new TokenpakError(
       "io_error",

@@ -21,6 +21,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   provider_rejected: 502,
   provider_error: 502,
   daemon_unavailable: 503,
+  reload_refused: 422,
   upstream_timeout: 504,
   upstream_invalid_response: 502,
   store_unavailable: 503,

@@ -1,21 +1,23 @@
-import { hash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import type { Identity } from "../budget/policy.js";
 import type { Config } from "../config/types.generated.js";
 import { TokenpakError } from "../errors.js";
+import { configGrants, type KeyGrant } from "../keys/keys.js";
+import { sha256Hex } from "../keys/secret.js";
+import type { KeyUsage } from "../keys/usage.js";
 import { type Json, obj, str } from "../providers/json.js";
 import type { WireFormat } from "../providers/wire.js";
 
 interface KeyEntry {
   digest: Buffer;
   name: string;
-  project: string;
+  project?: string | undefined;
   team?: string | undefined;
   user?: string | undefined;
-}
-
-/** Hex SHA-256 by the one-shot API: about half the cost of createHash().update().digest() per request. */
-function sha256(text: string): string {
-  return hash("sha256", text, "hex");
+  /** A rotated-out secret: accepted until this moment (epoch ms). */
+  until?: number | undefined;
+  /** The key is refused from this moment on (epoch ms). */
+  expiresAt?: number | undefined;
 }
 
 /** Prefixes of provider and gateway keys: such a bearer in open mode is a key sent to the wrong place. */
@@ -51,24 +53,36 @@ function presentedToken(headers: Headers): string | undefined {
 }
 
 /**
- * Who a request is for. With `keys` configured the presented key must match
- * one (compared as SHA-256 digests, in constant time; only digests are kept in
- * memory). With none — open mode, as in the recipe — the bearer token is the
- * user id. The end user may also come from the body or x-tokenpak-user.
+ * Who a request is for. With keys configured — in the config or the key
+ * store — the presented key must match one (compared as SHA-256 digests, in
+ * constant time; only digests are kept in memory), not be expired, and, if it
+ * is a rotated-out secret, be within its grace period. With none — open mode,
+ * as in the recipe — the bearer token is the user id. The end user may also
+ * come from the body or x-tokenpak-user.
  */
 export class Authenticator {
   private readonly byDigest = new Map<string, KeyEntry>();
+  private readonly clock: () => number;
+  private readonly usage: KeyUsage | undefined;
 
-  constructor(config: Pick<Config, "keys">) {
-    for (const k of config.keys ?? []) {
-      const hex = k.key !== undefined ? sha256(k.key) : (k.key_sha256 ?? "").toLowerCase();
-      this.byDigest.set(hex, {
-        digest: Buffer.from(hex, "hex"),
-        name: k.name,
-        project: k.project,
-        team: k.team,
-        user: k.user,
-      });
+  constructor(
+    config: Pick<Config, "keys">,
+    options: { stored?: readonly KeyGrant[]; clock?: () => number; usage?: KeyUsage } = {},
+  ) {
+    this.clock = options.clock ?? Date.now;
+    this.usage = options.usage;
+    for (const grant of [...configGrants(config), ...(options.stored ?? [])]) {
+      for (const d of grant.digests) {
+        this.byDigest.set(d.sha256, {
+          digest: Buffer.from(d.sha256, "hex"),
+          name: grant.name,
+          project: grant.project,
+          team: grant.team,
+          user: grant.user,
+          until: d.until,
+          expiresAt: grant.expiresAt,
+        });
+      }
     }
   }
 
@@ -100,10 +114,20 @@ export class Authenticator {
         "unauthorized",
         "missing API key: send Authorization: Bearer <key> or x-api-key",
       );
-    const digest = sha256(token);
+    const digest = sha256Hex(token);
     const entry = this.byDigest.get(digest);
     if (!entry || !timingSafeEqual(entry.digest, Buffer.from(digest, "hex")))
       throw new TokenpakError("unauthorized", "invalid API key");
+    const now = this.clock();
+    if (entry.until !== undefined && now >= entry.until)
+      throw new TokenpakError("unauthorized", "invalid API key");
+    if (entry.expiresAt !== undefined && now >= entry.expiresAt) {
+      throw new TokenpakError(
+        "unauthorized",
+        `API key ${entry.name} expired at ${new Date(entry.expiresAt).toISOString()}; ask for a new one`,
+      );
+    }
+    this.usage?.touch(entry.name, now);
     const user =
       entry.user ??
       (format === "anthropic" ? str(obj(body.metadata).user_id) : str(body.user)) ??

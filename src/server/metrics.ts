@@ -150,7 +150,6 @@ function defaultMetrics(): Registry {
 }
 
 export interface MetricsSources {
-  config: Readonly<Config>;
   ledger: Ledger;
   alerts: AlertMonitor;
   prices: { status(now: number): PricingStatus };
@@ -309,13 +308,13 @@ export class ProxyMetrics {
 
   private gauges(): Gauge[] {
     const { ledger, alerts, prices, clock } = this.sources;
-    const named = ledger.policy.namedScopes;
-    const shown = named.slice(0, MAX_BUDGET_SCOPES);
+    // The policy is read at each scrape: a reload replaces it.
+    const shown = () => ledger.policy.namedScopes.slice(0, MAX_BUDGET_SCOPES);
     const labelNames = ["scope", "window", "unit"] as const;
     // The rows `tokenpak status` shows, so that "blocked" means the same in both.
     const budgets = () => {
       const refused = alerts.refused();
-      return ledger.status(shown).map((s) => toRow(s, ledger.policy, refused));
+      return ledger.status(shown()).map((s) => toRow(s, ledger.policy, refused));
     };
     const scoped = (name: string, help: string, value: (r: StatusRow) => number): Gauge =>
       new Gauge({
@@ -358,7 +357,7 @@ export class ProxyMetrics {
       single(
         "tokenpak_budget_scopes_omitted",
         `Limited scopes the config names beyond the first ${MAX_BUDGET_SCOPES}, which have no utilisation gauges.`,
-        () => Math.max(0, named.length - shown.length),
+        () => Math.max(0, ledger.policy.namedScopes.length - MAX_BUDGET_SCOPES),
       ),
       single(
         "tokenpak_reservations_in_flight",

@@ -11,6 +11,8 @@ export interface PriceWatch {
   book: PriceBook;
   /** Set at start when prices in use come from a stale table: what the proxy says about it. */
   staleNotice: string | undefined;
+  /** A reloaded config: its models' prices and its staleness threshold. */
+  configure(config: Readonly<Config>): void;
   close(): void;
 }
 
@@ -37,7 +39,7 @@ export function watchPrices(options: {
   warn: (message: string) => void;
 }): PriceWatch {
   const { config, ledger, alerts, clock } = options;
-  const hours = config.pricing.stale_after_hours;
+  let hours = config.pricing.stale_after_hours;
   const book = new PriceBook({ config, dataDir: options.dataDir, warn: options.warn });
   const staleModels = (status: PricingStatus) => (status.stale ? book.tablePriced() : []);
 
@@ -62,6 +64,10 @@ export function watchPrices(options: {
   return {
     book,
     staleNotice,
+    configure(next) {
+      hours = next.pricing.stale_after_hours;
+      book.configure(next);
+    },
     close() {
       clearInterval(timer);
       book.close();

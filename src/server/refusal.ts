@@ -13,6 +13,13 @@ function amount(b: Breach, value: number): string {
   return `${value.toLocaleString("en-US")} ${b.limit.unit}`;
 }
 
+/** "$50.00", or with overrides in force "$50.00 + override $50.00 until 2026-11-30T23:00:00.000Z". */
+function limitText(b: Breach): string {
+  const base = amount(b, b.limit.amount);
+  if (!b.raised) return base;
+  return `${base} + override ${formatUsd(b.raised.micros)} until ${new Date(b.raised.until).toISOString()}`;
+}
+
 /**
  * The refusal for a blocked request, as the recipe shows it: "User user-a has
  * reached daily budget limit ($3.00). Rejecting request.", with spent and
@@ -26,7 +33,11 @@ export function refusal(block: Block, now: number): TokenpakError {
   if (b.limit.unit === "cents") {
     details.spent_cents = microsToCents(b.spent);
     details.limit_cents = microsToCents(limit);
-    if (b.cap !== limit) details.hard_stop_cents = microsToCents(b.cap);
+    if (b.raised) {
+      details.override_cents = microsToCents(b.raised.micros);
+      details.override_until = new Date(b.raised.until).toISOString();
+    }
+    if (b.cap !== limit + (b.raised?.micros ?? 0)) details.hard_stop_cents = microsToCents(b.cap);
     if (b.reserved > 0) details.in_flight_cents = microsToCents(b.reserved);
     if (window === "daily" || window === "monthly") {
       details[`${window}_spent`] = formatUsd(b.spent);
@@ -63,7 +74,7 @@ export function refusal(block: Block, now: number): TokenpakError {
       details,
     );
   }
-  const stop = b.cap !== limit ? ` (hard stop at ${amount(b, b.cap)})` : "";
+  const stop = b.cap !== limit + (b.raised?.micros ?? 0) ? ` (hard stop at ${amount(b, b.cap)})` : "";
   let corrected = "";
   if (block.corrected !== undefined) {
     // The user sees less spend in their own requests than the cap: say where the rest came from.
@@ -76,13 +87,13 @@ export function refusal(block: Block, now: number): TokenpakError {
     details.retryAfterSeconds = IN_FLIGHT_RETRY_SECONDS;
     return new TokenpakError(
       "budget_exceeded",
-      `${scopeTitle(b.scope)} cannot fit this request in its ${window} budget limit (${amount(b, limit)})${stop} right now: ${amount(b, b.spent)} spent and ${amount(b, b.reserved)} held by requests in flight. Retry in a few seconds.`,
+      `${scopeTitle(b.scope)} cannot fit this request in its ${window} budget limit (${limitText(b)})${stop} right now: ${amount(b, b.spent)} spent and ${amount(b, b.reserved)} held by requests in flight. Retry in a few seconds.`,
       details,
     );
   }
   return new TokenpakError(
     "budget_exceeded",
-    `${scopeTitle(b.scope)} has reached ${window} budget limit (${amount(b, limit)})${stop}. Rejecting request.${corrected}`,
+    `${scopeTitle(b.scope)} has reached ${window} budget limit (${limitText(b)})${stop}. Rejecting request.${corrected}`,
     details,
   );
 }

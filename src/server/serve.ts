@@ -2,20 +2,21 @@ import { type IncomingMessage, type Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from "@hono/node-server";
 import type { AlertMonitor } from "../alerts/monitor.js";
+import type { Env } from "../config/load.js";
 import type { Config } from "../config/types.generated.js";
 import { TokenpakError } from "../errors.js";
+import type { KeyRing } from "../keys/ring.js";
 import type { CloseReport, Ledger, LedgerHealth, LedgerOptions, OpenReport } from "../ledger/ledger.js";
-import { isLoopbackHost } from "../net/loopback.js";
-import { type ProviderSettings, Upstreams } from "../providers/upstream.js";
 import { createAdminRouter } from "./admin.js";
 import { createApp } from "./app.js";
 import { type ControlChannel, controlSocketPath, listenControl } from "./control-socket.js";
 import { bindResponse } from "./disconnect.js";
-import { Authenticator } from "./identity.js";
-import { metricsAccess, ProxyMetrics } from "./metrics.js";
+import { ProxyMetrics } from "./metrics.js";
 import { type PriceWatch, watchPrices } from "./price-watch.js";
+import { type ReloadRecord, type ReloadResult, reloader } from "./reload.js";
 import { ResponseMemory } from "./response-memory.js";
-import { closeLedgerServices, openLedgerServices } from "./services.js";
+import { Runtime } from "./runtime.js";
+import { closeLedgerServices, openLedgerServices, saveKeyUsage } from "./services.js";
 
 export interface ProxyOptions {
   config: Readonly<Config>;
@@ -31,7 +32,28 @@ export interface ProxyOptions {
   warn?: (message: string) => void;
   /** Ledger options beyond the config's (fault-injection tests: `journalIo`, `journalRetryMs`). */
   ledger?: Pick<LedgerOptions, "journalIo" | "journalRetryMs">;
+  /** The config's file and environment, for reloads (without a file, a reload is refused). */
+  configFile?: string | undefined;
+  env?: Env | undefined;
+  /** One structured record per start, reload and stop (the CLI writes them to stderr as JSON lines). */
+  log?: (event: ProxyEvent) => void;
 }
+
+/** What the daemon says about its life: one record per start, reload (done or refused) and stop. */
+export type ProxyEvent =
+  | {
+      event: "start";
+      url: string;
+      pid: number;
+      data_dir: string;
+      config: string | null;
+      keys: number;
+      open_mode: boolean;
+      control_socket: string | null;
+      admin_api: boolean;
+    }
+  | ({ event: "reload" } & ReloadRecord)
+  | { event: "stop"; interrupted: number };
 
 export interface RunningProxy {
   url: string;
@@ -44,36 +66,27 @@ export interface RunningProxy {
   /** Set when prices in use come from a table older than pricing.stale_after_hours. */
   pricingStale: string | undefined;
   recovery: OpenReport;
-  openMode: boolean;
+  /** No client keys, in the config nor the key store (as of now: a key created ends it). */
+  readonly openMode: boolean;
   /** The local control channel's socket (<data-dir>/tokenpak.sock); undefined when it could not be opened. */
   controlSocket: string | undefined;
+  /** The key store's operations, applied to the next request. */
+  keys: KeyRing;
+  /** The config in force. */
+  readonly config: Readonly<Config>;
+  /**
+   * Re-reads the config file and the key store (SIGHUP, POST /admin/reload,
+   * `tokenpak reload`); refused (`reload_refused`, with the problems) when
+   * they cannot be used, and the config in force keeps serving.
+   */
+  reload(by?: string): Promise<ReloadResult>;
   /** Stops accepting, lets requests in flight finish (bounded), settles, flushes. */
   close(): Promise<CloseReport>;
 }
 
 const SWEEP_MS = 30_000;
-
-function providerSettings(config: Readonly<Config>): Map<string, ProviderSettings> {
-  return new Map(
-    Object.entries(config.providers ?? {}).flatMap(([name, p]) =>
-      p
-        ? [
-            [
-              name,
-              {
-                name,
-                type: p.type,
-                apiKey: p.api_key,
-                baseUrl: p.base_url,
-                timeoutMs: p.timeout_ms,
-                mock: { replyTokens: p.reply_tokens ?? 50, latencyMs: p.latency_ms ?? 0 },
-              },
-            ] as const,
-          ]
-        : [],
-    ),
-  );
-}
+/** How often the keys' last use is handed to the ledger's snapshot. */
+const USAGE_MS = 5_000;
 
 /** One log line and one alert each time the journal stops, or starts, taking writes. */
 function reportHealth(health: LedgerHealth, alerts: AlertMonitor, warn: (message: string) => void): void {
@@ -89,18 +102,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const { config } = options;
   const host = options.host ?? config.server.host;
   const port = options.port ?? config.server.port;
-  const auth = new Authenticator(config);
-  if (auth.openMode && !isLoopbackHost(host) && !options.insecure) {
-    throw new TokenpakError(
-      "unsafe_bind",
-      `no client keys are configured (open mode: anyone can spend as any user); refusing to listen on ${host}. Configure keys:, listen on 127.0.0.1, or pass --insecure`,
-    );
-  }
   if (config.storage.backend !== "file") {
     throw new TokenpakError("invalid_argument", "storage.backend redis is not available yet; use file");
   }
   const clock = options.clock ?? Date.now;
   const warn = options.warn ?? ((message: string) => process.stderr.write(`tokenpak: ${message}\n`));
+  const log = options.log ?? (() => {});
   const services = await openLedgerServices({
     config,
     dataDir: options.dataDir,
@@ -108,33 +115,46 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     warn,
     ...(options.ledger ? { ledger: options.ledger } : {}),
   });
-  const { ledger, alerts, recovery: report } = services;
+  const { ledger, alerts, recovery: report, keyStore, usage } = services;
   let prices: PriceWatch;
+  let runtime: Runtime;
   try {
     prices = watchPrices({ config, dataDir: options.dataDir, ledger, alerts, clock, warn });
+    try {
+      const parts = { ledger, alerts, prices, usage, clock, warn, host, insecure: options.insecure === true };
+      // Requests are counted whether or not /metrics is served (at the cost of a few additions).
+      const metrics = new ProxyMetrics({ ledger, alerts, prices: prices.book, clock });
+      runtime = new Runtime({ ...parts, memory: new ResponseMemory(ledger), metrics }, config, keyStore.keys);
+    } catch (error) {
+      prices.close();
+      throw error;
+    }
   } catch (error) {
     await closeLedgerServices(services);
     throw error;
   }
   ledger.onHealth((health) => reportHealth(health, alerts, warn));
-  const upstreams = new Upstreams(providerSettings(config));
-  const access = metricsAccess(host, config.server);
-  const metrics = access.served
-    ? new ProxyMetrics({ config, ledger, alerts, prices: prices.book, clock })
-    : undefined;
-  const app = createApp({
-    metrics,
-    metricsToken: access.served ? access.token : undefined,
-    config,
-    ledger,
-    upstreams,
-    auth,
-    memory: new ResponseMemory(ledger),
-    prices: prices.book,
-    maxBodyBytes: config.server.max_body_bytes,
-    clock,
+  const keys = runtime.keyRing(keyStore, usage);
+  const reload = reloader({
+    file: options.configFile,
+    env: options.env ?? process.env,
+    runtime,
+    store: keyStore,
     warn,
+    log: (record) => log({ event: "reload", ...record }),
   });
+  const adminContext = {
+    ledger,
+    alerts,
+    dataDir: options.dataDir,
+    clock,
+    startedAt: clock(),
+    config: () => runtime.config,
+    keys,
+    reload,
+  };
+  const admin = createAdminRouter(adminContext);
+  const app = createApp(() => runtime.current(), admin, host);
 
   const server = createAdaptorServer({
     fetch: (request: Request, env: HttpBindings | Http2Bindings) => {
@@ -168,6 +188,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     });
   } catch (error) {
     prices.close();
+    await runtime.close();
     await closeLedgerServices(services);
     const code = (error as NodeJS.ErrnoException).code;
     throw new TokenpakError(
@@ -177,14 +198,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         : `cannot listen on ${host}:${port}: ${code ?? String(error)}`,
     );
   }
-  // Commands that change the ledger while we run (reconcile-spend) come through here.
+  // Commands that change the ledger, the keys or the config while we run come through here.
   let control: ControlChannel | undefined;
-  const startedAt = clock();
   try {
-    control = await listenControl(
-      createAdminRouter({ ledger, alerts, dataDir: options.dataDir, clock, startedAt }),
-      controlSocketPath(options.dataDir),
-    );
+    control = await listenControl(admin, controlSocketPath(options.dataDir));
   } catch (error) {
     warn(
       `no control channel (${error instanceof Error ? error.message : String(error)}): commands that change the ledger will refuse while the proxy runs`,
@@ -192,12 +209,27 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   }
   const sweeper = setInterval(() => ledger.sweep(), SWEEP_MS);
   sweeper.unref();
+  const usageSaver = setInterval(() => saveKeyUsage(services), USAGE_MS);
+  usageSaver.unref();
   const address = server.address() as AddressInfo;
   const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const url = `http://${shownHost}:${address.port}`;
+  const openMode = () => runtime.current().auth.openMode;
+  log({
+    event: "start",
+    url,
+    pid: process.pid,
+    data_dir: options.dataDir,
+    config: options.configFile ?? null,
+    keys: keys.list().filter((k) => k.state === "active").length,
+    open_mode: openMode(),
+    control_socket: control?.path ?? null,
+    admin_api: config.server.admin_token !== undefined && config.server.admin_token !== "",
+  });
 
   let closing: Promise<CloseReport> | undefined;
   return {
-    url: `http://${shownHost}:${address.port}`,
+    url,
     host: address.address,
     port: address.port,
     ledger,
@@ -205,8 +237,15 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     prices: prices.book,
     pricingStale: prices.staleNotice,
     recovery: report,
-    openMode: auth.openMode,
+    get openMode() {
+      return openMode();
+    },
     controlSocket: control?.path,
+    keys,
+    get config() {
+      return runtime.config;
+    },
+    reload,
     close() {
       closing ??= (async () => {
         closingDown = true;
@@ -226,10 +265,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         server.closeAllConnections();
         await stopped;
         clearInterval(sweeper);
+        clearInterval(usageSaver);
         prices.close();
-        await upstreams.close();
+        await runtime.close();
         await controlClosed;
-        return closeLedgerServices(services);
+        const closed = await closeLedgerServices(services);
+        log({ event: "stop", interrupted: closed.interrupted });
+        return closed;
       })();
       return closing;
     },

@@ -4,6 +4,7 @@ import { execFile } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Env } from "../../src/config/load.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BIN = join(ROOT, "bin", "tokenpak.js");
@@ -26,10 +27,12 @@ export function runCli(args: readonly string[]): Promise<CliRun> {
   });
 }
 
-/** The CLI run in this process, as main() runs it: output captured, no colours unless `colorLevel`. */
-export async function cliInProcess(
+/** `tokenpak ...args` in this process (main(), as bin/tokenpak.js calls it), its output captured; no colours unless `colorLevel`. */
+export async function runInProcess(
   args: readonly string[],
-  options: { env?: Record<string, string>; colorLevel?: 0 | 1 | 2 | 3; cwd?: string } = {},
+  cwd: string,
+  env: Env,
+  colorLevel: 0 | 1 | 2 | 3 = 0,
 ): Promise<CliRun> {
   const { main } = await import("../../src/cli/main.js");
   let stdout = "";
@@ -45,9 +48,9 @@ export async function cliInProcess(
         stderr += s;
       },
     },
-    cwd: options.cwd ?? process.cwd(),
-    env: options.env ?? {},
-    colorLevel: options.colorLevel ?? 0,
+    cwd,
+    env,
+    colorLevel,
   });
   return { code, stdout, stderr };
 }

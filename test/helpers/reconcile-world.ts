@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { expect } from "vitest";
 import type { JournalEntry } from "../../src/ledger/journal.js";
 import { startProxy } from "../../src/server/serve.js";
-import { cliInProcess } from "./cli.js";
+import { runInProcess } from "./cli.js";
 import { type AdminRoutes, createFakeAdmin, type Spend } from "./fake-admin.js";
 import { type FakeUpstream, startFakeUpstream } from "./fake-upstream.js";
 import { journalEntries, settleEntries } from "./journal.js";
@@ -142,11 +142,12 @@ export async function reconcile(
   env: Record<string, string> = ENV,
 ): Promise<Run> {
   const provider = args.includes("--provider") ? [] : ["--provider", "openai"];
-  const { code, stdout, stderr } = await cliInProcess(
+  const run = await runInProcess(
     ["reconcile-spend", "--config", w.config, "--data-dir", w.data, ...provider, ...args],
-    { env },
+    process.cwd(),
+    env,
   );
-  return { code, stdout, stderr, json: () => JSON.parse(stdout) as Parsed };
+  return { ...run, json: () => JSON.parse(run.stdout) as Parsed };
 }
 
 export type Adjust = Extract<JournalEntry, { type: "adjust" }>;

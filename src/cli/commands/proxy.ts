@@ -20,7 +20,10 @@ export function registerProxy(program: Command, ctx: CliContext, setExitCode: Se
     .addHelpText(
       "after",
       "\nPoint clients at the printed URL: OpenAI SDK baseURL <url>/v1, Anthropic SDK baseURL <url>.\n" +
-        "SIGINT/SIGTERM stop accepting, let requests in flight finish (up to 10 s), settle and flush.",
+        "SIGINT/SIGTERM stop accepting, let requests in flight finish (up to 10 s), settle and flush.\n" +
+        "SIGHUP re-reads the config and the key store (as `tokenpak reload` does); a config that is not\n" +
+        "valid is refused and the one in force keeps serving. Each start, reload and stop is logged to\n" +
+        'stderr as one JSON line: {"ts", "event": "start"|"reload"|"stop", …}.',
     )
     .action(async (_flags: ProxyFlags, command: Command) => {
       const options = command.optsWithGlobals<GlobalOptions & ProxyFlags>();
@@ -41,14 +44,19 @@ export async function proxyCommand(ctx: CliContext, options: GlobalOptions & Pro
   const { summarize } = await import("../../config/summary.js");
   const { startProxy } = await import("../../server/serve.js");
 
-  const { config, warnings, dataDir } = await loadCommandConfig(ctx, options);
+  const { config, warnings, dataDir, file } = await loadCommandConfig(ctx, options);
   const c = paint(ctx, options);
+  // One JSON line per start, reload and stop: what a service manager's journal keeps.
+  const log = (event: object) => line(ctx.stderr, JSON.stringify({ ts: new Date().toISOString(), ...event }));
   const proxy = await startProxy({
     config,
     dataDir,
     host: options.host,
     port: parsePort(options.port),
     insecure: options.insecure,
+    configFile: file,
+    env: ctx.env,
+    log,
   });
 
   const s = summarize(config);
@@ -81,10 +89,15 @@ export async function proxyCommand(ctx: CliContext, options: GlobalOptions & Pro
       );
     }
     for (const w of proxy.recovery.warnings) line(ctx.stderr, `${c.yellow("!")} ${w}`);
-    for (const w of warnings) line(ctx.stderr, `${c.yellow("!")} ${w.path}  ${w.message}`);
+    const { withStoredKeys } = await import("../../config/semantic.js");
+    for (const w of proxy.openMode ? warnings : withStoredKeys(warnings))
+      line(ctx.stderr, `${c.yellow("!")} ${w.path}  ${w.message}`);
     if (proxy.pricingStale) line(ctx.stderr, `${c.yellow("!")} ${proxy.pricingStale}`);
   }
 
+  // The reload logs its own line, done or refused: nothing more to say here.
+  const hangup = () => void proxy.reload("SIGHUP").catch(() => {});
+  process.on("SIGHUP", hangup);
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off("SIGINT", stop);
@@ -94,6 +107,7 @@ export async function proxyCommand(ctx: CliContext, options: GlobalOptions & Pro
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
   });
+  process.off("SIGHUP", hangup);
   const { interrupted } = await proxy.close();
   if (!options.json) {
     const cut =

@@ -1,7 +1,12 @@
 import { relative, sep } from "node:path";
 import type { Command } from "commander";
 import type { CheckResult } from "../../config/load.js";
-import { formatPath, type PathSegment, type Problem } from "../../config/problem.js";
+import {
+  formatPath,
+  problemLine as formatProblem,
+  type PathSegment,
+  type Problem,
+} from "../../config/problem.js";
 import type { ConfigSummary, LimitsSummary } from "../../config/summary.js";
 import type { Config } from "../../config/types.generated.js";
 import { formatCents } from "../../money/money.js";
@@ -66,8 +71,7 @@ export async function validateConfigCommand(
   }
 
   const c = paint(ctx, options);
-  const problemLine = (p: Problem) =>
-    `${shown}:${p.line}:${p.col}  ${c.bold(p.path)}  ${p.message}${p.hint ? c.dim(` (${p.hint})`) : ""}`;
+  const problemLine = (p: Problem) => formatProblem(shown, p, c);
 
   if (!summary) {
     for (const p of result.errors) line(ctx.stderr, `${c.red("✗")} ${problemLine(p)}`);
@@ -126,7 +130,8 @@ async function priceCheck(
   return pricing;
 }
 
-function displayPath(path: string, cwd: string): string {
+/** A path as the user would write it from `cwd`: relative when inside it. */
+export function displayPath(path: string, cwd: string): string {
   const rel = relative(cwd, path);
   return rel.startsWith(`..${sep}`) || rel === ".." ? path : rel;
 }
