@@ -520,6 +520,30 @@ describe("tokenpak status", () => {
       );
       expect(lines.every((l) => !l.includes("\u001b["))).toBe(true);
       expect(table.stdout).toContain("✗ 1 budget is blocked");
+
+      // An override (`tokenpak budget override`) shows beside the limit it raises, and lifts the block.
+      const until = Date.now() + 3_600_000;
+      const made = await proxy.ledger.addOverride({
+        scope: "user:dave",
+        window: "daily",
+        micros: 5_000_000,
+        until,
+        reason: "demo",
+        by: "test",
+      });
+      const raised = await cli(w, ["status", "--scope", "user:dave"]);
+      expect(raised.code, raised.stdout).toBe(0);
+      expect(raised.stdout).toMatch(/^user:dave\s+daily\s+\$0\.00\s+-\s+\$0\.0001 \+\$0\.05\s/m);
+      expect(raised.stdout).toContain(`  user:dave daily: +$0.05 override until `);
+      expect(raised.stdout).toContain(`(${made.id})`);
+      const json = JSON.parse(
+        (await cli(w, ["status", "--json", "--scope", "user:dave"])).stdout,
+      ) as StatusReport;
+      expect(json.rows[0]?.override).toEqual({
+        amount: 5_000_000,
+        until: new Date(until).toISOString(),
+        ids: [made.id],
+      });
     } finally {
       expect(await pending).toBe(200);
       await proxy.close();
@@ -534,8 +558,12 @@ describe("tokenpak status", () => {
     expect(report.rows.map((r) => r.scope)).toEqual(
       expect.arrayContaining(["team:blue", "project:web", "workspace"]),
     );
-    expect(report.rows.find((r) => r.scope === "user:dave")?.state).toBe("blocked");
-    expect(stopped.code).toBe(6);
+    // The override is in the journal: read from the files, it is still in force, and nothing is blocked.
+    expect(report.rows.find((r) => r.scope === "user:dave")).toMatchObject({
+      state: "ok",
+      override: { amount: 5_000_000 },
+    });
+    expect(stopped.code).toBe(0);
   });
 
   it("colours its bars on a terminal and not under --no-color; as a subprocess it is plain", async () => {

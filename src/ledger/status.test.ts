@@ -67,5 +67,8 @@ describe("status rows", () => {
       ids: ["ov1"],
     });
     expect(toRow(status({}), HARD)).not.toHaveProperty("override");
+    // A refusal from before the override no longer blocks; spend up to the raised cap does.
+    expect(toRow(status({ raised, cap: 6000, spent: 999 }), HARD, () => true).state).toBe("ok");
+    expect(toRow(status({ raised, cap: 6000, spent: 6000 }), HARD).state).toBe("blocked");
   });
 });

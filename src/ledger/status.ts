@@ -66,7 +66,8 @@ export type Refused = (s: ScopeStatus) => boolean;
 function stateOf(s: ScopeStatus, rejectOnExceed: boolean, refused: Refused): BudgetState {
   const refuses = s.limitKind !== "budget" || rejectOnExceed;
   if (!refuses) return s.spent >= s.limit ? "over" : s.spent * 100 >= s.cap * WARNING_PCT ? "warning" : "ok";
-  if (s.spent >= s.cap || refused(s)) return "blocked";
+  // A refusal from before an override raised the cap no longer says anything.
+  if (s.spent >= s.cap || (s.raised === undefined && refused(s))) return "blocked";
   if (s.spent + s.reserved >= s.cap) return "full";
   return (s.spent + s.reserved) * 100 >= s.cap * WARNING_PCT ? "warning" : "ok";
 }
@@ -140,8 +141,8 @@ export function budgetStatus(
   const rows = queries
     .status(now, scopesAsked(queries, policy, query))
     .map((s) => toRow(s, policy, refused))
-    // By default what has spend, or something in flight, or refuses requests.
-    .filter((r) => query.all || r.spent !== 0 || r.reserved !== 0 || r.blocked)
+    // By default what has spend, something in flight, an override, or refuses requests.
+    .filter((r) => query.all || r.spent !== 0 || r.reserved !== 0 || r.blocked || r.override !== undefined)
     .sort(byUrgency);
   return {
     at: new Date(now).toISOString(),

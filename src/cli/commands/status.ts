@@ -114,9 +114,11 @@ export function bar(row: Pick<StatusRow, "spent" | "reserved" | "cap" | "state">
 }
 
 function limitCell(r: StatusRow): string {
+  const raised = r.override?.amount ?? 0;
   let text = amountText(r.unit, r.limit);
-  if (r.cap !== r.limit) text += ` (stop ${amountText(r.unit, r.cap)})`;
-  if (r.override) text += ` +${amountText(r.unit, r.override.amount)}`;
+  if (raised > 0) text += ` +${amountText(r.unit, raised)}`;
+  // hard_stop_pct moves where it blocks.
+  if (r.cap !== r.limit + raised) text += ` (stop ${amountText(r.unit, r.cap)})`;
   return text;
 }
 
