@@ -511,14 +511,14 @@ export class Ledger {
     return this.books.reservations.size;
   }
 
-  /** Spend and utilisation of every limit of the scopes `ids` (default: every scope with counters), now. */
+  /** Spend and utilisation of every limit of the scopes `ids` (default: those with counters or an override), now. */
   status(ids?: Iterable<string>): ScopeStatus[] {
     return this.queries.status(this.now(), ids);
   }
 
   /** Every budget that applies now, most urgent first, with the reservations in flight (`tokenpak status`). */
   budgetStatus(query: StatusQuery = {}, refused?: Refused): StatusReport {
-    return budgetStatus(this.queries, this.options.policy, query, this.now(), "daemon", refused);
+    return budgetStatus(this.queries, this.policy, query, this.now(), "daemon", refused);
   }
 
   /**
