@@ -1,7 +1,7 @@
 import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { ChalkInstance } from "chalk";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { TokenpakError } from "../../errors.js";
 import {
   DIMENSIONS,
@@ -37,11 +37,10 @@ export function registerReport(program: Command, ctx: CliContext, setExitCode: S
   program
     .command("report")
     .description("spend, tokens and requests per group over a period: for invoices and reviews")
-    .option(
-      "--by <dimension>",
-      `group by ${DIMENSIONS.join("|")}; repeat (or a,b) to nest groups`,
-      collect,
-      [],
+    .addOption(
+      new Option("--by <dimension>", `group by ${DIMENSIONS.join("|")}; repeat (or a,b) to nest groups`)
+        .argParser(collect)
+        .default([], "the totals only"),
     )
     .option("--period <p>", "YYYY, YYYY-MM, YYYY-MM-DD, today, yesterday, this-month or last-month")
     .option("--since <date>", "first local day YYYY-MM-DD (default: the 1st of --until's month)")
