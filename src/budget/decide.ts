@@ -166,6 +166,9 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
   }
 
   const perChoice = (tokens: number) => (choices === 1 ? tokens : Math.floor(tokens / choices));
+  /** The output tokens per answer that `left` (µ¢ or tokens, the limit's unit) pays for. */
+  const room = (limit: Limit, left: number, prices: Prices) =>
+    perChoice(limit.unit === "cents" ? affordableOutputTokens(left, prices) : left);
 
   // Soft mode never clamps: it serves what was asked and flags each limit the
   // full request would run over. Hard mode clamps down to MIN_OUTPUT_TOKENS.
@@ -198,16 +201,13 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
         if (limit.unit === "requests") continue;
         const u = usage(scope, limit);
         const cap = capOf(limit, rules.hardStopPct, u.raised?.micros);
-        const fits = (held: number) => {
-          const room = cap - u.spent - held - (limit.unit === "cents" ? inputCost : inputTokens);
-          return perChoice(limit.unit === "cents" ? affordableOutputTokens(room, model.prices) : room);
-        };
-        const n = fits(u.reserved);
+        const free = cap - u.spent - (limit.unit === "cents" ? inputCost : inputTokens);
+        const n = room(limit, free - u.reserved, model.prices);
         if (n >= floor) {
           if (rules.rejectOnExceed) maxOut = Math.min(maxOut, n);
           continue;
         }
-        const b = breach(scope, limit, u, u.reserved > 0 && fits(0) >= floor);
+        const b = breach(scope, limit, u, u.reserved > 0 && room(limit, free, model.prices) >= floor);
         if (limit.kind !== "budget") return { block: { action: "block", reason: limit.kind, breach: b } };
         breaches.push(b);
       }

@@ -4,6 +4,7 @@ import type { Decision } from "../budget/decide.js";
 import type { Identity, Limit, Policy, Scope } from "../budget/policy.js";
 import { TokenpakError } from "../errors.js";
 import type { Micros } from "../money/money.js";
+import { totalTokens, type Usage } from "../pricing/usage.js";
 import { type AdjustInput, Books, iso, type ReserveRequest, type SettleInput } from "./booking.js";
 import { CORRECTIONS_MARK, Corrections } from "./corrections.js";
 import { Counters, isCount } from "./counters.js";
@@ -347,7 +348,7 @@ export class Ledger {
   settle(requestId: string, input: SettleInput): Promise<void> {
     const r = this.books.reservations.get(requestId);
     if (!r) return Promise.reject(new TokenpakError("internal", `no open reservation ${requestId}`));
-    if (!isCount(input.cost) || !Object.values(input.usage).every(isCount)) {
+    if (!isCount(input.cost) || !isUsage(input.usage)) {
       return Promise.reject(
         new TokenpakError("internal", `refusing to settle ${requestId} at a non-integer amount`, {
           cost: input.cost,
@@ -634,4 +635,17 @@ export class Ledger {
     }
     return { interrupted: open.length };
   }
+}
+
+/** Every count of a usage, and their total, a non-negative safe integer: checked before anything is journaled. */
+function isUsage(u: Usage): boolean {
+  return (
+    isCount(u.input) &&
+    isCount(u.cached_input) &&
+    isCount(u.cache_write) &&
+    isCount(u.cache_write_1h) &&
+    isCount(u.output) &&
+    isCount(u.reasoning) &&
+    isCount(totalTokens(u))
+  );
 }
