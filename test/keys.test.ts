@@ -108,7 +108,12 @@ describe("keys against a running proxy", () => {
     expect((await tokenpak(w, ["keys", "revoke", "ci"])).stdout).toContain("was already revoked");
 
     // Spend stays under the key's name: the journal's entries carry it, and a report by key shows it.
-    const report = spendReport(w.data, { from: 0, to: Date.now() + 1000, groupBy: ["key"], timeZone: "UTC" });
+    const report = await spendReport(w.data, {
+      from: 0,
+      to: Date.now() + 1000,
+      groupBy: ["key"],
+      timeZone: "UTC",
+    });
     expect(report.rows.find((r) => r.group.key === "ci")).toMatchObject({ requests: 4 });
     expect((await tokenpak(w, ["keys", "list", "--json"])).json().keys[1]).toMatchObject({
       name: "ci",

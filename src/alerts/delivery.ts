@@ -61,6 +61,8 @@ export class Deliveries {
   private readonly idleWaiters: (() => void)[] = [];
   private closed = false;
   private writeFailing = false;
+  /** Deliveries given up on since this started (dead letters). */
+  dead = 0;
 
   /** How failures are retried: a reloaded config's from the next failure on. */
   retry: RetrySettings;
@@ -176,6 +178,7 @@ export class Deliveries {
     const now = this.options.clock();
     const at = new Date(now).toISOString();
     if (n >= retry.maxAttempts) {
+      this.dead++;
       this.record({ type: "attempt", id: alert.id, target: channel.id, n, at, result: "dead", error });
       this.write(this.options.log, deliveryLine(at, "DEAD", alert, channel.label, n, error));
       return;

@@ -6,6 +6,7 @@ import { alertThresholds } from "../config/load.js";
 import { resolveAlertsLog } from "../config/paths.js";
 import type { Config } from "../config/types.generated.js";
 import type { Block, Ledger, LedgerObserver, Reserved } from "../ledger/ledger.js";
+import type { Refused } from "../ledger/status.js";
 import { type Alert, type AlertEvent, limitAlert, messageAlert } from "./alert.js";
 import { AppendFile } from "./append-file.js";
 import { type Channel, channelsOf } from "./channels.js";
@@ -60,6 +61,19 @@ interface Crossing {
 type Queued = { crossing: Crossing } | { alert: Alert };
 
 type PersistedMarks = Record<string, [string, ...Level[]]>;
+
+/**
+ * Whether a budget refused a request in its current window, by the fired
+ * marks (its "stop" level, raised by the refusal): `status` calls such a
+ * budget blocked even when what is left is a few micro-cents short of the cap.
+ */
+export function refusedByMarks(mark: unknown, timeZone: string, now: number): Refused {
+  const fired = isPersistedMarks(mark) ? mark : {};
+  return (s) => {
+    const held = fired[`${s.scope}|${windowLabel(s.window)}/${s.unit}`];
+    return held?.includes("stop") === true && held[0] === windowInstance(s.window, now, timeZone).key;
+  };
+}
 
 const limitIds = new WeakMap<Limit, string>();
 /** "daily/cents", "24h/tokens", "total/requests": a limit's part of a fired key. */
@@ -491,6 +505,17 @@ export class AlertMonitor implements LedgerObserver {
   /** Delivery attempts queued, waiting for a retry or in flight. */
   get pendingDeliveries(): number {
     return this.deliveries.pending;
+  }
+
+  /** Which budgets refused a request in their current window (see refusedByMarks). */
+  refused(): Refused {
+    this.flush();
+    return refusedByMarks(this.persisted, this.options.ledger.policy.timeZone, this.clock());
+  }
+
+  /** Delivery attempts given up on (dead letters) since the monitor started. */
+  get deadDeliveries(): number {
+    return this.deliveries.dead;
   }
 
   /** Resolves when every delivery has succeeded or given up (tests). */

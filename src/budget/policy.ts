@@ -90,6 +90,12 @@ export interface Policy {
    * idle scopes go, so the cache does not hold on to them either.
    */
   forgetScopes(keep: number): void;
+  /**
+   * The scopes the config names that have limits, in config order: the
+   * workspace, teams, projects, their model limits, keys and named users.
+   * Users under `per_user_limits.default` and agent runs are not named.
+   */
+  namedScopes: readonly string[];
 }
 
 const NO_LIMITS: readonly Limit[] = Object.freeze([]);
@@ -342,6 +348,7 @@ export function compilePolicy(config: Config, keyList: readonly KeyLimits[] = co
     rollingWindows: [...rolling.values()],
     windowsKey,
     windowSets: sets,
+    namedScopes: [...sets].flatMap(([id, windows]) => (windows.size > 0 && !id.endsWith(":*") ? [id] : [])),
     scopesFor(identity, model) {
       // One lookup per request instead of a lookup per scope (a request resolves them twice).
       const id = `${part(identity.run)}${part(identity.key)}${part(identity.user)}${part(identity.project)}${part(identity.team)}${model}`;

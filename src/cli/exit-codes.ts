@@ -42,12 +42,13 @@ export const EXIT_CODE_TABLE = [
   },
   {
     code: 5,
-    meaning: "the ledger's journal is corrupt (`ledger_corrupt`): see `tokenpak ledger repair`",
+    meaning:
+      "the ledger's journal is corrupt (`ledger_corrupt`): see `tokenpak ledger repair`; or a compacted month's rollup does not add up",
     errors: ["ledger_corrupt"],
   },
   {
     code: 6,
-    meaning: "refused by a budget, quota or rate limit",
+    meaning: "refused by a budget, quota or rate limit; `status`: a budget shown is blocked",
     errors: ["budget_exceeded", "quota_exceeded", "rate_limited"],
   },
   {
@@ -92,6 +93,8 @@ void everyCodeListed;
 
 export const EXIT_OK = 0;
 export const EXIT_USAGE = 2;
+/** status: some budget shown is blocked (its spend reached the hard stop): the code of a refusal. */
+export const EXIT_BLOCKED = 6;
 /** reconcile-spend: the provider billed more than --threshold-pct away from the ledger on some day. */
 export const EXIT_DRIFT = 12;
 const EXIT_INTERNAL = 70;

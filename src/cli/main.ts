@@ -9,6 +9,8 @@ import { registerPricing } from "./commands/pricing.js";
 import { registerProxy } from "./commands/proxy.js";
 import { registerReconcileSpend } from "./commands/reconcile-spend.js";
 import { registerReload } from "./commands/reload.js";
+import { registerReport } from "./commands/report.js";
+import { registerStatus } from "./commands/status.js";
 import { registerSyncPricing } from "./commands/sync-pricing.js";
 import { registerValidateConfig } from "./commands/validate-config.js";
 import type { CliContext, GlobalOptions, SetExitCode } from "./context.js";
@@ -48,6 +50,8 @@ export function createProgram(ctx: CliContext, setExitCode: SetExitCode = () => 
   registerKeys(program, ctx, setExitCode);
   registerBudget(program, ctx, setExitCode);
   registerReload(program, ctx, setExitCode);
+  registerStatus(program, ctx, setExitCode);
+  registerReport(program, ctx, setExitCode);
   return program;
 }
 

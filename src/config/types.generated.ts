@@ -313,6 +313,10 @@ admin_token_label?: string
  * Largest request body accepted (413 above it).
  */
 max_body_bytes?: number
+/**
+ * GET /metrics (Prometheus). true: served to anyone who reaches the port; false: not served. Unset: served on a loopback address, and beyond loopback only with server.admin_token set, to requests bearing it.
+ */
+metrics?: boolean
 }
 export interface Storage {
 /**
@@ -728,6 +732,10 @@ admin_token_label?: string
  * Largest request body accepted (413 above it).
  */
 max_body_bytes: number
+/**
+ * GET /metrics (Prometheus). true: served to anyone who reaches the port; false: not served. Unset: served on a loopback address, and beyond loopback only with server.admin_token set, to requests bearing it.
+ */
+metrics?: boolean
 }
 export interface ResolvedStorage {
 /**

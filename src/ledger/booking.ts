@@ -7,6 +7,7 @@ import type { Corrections } from "./corrections.js";
 import type { Cell, Counters } from "./counters.js";
 import type { EntryIdentity, JournalEntry, ReconcileRef } from "./journal.js";
 import type { Overrides } from "./overrides.js";
+import type { RollupDay } from "./rollup.js";
 
 export type ReserveEntry = Extract<JournalEntry, { type: "reserve" }>;
 type SettleEntry = Extract<JournalEntry, { type: "settle" }>;
@@ -190,6 +191,12 @@ export class Books {
         this.overrides.remove(entry.id);
         return;
     }
+  }
+
+  /** Applies a rollup's day line (a compacted month): its spend lands in every scope at its moment. */
+  applyDay(row: RollupDay): void {
+    const amounts = { micros: row.cost, tokens: row.tokens, requests: row.requests };
+    this.counters.add(this.scopeIdsOf(row, row.model), amounts, Date.parse(row.at));
   }
 
   /** Books a reservation in every scope's windows of its moment. */

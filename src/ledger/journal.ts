@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, readdirSync, readSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import type { Amounts } from "../budget/decide.js";
@@ -148,38 +149,73 @@ export interface LinePlace {
 }
 
 const CHUNK = 1 << 20;
+/** Smaller reads for the async reader: a daemon serving requests gets the event loop back every few ms. */
+const ASYNC_CHUNK = 1 << 18;
+
+type LineTail = (LinePlace & { text: string }) | undefined;
+
+/** Cuts decoded text into complete, non-empty lines, keeping count of lines and bytes. */
+class LineSplitter {
+  private readonly decoder = new StringDecoder("utf8"); // a chunk may end inside a character
+  private carry = "";
+  private offset = 0; // bytes consumed into complete lines
+  private line = 0;
+
+  constructor(private readonly onLine: (text: string, place: LinePlace) => void) {}
+
+  push(bytes: Buffer): void {
+    const text = this.carry + this.decoder.write(bytes);
+    let start = 0;
+    for (let nl = text.indexOf("\n", start); nl !== -1; nl = text.indexOf("\n", start)) {
+      const content = text.slice(start, nl);
+      this.line++;
+      start = nl + 1;
+      const n = content.length === 0 ? 0 : Buffer.byteLength(content);
+      if (n > 0) this.onLine(content, { line: this.line, offset: this.offset, bytes: n });
+      this.offset += n + 1;
+    }
+    this.carry = text.slice(start);
+  }
+
+  /** The bytes after the last newline (a line a crash cut short), if any; `size` is the file's. */
+  end(size: () => number): LineTail {
+    this.carry += this.decoder.end();
+    if (this.carry.length === 0) return undefined;
+    return { text: this.carry, line: this.line + 1, offset: this.offset, bytes: size() - this.offset };
+  }
+}
 
 /**
  * Streams the complete, non-empty lines of an open file to `onLine`; returns
  * the bytes after the last newline (a line a crash cut short), if any.
  */
-export function scanLines(
-  fd: number,
-  onLine: (text: string, place: LinePlace) => void,
-): (LinePlace & { text: string }) | undefined {
+export function scanLines(fd: number, onLine: (text: string, place: LinePlace) => void): LineTail {
   const buffer = Buffer.allocUnsafe(CHUNK);
-  const decoder = new StringDecoder("utf8"); // a chunk may end inside a character
-  let carry = "";
-  let offset = 0; // bytes consumed into complete lines
-  let line = 0;
-  for (;;) {
-    const n = readSync(fd, buffer, 0, CHUNK, null);
-    if (n === 0) break;
-    const text = carry + decoder.write(buffer.subarray(0, n));
-    let start = 0;
-    for (let nl = text.indexOf("\n", start); nl !== -1; nl = text.indexOf("\n", start)) {
-      const content = text.slice(start, nl);
-      line++;
-      start = nl + 1;
-      const bytes = content.length === 0 ? 0 : Buffer.byteLength(content);
-      if (bytes > 0) onLine(content, { line, offset, bytes });
-      offset += bytes + 1;
+  const lines = new LineSplitter(onLine);
+  for (let n = readSync(fd, buffer, 0, CHUNK, null); n > 0; n = readSync(fd, buffer, 0, CHUNK, null))
+    lines.push(buffer.subarray(0, n));
+  return lines.end(() => fstatSync(fd).size);
+}
+
+/** scanLines for a file read without blocking: the event loop runs between chunks. */
+export async function scanLinesAsync(
+  path: string,
+  onLine: (text: string, place: LinePlace) => void,
+): Promise<LineTail> {
+  const file = await open(path, "r");
+  try {
+    const buffer = Buffer.allocUnsafe(ASYNC_CHUNK);
+    const lines = new LineSplitter(onLine);
+    for (;;) {
+      const { bytesRead } = await file.read(buffer, 0, ASYNC_CHUNK, null);
+      if (bytesRead === 0) break;
+      lines.push(buffer.subarray(0, bytesRead));
     }
-    carry = text.slice(start);
+    const { size } = await file.stat();
+    return lines.end(() => size);
+  } finally {
+    await file.close();
   }
-  carry += decoder.end();
-  if (carry.length === 0) return undefined;
-  return { text: carry, line: line + 1, offset, bytes: fstatSync(fd).size - offset };
 }
 
 export interface ReadOptions {
@@ -208,6 +244,37 @@ function corrupt(file: string, place: { line: number }, what: string): TokenpakE
   );
 }
 
+/** The month of a journal file's path ("…/2026-03.jsonl" → "2026-03"). */
+export function fileMonth(file: string): string {
+  return file.slice(-13, -6);
+}
+
+/** The line handler both readers use: skips what the snapshot has, parses, and refuses a bad line. */
+function entryLines(
+  file: string,
+  result: ReadResult,
+  onEntry: (e: JournalEntry) => void,
+  afterSeq: number | undefined,
+  only: string | undefined,
+): (line: string, place: LinePlace) => void {
+  return (line, place) => {
+    // Entries start {"type":"…","seq":N — lines can be skipped by that prefix without parsing them.
+    if (only !== undefined && !line.startsWith(only)) return;
+    if (afterSeq !== undefined) {
+      const m = SEQ_PREFIX.exec(line);
+      if (m && Number(m[1]) <= afterSeq) {
+        result.lastSeq = Number(m[1]);
+        return;
+      }
+    }
+    const entry = parseEntry(line);
+    if (entry === undefined) throw corrupt(file, place, "is not a journal entry");
+    result.entries++;
+    result.lastSeq = entry.seq;
+    onEntry(entry);
+  };
+}
+
 /**
  * Streams every entry of the journal, in order, to `onEntry`. A line that does
  * not parse is tolerated only at the very end of the newest file — the mark of
@@ -219,38 +286,49 @@ export function readJournal(
   onEntry: (e: JournalEntry) => void,
   options: ReadOptions = {},
 ): ReadResult {
-  const files = journalFiles(dir).filter((f) => !options.fromMonth || f.slice(-13, -6) >= options.fromMonth);
-  let entries = 0;
-  let tornBytes = 0;
-  let lastSeq = 0;
+  const files = journalFiles(dir).filter((f) => !options.fromMonth || fileMonth(f) >= options.fromMonth);
+  const result: ReadResult = { entries: 0, tornBytes: 0, lastSeq: 0 };
   for (const [fileIndex, file] of files.entries()) {
     const newest = fileIndex === files.length - 1;
     const fd = openSync(file, newest && options.repair ? "r+" : "r");
     try {
-      const tail = scanLines(fd, (line, place) => {
-        // Entries start {"type":"…","seq":N — skip those already in the snapshot without parsing them.
-        if (options.afterSeq !== undefined) {
-          const m = SEQ_PREFIX.exec(line);
-          if (m && Number(m[1]) <= options.afterSeq) {
-            lastSeq = Number(m[1]);
-            return;
-          }
-        }
-        const entry = parseEntry(line);
-        if (entry === undefined) throw corrupt(file, place, "is not a journal entry");
-        entries++;
-        lastSeq = entry.seq;
-        onEntry(entry);
-      });
+      const tail = scanLines(fd, entryLines(file, result, onEntry, options.afterSeq, undefined));
       if (tail !== undefined) {
         // No newline at the end: a torn write. Only the newest file may have one.
         if (!newest) throw corrupt(file, tail, "ends in an incomplete line");
-        tornBytes = tail.bytes;
+        result.tornBytes = tail.bytes;
         if (options.repair) ftruncateSync(fd, tail.offset);
       }
     } finally {
       closeSync(fd);
     }
   }
-  return { entries, tornBytes, lastSeq };
+  return result;
+}
+
+/** How much of a month the async reader reads: every entry, only the adjustments, or nothing. */
+export type MonthPart = "all" | "adjust" | "none";
+
+/**
+ * readJournal without blocking the event loop (reports, compaction; also
+ * inside the daemon), and without repairing: a torn last line of the newest
+ * file is skipped. `part` says what to read of each month's file.
+ */
+export async function readJournalAsync(
+  dir: string,
+  onEntry: (e: JournalEntry) => void,
+  part: (month: string) => MonthPart = () => "all",
+): Promise<ReadResult> {
+  const files = journalFiles(dir);
+  const result: ReadResult = { entries: 0, tornBytes: 0, lastSeq: 0 };
+  for (const [fileIndex, file] of files.entries()) {
+    const which = part(fileMonth(file));
+    if (which === "none") continue;
+    const only = which === "adjust" ? '{"type":"adjust",' : undefined;
+    const tail = await scanLinesAsync(file, entryLines(file, result, onEntry, undefined, only));
+    if (tail === undefined) continue;
+    if (fileIndex !== files.length - 1) throw corrupt(file, tail, "ends in an incomplete line");
+    result.tornBytes = tail.bytes;
+  }
+  return result;
 }

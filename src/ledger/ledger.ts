@@ -24,6 +24,7 @@ import { LedgerQueries, type ScopeStatus } from "./queries.js";
 import { replayJournal, soundEntry } from "./replay.js";
 import { keptWindows, needsRebuild } from "./retention.js";
 import { type LedgerState, loadSnapshot, rollingLabels, SnapshotStore, STATE_FILE } from "./snapshot.js";
+import { budgetStatus, type Refused, type StatusQuery, type StatusReport } from "./status.js";
 
 export type { AdjustInput, ReserveRequest, SettleInput } from "./booking.js";
 export type { Override, OverrideRequest } from "./overrides.js";
@@ -135,6 +136,7 @@ export class Ledger {
   private snapshotFailing = false;
   private closed = false;
   private observer: LedgerObserver | undefined;
+  private spendTap: ((entry: JournalEntry) => void) | undefined;
   private readonly healthListeners = new Set<(health: LedgerHealth) => void>();
   /** Reservations in the journal batch being written. */
   private unconfirmed: string[] = [];
@@ -354,8 +356,10 @@ export class Ledger {
         }),
       );
     }
-    const written = this.record(this.books.settleEntry(r, input, this.now()));
+    const entry = this.books.settleEntry(r, input, this.now());
+    const written = this.record(entry);
     this.observer?.spent(r.scopes, r.atMs);
+    this.spendTap?.(entry);
     return written;
   }
 
@@ -378,7 +382,17 @@ export class Ledger {
     const { entry, scopes, at } = this.books.adjustEntry(input, this.now());
     const written = this.record(entry);
     this.observer?.spent(scopes, at);
+    this.spendTap?.(entry);
     return written;
+  }
+
+  /**
+   * Who else hears of each settle and adjustment as it is recorded (the
+   * metrics); one at a time. The entry is the journal's own: read it, keep
+   * nothing of it, and do not throw.
+   */
+  tap(listener: ((entry: JournalEntry) => void) | undefined): void {
+    this.spendTap = listener;
   }
 
   /** Whom to tell of spend and decisions (the alerts); one at a time. */
@@ -498,9 +512,14 @@ export class Ledger {
     return this.books.reservations.size;
   }
 
-  /** Spend and utilisation of every scope that has limits, now. */
-  status(): ScopeStatus[] {
-    return this.queries.status(this.now());
+  /** Spend and utilisation of every limit of the scopes `ids` (default: those with counters or an override), now. */
+  status(ids?: Iterable<string>): ScopeStatus[] {
+    return this.queries.status(this.now(), ids);
+  }
+
+  /** Every budget that applies now, most urgent first, with the reservations in flight (`tokenpak status`). */
+  budgetStatus(query: StatusQuery = {}, refused?: Refused): StatusReport {
+    return budgetStatus(this.queries, this.policy, query, this.now(), "daemon", refused);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { type Breach, capOf, type Raise, type WindowUsage } from "../budget/decide.js";
-import type { Identity, Limit, Scope } from "../budget/policy.js";
+import type { Identity, Limit, LimitKind, Scope } from "../budget/policy.js";
 import { resetsAt, type WindowSpec } from "../budget/windows.js";
 import type { Micros } from "../money/money.js";
 import type { Books } from "./booking.js";
@@ -10,6 +10,8 @@ export interface ScopeStatus {
   name: string;
   window: Breach["limit"]["window"];
   unit: Breach["limit"]["unit"];
+  /** budget (402 when reached), quota or rate (429). */
+  limitKind: LimitKind;
   /** As configured. */
   limit: number;
   /** Where it blocks: (limit + overrides) × hard_stop_pct. */
@@ -51,12 +53,15 @@ export class LedgerQueries {
     return resetsAt(window, at, this.policy.timeZone, oldest);
   }
 
-  /** Spend and utilisation of every scope that has limits and spend (or an override). */
-  status(now: number): ScopeStatus[] {
+  /** Every scope that holds counters or has an override (which shows before anything is spent there). */
+  scopeIds(): Set<string> {
+    return new Set([...this.counters.scopeIds(), ...this.books.overrides.scopes()]);
+  }
+
+  /** Spend and utilisation of every limit of the scopes `ids` (default: scopeIds()). */
+  status(now: number, ids: Iterable<string> = this.scopeIds()): ScopeStatus[] {
     const { policy } = this;
     const out: ScopeStatus[] = [];
-    // A scope with an override shows it even before anything is spent there.
-    const ids = new Set([...this.counters.scopeIds(), ...this.books.overrides.scopes()]);
     for (const id of ids) {
       const scope = policy.scopeById(id);
       if (!scope) continue;
@@ -70,6 +75,7 @@ export class LedgerQueries {
           name: scope.name,
           window: limit.window,
           unit: limit.unit,
+          limitKind: limit.kind,
           limit: limit.amount,
           cap: capOf(limit, policy.hardStopPct, u.raised?.micros),
           spent: u.spent,

@@ -1,6 +1,7 @@
 import type { Books } from "./booking.js";
 import { isCount } from "./counters.js";
 import { type JournalEntry, readJournal } from "./journal.js";
+import { readRollup, rollupMonths, rollupPath } from "./rollup.js";
 
 export interface ReplayResult {
   replayed: number;
@@ -15,9 +16,11 @@ export interface ReplayResult {
 
 /**
  * Applies the journal's entries after `from.seq` to the books: all files when
- * `full`, else from the snapshot's month on. Cuts a torn last line off the
- * newest file (the caller holds the lock); stops with `ledger_corrupt`, naming
- * file and line, at a bad line anywhere else.
+ * `full` — the compacted months' rollups first — else from the snapshot's
+ * month on. With `repair` (the caller holds the lock) cuts a torn last line
+ * off the newest file, else skips it; stops with `ledger_corrupt`, naming
+ * file and line, at a bad line anywhere else, and at a rollup that does not
+ * add up.
  */
 export function replayJournal(
   dir: string,
@@ -30,6 +33,18 @@ export function replayJournal(
   let { seq, month } = from;
   let replayed = 0;
   let repaired = 0;
+  if (full) {
+    for (const m of rollupMonths(dir)) {
+      const header = readRollup(rollupPath(dir, m), {
+        day: (row) => books.applyDay(row),
+        entry: (entry) => books.apply(soundEntry(entry)),
+      });
+      for (const [type, n] of Object.entries(header.entries))
+        if (type !== "reserve" && type !== "release") replayed += n;
+      seq = Math.max(seq, header.last_seq);
+      month = m;
+    }
+  }
   const result = readJournal(
     dir,
     (entry) => {

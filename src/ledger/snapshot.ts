@@ -6,6 +6,7 @@ import type { Policy } from "../budget/policy.js";
 import type { ReserveEntry } from "./booking.js";
 import { Counters, type CountersSnapshot } from "./counters.js";
 import { journalFiles } from "./journal.js";
+import { readRollupHeader, rollupMonths, rollupPath } from "./rollup.js";
 
 export const STATE_FILE = "state.json";
 const VERSION = 1;
@@ -33,7 +34,8 @@ export interface LedgerState {
   marks: Record<string, unknown>;
 }
 
-function fsyncDirectory(dir: string): void {
+/** Makes a rename in `dir` durable. */
+export function fsyncDirectory(dir: string): void {
   let fd: number | undefined;
   try {
     fd = openSync(dir, "r");
@@ -149,6 +151,14 @@ export function rollingLabels(policy: Policy): string[] {
   return policy.rollingWindows.flatMap((w) => (w.kind === "rolling" ? [w.label] : [])).sort();
 }
 
+/** Whether months were compacted with entries this snapshot does not have: only a full replay has them. */
+function compactedPast(state: LedgerState, journalDir: string): string | undefined {
+  const newer = rollupMonths(journalDir).filter(
+    (m) => (readRollupHeader(rollupPath(journalDir, m))?.last_seq ?? Number.POSITIVE_INFINITY) > state.seq,
+  );
+  return newer.length > 0 ? `journal months ${newer.join(", ")} were compacted` : undefined;
+}
+
 /**
  * The snapshot to start from, with its counters. When it cannot be used as it
  * is — missing while there is a journal, torn, another version, or kept for
@@ -169,7 +179,7 @@ export async function loadSnapshot(
     return { state, ...(why !== undefined ? { why } : {}), counters: fresh() };
   }
   const empty = { ...state, seq: 0, month: null, reservations: [], counters: {} };
-  const mismatch = mismatchOf(state, policy);
+  const mismatch = mismatchOf(state, policy) ?? compactedPast(state, journalDir);
   if (mismatch !== undefined)
     return { state: empty, why: `${mismatch} since the last snapshot`, counters: fresh() };
   try {

@@ -35,3 +35,15 @@ export function formatUsd(micros: Micros): string {
 export function formatCents(cents: number): string {
   return formatUsd(centsToMicros(cents));
 }
+
+/**
+ * Dollars with all 8 decimals, no sign of grouping: "12.34500000",
+ * "-0.00000150". 1 µ¢ is $0.00000001, so nothing is rounded: a column of
+ * these adds up to the µ¢ it came from (CSV exports put the µ¢ beside it).
+ */
+export function usdFixed(micros: Micros): string {
+  const sign = micros < 0 ? "-" : "";
+  const abs = Math.abs(Math.round(micros));
+  const fraction = String(abs % MICROS_PER_DOLLAR).padStart(8, "0");
+  return `${sign}${Math.floor(abs / MICROS_PER_DOLLAR)}.${fraction}`;
+}

@@ -1,5 +1,7 @@
 import { join } from "node:path";
+import { TokenpakError } from "../errors.js";
 import { type EntryIdentity, type JournalEntry, readJournal } from "../ledger/journal.js";
+import { rollupMonths } from "../ledger/rollup.js";
 import { utcDay } from "./period.js";
 
 /** Who spent on which model: what a correction is spread over. The run is left out: runs end. */
@@ -82,6 +84,22 @@ export class LedgerFigures {
 }
 
 /**
+ * A compacted month keeps its spend by local day, not per request: the
+ * metered figures a reconciliation compares are gone, and comparing against
+ * nothing would "correct" the whole bill back in.
+ */
+function refuseCompacted(dataDir: string, days: readonly string[]): void {
+  const months = new Set(days.map((d) => d.slice(0, 7)));
+  const compacted = rollupMonths(join(dataDir, "journal")).filter((m) => months.has(m));
+  if (compacted.length === 0) return;
+  throw new TokenpakError(
+    "invalid_argument",
+    `journal months ${compacted.join(", ")} are compacted (\`tokenpak ledger compact\`): their per-request spend is gone, so they cannot be reconciled; choose later days`,
+    { months: compacted },
+  );
+}
+
+/**
  * A provider's spend and earlier corrections for the period, from the
  * journal. Safe while the daemon writes (a line being written is skipped).
  * Corrections are written after the day they correct, so every later month
@@ -95,6 +113,7 @@ export function readLedgerFigures(
   const days = new Set(period.days);
   const figures = new LedgerFigures(provider, (day) => days.has(day));
   const first = period.days[0];
+  refuseCompacted(dataDir, period.days);
   readJournal(join(dataDir, "journal"), (e) => figures.add(e), first ? { fromMonth: first.slice(0, 7) } : {});
   return figures;
 }

@@ -8,6 +8,8 @@ import { isTokenpakError, TokenpakError } from "../errors.js";
 import type { KeyRing } from "../keys/ring.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { type AdjustmentBatch, type BatchResult, writeAdjustments } from "../reconcile/apply.js";
+import { budgetsOp } from "./admin-budgets.js";
+import { compactOp } from "./admin-compact.js";
 import { KEY_OPS } from "./admin-keys.js";
 import { OVERRIDE_OPS, type OverrideView, overrideView } from "./admin-overrides.js";
 import { reloadOp } from "./admin-reload.js";
@@ -143,6 +145,8 @@ export const ADMIN_OPS: readonly AdminOp<never, unknown>[] = [
   ...OVERRIDE_OPS,
   reloadOp,
   reportOp,
+  budgetsOp,
+  compactOp,
 ];
 
 const ajv = new Ajv2020({ allErrors: false, strict: true });

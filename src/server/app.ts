@@ -6,6 +6,7 @@ import { type AdminRouter, adminOnPort } from "./admin-http.js";
 import { countTokens } from "./count-tokens.js";
 import { errorResponse, internalError } from "./errors.js";
 import { type ExchangeDeps, exchange } from "./exchange.js";
+import { metricsRoute } from "./metrics-route.js";
 import { listModels, retrieveModel } from "./models.js";
 
 export interface AppDeps extends ExchangeDeps {
@@ -18,10 +19,13 @@ export interface AppDeps extends ExchangeDeps {
  * not charge for): everything else is a 404 — /admin/* too, unless
  * `server.admin_token` is set and `admin` is given.
  *
+ * `host` is where it listens: GET /metrics is served beyond loopback only
+ * when the config says so (metrics-route.ts).
+ *
  * `deps` may be a function: the daemon's current deps (runtime.ts). Each
  * request takes them once, at its start, and is served with those to its end.
  */
-export function createApp(deps: AppDeps | (() => AppDeps), admin?: AdminRouter): Hono {
+export function createApp(deps: AppDeps | (() => AppDeps), admin?: AdminRouter, host = "127.0.0.1"): Hono {
   const current = typeof deps === "function" ? deps : () => deps;
   const app = new Hono();
   app.post("/v1/chat/completions", (c) => exchange(current(), "chat", c.req.raw));
@@ -61,6 +65,8 @@ export function createApp(deps: AppDeps | (() => AppDeps), admin?: AdminRouter):
     const since = health.since !== undefined ? new Date(health.since).toISOString() : null;
     return c.json({ ...body, store: { writable: false, error: health.error, since } }, 503);
   });
+  // Who may read it follows the config in force (server.metrics, server.admin_token) and where we listen.
+  app.get("/metrics", (c) => metricsRoute(c, current(), host));
   app.notFound((c) => {
     const format = c.req.path.startsWith("/v1/messages") ? "anthropic" : "openai";
     return errorResponse(

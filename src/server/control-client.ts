@@ -165,6 +165,12 @@ function viaDaemon(found: { client: DaemonClient; status: DaemonStatus }): Admin
   };
 }
 
+/** A session with the running daemon, if one answers on the data directory's socket; else undefined. */
+export async function daemonSession(dataDir: string): Promise<AdminSession | undefined> {
+  const found = await reachDaemon(dataDir);
+  return found ? viaDaemon(found) : undefined;
+}
+
 /** The running daemon's session; `daemon_unavailable` when none runs (for what only a daemon can do: reload). */
 export async function connectDaemon(dataDir: string): Promise<AdminSession> {
   const found = await reachDaemon(dataDir);

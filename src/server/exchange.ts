@@ -16,6 +16,7 @@ import { forward, plan } from "./forward.js";
 import { Hold, type ToolAllowance } from "./hold.js";
 import type { Authenticator } from "./identity.js";
 import { type Intake, intake } from "./intake.js";
+import type { Outcome, ProxyMetrics } from "./metrics.js";
 import { refusal } from "./refusal.js";
 import { type RelayContext, relayJson } from "./relay-json.js";
 import { relayStream } from "./relay-stream.js";
@@ -34,6 +35,8 @@ export interface ExchangeDeps {
   clock: () => number;
   /** Operator-facing problems that are not the client's (a provider's broken usage): default stderr. */
   warn: (message: string) => void;
+  /** Where requests are counted for GET /metrics; undefined when metrics are off. */
+  metrics?: ProxyMetrics | undefined;
 }
 
 /**
@@ -46,13 +49,22 @@ export interface ExchangeDeps {
 const STORE_RETRY_SECONDS = "2";
 
 export async function exchange(deps: ExchangeDeps, route: Route, request: Request): Promise<Response> {
+  const startedAt = performance.now();
   const clientFormat = routeFormat(route);
   // Fail closed while the journal cannot be written (a full disk): before the body is even read.
   const down = deps.ledger.unavailable;
-  if (down !== undefined) return errorResponse(down, clientFormat, { "retry-after": STORE_RETRY_SECONDS });
+  if (down !== undefined) {
+    const refused = errorResponse(down, clientFormat, { "retry-after": STORE_RETRY_SECONDS });
+    deps.metrics?.request(route, refused.status, "", "", "error");
+    return refused;
+  }
   const requestId = randomUUID();
+  let call: Intake | undefined;
+  let outcome: Outcome = "error";
+  let hold: Hold | undefined;
+  let response: Response;
   try {
-    const call = await intake(deps, route, clientFormat, request);
+    call = await intake(deps, route, clientFormat, request);
     const decision = deps.ledger.reserve({
       requestId,
       identity: call.identity,
@@ -63,29 +75,45 @@ export async function exchange(deps: ExchangeDeps, route: Route, request: Reques
       choices: call.shape.choices,
     });
     if (decision.action === "block") {
-      return errorResponse(storedHint(refusal(decision, deps.clock()), call), clientFormat, {
+      outcome = "blocked";
+      response = errorResponse(storedHint(refusal(decision, deps.clock()), call), clientFormat, {
         "x-tokenpak-request-id": requestId,
       });
-    }
-    const hold = new Hold(
-      deps.ledger,
-      decision,
-      call.inputTokens,
-      deps.warn,
-      allowance(deps, call, decision),
-    );
-    try {
-      await decision.written;
-      return await serve(deps, call, hold, request);
-    } finally {
-      // Every path but a stream's has ended the hold by now; if one did not, this does.
-      if (!hold.delegated) await hold.close("internal_error");
+    } else {
+      outcome = decision.fallbackFrom !== undefined ? "fallback" : decision.clamped ? "clamped" : "allowed";
+      hold = new Hold(deps.ledger, decision, call.inputTokens, deps.warn, allowance(deps, call, decision));
+      try {
+        await decision.written;
+        response = await serve(deps, call, hold, request);
+      } finally {
+        // Every path but a stream's has ended the hold by now; if one did not, this does.
+        if (!hold.delegated) await hold.close("internal_error");
+      }
     }
   } catch (error) {
-    if (isTokenpakError(error))
-      return errorResponse(error, clientFormat, { "x-tokenpak-request-id": requestId });
-    return internalError(error, requestId, clientFormat, deps.warn);
+    response = isTokenpakError(error)
+      ? errorResponse(error, clientFormat, { "x-tokenpak-request-id": requestId })
+      : internalError(error, requestId, clientFormat, deps.warn);
   }
+  if (deps.metrics) observe(deps.metrics, route, response.status, call, outcome, hold, startedAt);
+  return response;
+}
+
+/** Counts the exchange; a forwarded one also gives the provider's time and the time we added around it. */
+function observe(
+  metrics: ProxyMetrics,
+  route: Route,
+  status: number,
+  call: Intake | undefined,
+  outcome: Outcome,
+  hold: Hold | undefined,
+  startedAt: number,
+): void {
+  const model = hold ? hold.decision.model : call?.model;
+  metrics.request(route, status, model?.name ?? "", call?.identity.project ?? "", outcome);
+  if (!hold || hold.answeredAt === 0) return;
+  const ours = hold.sentAt - startedAt + (performance.now() - hold.readAt);
+  metrics.latency(route, hold.decision.model.provider, (hold.answeredAt - hold.sentAt) / 1000, ours / 1000);
 }
 
 async function serve(deps: ExchangeDeps, call: Intake, hold: Hold, request: Request): Promise<Response> {

@@ -110,14 +110,18 @@ export async function forward(
   abort: UpstreamAbort | undefined,
 ): Promise<UpstreamResponse> {
   hold.sent = true;
+  hold.sentAt = performance.now();
   try {
-    return await deps.upstreams.send(p.provider.name, {
+    const upstream = await deps.upstreams.send(p.provider.name, {
       route: call.route,
       path: upstreamPath(call.route, p.upstreamFormat),
       body: p.text,
       headers: p.headers,
       ...(abort ? { signal: abort.signal } : {}),
     });
+    hold.answeredAt = performance.now();
+    hold.readAt = hold.answeredAt;
+    return upstream;
   } catch (error) {
     if (abort?.aborted) {
       await hold.settle({ ok: true, usage: { ...NO_USAGE, input: call.inputTokens } }, "aborted");

@@ -26,6 +26,10 @@ export class Hold {
   sent = false;
   /** The usage it was settled at, once it was. */
   settled: Usage | undefined;
+  /** performance.now() when it went upstream, when the provider's headers came, when its answer was read (metrics). */
+  sentAt = 0;
+  answeredAt = 0;
+  readAt = 0;
 
   constructor(
     private readonly ledger: Ledger,

@@ -88,6 +88,7 @@ export async function relayJson(ctx: RelayContext, upstream: UpstreamResponse): 
   let text: string;
   try {
     text = await readAll(upstream.body);
+    hold.readAt = performance.now();
   } catch (error) {
     // The provider answered and may bill; what it billed never arrived.
     await hold.chargeReserved("upstream_failed", `the answer could not be read: ${String(error)}`);

@@ -11,6 +11,7 @@ import { isLoopbackHost } from "../net/loopback.js";
 import { type ProviderSettings, Upstreams } from "../providers/upstream.js";
 import type { AppDeps } from "./app.js";
 import { Authenticator } from "./identity.js";
+import type { ProxyMetrics } from "./metrics.js";
 import type { PriceWatch } from "./price-watch.js";
 import type { ResponseMemory } from "./response-memory.js";
 
@@ -51,6 +52,8 @@ export interface RuntimeParts {
   /** Where the proxy listens: open mode is refused beyond loopback unless `insecure`. */
   host: string;
   insecure: boolean;
+  /** Where requests are counted for GET /metrics. */
+  metrics?: ProxyMetrics | undefined;
 }
 
 /** What one change did. */
@@ -90,6 +93,7 @@ export class Runtime {
       maxBodyBytes: config.server.max_body_bytes,
       clock: parts.clock,
       warn: parts.warn,
+      metrics: parts.metrics,
     };
   }
 

@@ -11,6 +11,7 @@ import { createAdminRouter } from "./admin.js";
 import { createApp } from "./app.js";
 import { type ControlChannel, controlSocketPath, listenControl } from "./control-socket.js";
 import { bindResponse } from "./disconnect.js";
+import { ProxyMetrics } from "./metrics.js";
 import { type PriceWatch, watchPrices } from "./price-watch.js";
 import { type ReloadRecord, type ReloadResult, reloader } from "./reload.js";
 import { ResponseMemory } from "./response-memory.js";
@@ -121,7 +122,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     prices = watchPrices({ config, dataDir: options.dataDir, ledger, alerts, clock, warn });
     try {
       const parts = { ledger, alerts, prices, usage, clock, warn, host, insecure: options.insecure === true };
-      runtime = new Runtime({ ...parts, memory: new ResponseMemory(ledger) }, config, keyStore.keys);
+      // Requests are counted whether or not /metrics is served (at the cost of a few additions).
+      const metrics = new ProxyMetrics({ ledger, alerts, prices: prices.book, clock });
+      runtime = new Runtime({ ...parts, memory: new ResponseMemory(ledger), metrics }, config, keyStore.keys);
     } catch (error) {
       prices.close();
       throw error;
@@ -151,7 +154,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     reload,
   };
   const admin = createAdminRouter(adminContext);
-  const app = createApp(() => runtime.current(), admin);
+  const app = createApp(() => runtime.current(), admin, host);
 
   const server = createAdaptorServer({
     fetch: (request: Request, env: HttpBindings | Http2Bindings) => {

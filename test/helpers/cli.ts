@@ -27,8 +27,13 @@ export function runCli(args: readonly string[]): Promise<CliRun> {
   });
 }
 
-/** `tokenpak ...args` in this process (main(), as bin/tokenpak.js calls it), its output captured. */
-export async function runInProcess(args: readonly string[], cwd: string, env: Env): Promise<CliRun> {
+/** `tokenpak ...args` in this process (main(), as bin/tokenpak.js calls it), its output captured; no colours unless `colorLevel`. */
+export async function runInProcess(
+  args: readonly string[],
+  cwd: string,
+  env: Env,
+  colorLevel: 0 | 1 | 2 | 3 = 0,
+): Promise<CliRun> {
   const { main } = await import("../../src/cli/main.js");
   let stdout = "";
   let stderr = "";
@@ -45,7 +50,7 @@ export async function runInProcess(args: readonly string[], cwd: string, env: En
     },
     cwd,
     env,
-    colorLevel: 0,
+    colorLevel,
   });
   return { code, stdout, stderr };
 }

@@ -29,6 +29,86 @@ export function registerLedger(program: Command, ctx: CliContext, setExitCode: S
     .action(async (_flags: RepairFlags, command: Command) => {
       setExitCode(await ledgerRepairCommand(ctx, command.optsWithGlobals<GlobalOptions & RepairFlags>()));
     });
+
+  ledger
+    .command("compact")
+    .description("fold whole journal months before --before into rollups by day (with --yes)")
+    .requiredOption("--before <month>", "compact the months before this one, YYYY-MM")
+    .option("-y, --yes", "do it (without it nothing changes: the months and what they hold are shown)")
+    .addHelpText(
+      "after",
+      "\nEach journal month (journal/YYYY-MM.jsonl, UTC months) before --before becomes\n" +
+        "journal/YYYY-MM.rollup.jsonl: spend, tokens and requests per local day (budget.timezone) ×\n" +
+        "key, user, project, team, run × provider × model, and the month's adjustments as they were.\n" +
+        "The rollup is written, fsynced and read back, and its totals must equal the month's, before\n" +
+        "the month's file is removed. Reports and the ledger's replay read rollups; reconcile-spend\n" +
+        "refuses compacted days (their per-request spend is gone). Months a budget can still count\n" +
+        "(this one, or within the longest rolling window) are refused. With the proxy running the\n" +
+        "work is done by the proxy, over its control socket; without, under the ledger lock. Exits 0,\n" +
+        "1 for a --before that is not allowed, 5 for a journal or rollup that does not add up.\n" +
+        "--json prints {before, applied, months: [{month, entries, journal_bytes, rollup_bytes, totals}]}.",
+    )
+    .action(async (_flags: CompactFlags, command: Command) => {
+      setExitCode(await ledgerCompactCommand(ctx, command.optsWithGlobals<GlobalOptions & CompactFlags>()));
+    });
+}
+
+interface CompactFlags {
+  before: string;
+  yes?: boolean;
+}
+
+function megabytes(bytes: number): string {
+  return bytes >= 1_000_000 ? `${(bytes / 1_000_000).toFixed(1)} MB` : `${(bytes / 1000).toFixed(1)} kB`;
+}
+
+export async function ledgerCompactCommand(
+  ctx: CliContext,
+  options: GlobalOptions & CompactFlags,
+): Promise<number> {
+  const { openAdminSession } = await import("../../server/control-client.js");
+  const { compactOp } = await import("../../server/admin-compact.js");
+  const { loadCommandConfig } = await import("../load.js");
+  const { formatUsd } = await import("../../money/money.js");
+  const { config, dataDir } = await loadCommandConfig(ctx, options);
+  const session = await openAdminSession({
+    config,
+    dataDir,
+    warn: (message) => line(ctx.stderr, `tokenpak: ${message}`),
+  });
+  let result: Awaited<ReturnType<typeof compactOp.run>>;
+  try {
+    result = await session.call(compactOp, { before: options.before, apply: options.yes === true });
+  } finally {
+    await session.close();
+  }
+  if (options.json) {
+    line(ctx.stdout, JSON.stringify({ data_dir: dataDir, via: session.via, ...result }, null, 2));
+    return 0;
+  }
+  const c = paint(ctx, options);
+  for (const m of result.months) {
+    const t = m.totals;
+    const adjusted = t.adjustments > 0 ? `, ${t.adjustments} adjustments ${formatUsd(t.adjust_cost)}` : "";
+    line(
+      ctx.stdout,
+      `${m.month}  ${m.entries.toLocaleString("en-US")} entries, ${megabytes(m.journal_bytes)} → ${megabytes(m.rollup_bytes)}: ${formatUsd(t.cost)} in ${t.requests.toLocaleString("en-US")} requests${adjusted}`,
+    );
+  }
+  const already = result.already.length > 0 ? ` (already rollups: ${result.already.join(", ")})` : "";
+  const writer = session.via === "daemon" ? ` by the running proxy (pid ${session.pid ?? "?"})` : "";
+  if (result.months.length === 0) line(ctx.stdout, `nothing to compact before ${result.before}${already}`);
+  else if (result.applied)
+    line(
+      ctx.stdout,
+      `${c.green("✓")} compacted ${result.months.length} month(s) into rollups${writer}${already}`,
+    );
+  else
+    line(
+      ctx.stdout,
+      `nothing was changed; \`tokenpak ledger compact --before ${result.before} --yes\` compacts ${result.months.length} month(s)${already}`,
+    );
+  return 0;
 }
 
 function preview(text: string): string {

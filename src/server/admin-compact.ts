@@ -1,0 +1,27 @@
+import { type CompactResult, compactJournal } from "../ledger/compact.js";
+import type { AdminOp } from "./admin.js";
+
+export interface CompactBody {
+  before: string;
+  apply: boolean;
+}
+
+/**
+ * `POST /admin/compact`: folds old journal months into rollups. The daemon
+ * runs it between requests (the journal is read a chunk at a time); it only
+ * ever writes the current month, so nothing it writes is touched.
+ */
+export const compactOp: AdminOp<CompactBody, CompactResult> = {
+  method: "POST",
+  path: "/admin/compact",
+  body: {
+    type: "object",
+    additionalProperties: false,
+    required: ["before", "apply"],
+    properties: {
+      before: { type: "string", pattern: "^\\d{4}-\\d{2}$" },
+      apply: { type: "boolean" },
+    },
+  },
+  run: (ctx, body) => compactJournal(ctx.dataDir, { ...body, now: ctx.clock(), policy: ctx.ledger.policy }),
+};
