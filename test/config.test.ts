@@ -189,6 +189,27 @@ describe("one problem, one error", () => {
     expect(result.errors.map((e) => e.message)).toEqual(["number 5 is not allowed here"]);
   });
 
+  it("a 0 where a positive value is needed: a limit's key left out is no limit, another's is its default", () => {
+    const model = (line: string) =>
+      check(
+        `providers:\n  openai: { type: openai, api_key: x }\nmodels:\n  m:\n    provider: openai\n    ${line}\n`,
+      ).errors;
+    expect(model("context_window: 0")).toEqual([
+      expect.objectContaining({
+        path: "models.m.context_window",
+        message: "must be greater than 0",
+        hint: "remove the key to use the default (1,048,576)",
+      }),
+    ]);
+    expect(model("max_output_tokens: 0")[0]?.hint).toBe("remove the key to use the default");
+    expect(check("budget:\n  daily_limit_cents: 0\n").errors[0]?.hint).toContain(
+      "remove the key to have no limit",
+    );
+    expect(check("budget:\n  per_request: { max_output_tokens: 0 }\n").errors[0]?.hint).toContain(
+      "remove the key to have no limit",
+    );
+  });
+
   it("an unknown_model price table with a bad price is one error at that price", () => {
     const result = check(
       "pricing:\n  unknown_model:\n    input_cost_per_1k: 1\n    output_cost_per_1k: -1\n",
@@ -311,19 +332,28 @@ describe("warnings", () => {
       config(
         [],
         [
-          "    tool_call_cents: { web_search: 1, websearch: 1, function: 0 }",
+          "    tool_call_cents: { web_search: 1, websearch: 1, function: 0, namespace: 1, custom: 1, web_search_preview: 1, shell: 3, mcp: 0 }",
           "pricing:",
           "  unknown_tool: allow",
         ],
       ),
     );
+    // The proxy's own lists (src/pricing/tool-kinds.ts): shell (in a hosted container) and mcp are priced.
     expect(found.map((w) => w.path)).toEqual([
       "models.small.tool_call_cents.websearch",
       "models.small.tool_call_cents.function",
+      "models.small.tool_call_cents.namespace",
+      "models.small.tool_call_cents.custom",
+      "models.small.tool_call_cents.web_search_preview",
       "pricing.unknown_tool",
     ]);
     expect(found[0]?.hint).toBe("did you mean `web_search`?");
-    expect(found[2]?.message).toContain("uncharged");
+    expect(found[0]?.message).toContain("not a tool type tokenpak knows");
+    expect(found[2]?.message).toBe(
+      "`namespace` tools run at the client and cost only tokens: this price is never used",
+    );
+    expect(found[4]?.message).toContain("priced as `web_search`");
+    expect(found[5]?.message).toContain("uncharged");
   });
 
   it("no warning for a fallback cheaper than every model", () => {

@@ -284,7 +284,7 @@ cache_write_1h_cost_per_1k?: number
 upstream_model?: string
 max_output_tokens?: Count
 /**
- * The most input tokens the model takes. A Responses API turn that continues a conversation tokenpak has not seen reserves this much input. Default: 1,048,576.
+ * The most input tokens the model takes. A Responses API turn that continues a conversation tokenpak has not seen, and a request whose input refers to a file by id or URL, reserve this much input. Default: 1,048,576.
  */
 context_window?: number
 /**
@@ -703,7 +703,7 @@ cache_write_1h_cost_per_1k?: number
 upstream_model?: string
 max_output_tokens?: ResolvedCount
 /**
- * The most input tokens the model takes. A Responses API turn that continues a conversation tokenpak has not seen reserves this much input. Default: 1,048,576.
+ * The most input tokens the model takes. A Responses API turn that continues a conversation tokenpak has not seen, and a request whose input refers to a file by id or URL, reserve this much input. Default: 1,048,576.
  */
 context_window?: number
 /**

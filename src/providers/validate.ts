@@ -1,6 +1,7 @@
 import { TokenpakError } from "../errors.js";
 import { isObject, type Json } from "./json.js";
 import { builtinTools } from "./tools.js";
+import { unseenFiles } from "./unseen-files.js";
 import type { Route } from "./wire.js";
 
 /**
@@ -21,6 +22,8 @@ export interface RequestShape {
   builtinTools: readonly string[];
   /** Responses API: `max_tool_calls`, the most built-in tool calls the answer may make. */
   maxToolCalls?: number | undefined;
+  /** Files the input refers to by id or URL: billed whole by the provider, unseen by the estimate. */
+  unseenFiles: number;
 }
 
 /**
@@ -126,6 +129,7 @@ export function validateRequest(route: Route, body: Json): RequestShape {
     maxOutputTokens,
     choices,
     builtinTools: [],
+    unseenFiles: unseenFiles(route, body),
   };
   if (route === "responses") {
     if (body.background === true) {
@@ -155,12 +159,20 @@ function checkList(body: Json, field: string): void {
 /** The stored input a Responses request refers to; undefined when it sends all of its input. */
 function storedInput(body: Json): StoredInput | undefined {
   const previous = body.previous_response_id;
-  if (previous !== undefined && previous !== null && typeof previous !== "string") {
-    throw invalid("previous_response_id", "`previous_response_id` must be a string");
+  // An empty id names no response: read as one tokenpak has not seen, it would reserve a whole context window.
+  if (previous !== undefined && previous !== null && (typeof previous !== "string" || previous === "")) {
+    throw invalid(
+      "previous_response_id",
+      "`previous_response_id` must be a response id (a non-empty string)",
+    );
   }
   const conversation = body.conversation;
   const conversationId = isObject(conversation) ? conversation.id : conversation;
-  if (conversationId !== undefined && conversationId !== null && typeof conversationId !== "string") {
+  if (
+    conversationId !== undefined &&
+    conversationId !== null &&
+    (typeof conversationId !== "string" || conversationId === "")
+  ) {
     throw invalid("conversation", "`conversation` must be a conversation id or `{id}`");
   }
   const prompt = body.prompt !== undefined && body.prompt !== null;

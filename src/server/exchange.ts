@@ -152,14 +152,19 @@ function allowance(deps: ExchangeDeps, call: Intake, decision: Reserved): ToolAl
   };
 }
 
-/** A refusal of a turn whose stored context tokenpak could not see says so, and how to avoid it. */
+/** A refusal of a request whose stored input (or files) tokenpak could not see says so, and how to avoid it. */
 function storedHint(error: TokenpakError, call: Intake): TokenpakError {
   if (call.stored?.known !== false) return error;
-  return new TokenpakError(
-    error.code,
-    `${error.message} The request continues a response, conversation or prompt stored at the provider that tokenpak has not seen, so its input is reserved at the model's context window (${call.stored.tokens.toLocaleString("en-US")} tokens); send the conversation in \`input\`, or set models.${call.model.name}.context_window.`,
-    { ...error.details, stored_input_tokens: call.stored.tokens },
-  );
+  const window = `so its input is reserved at the model's context window (${call.stored.tokens.toLocaleString("en-US")} tokens)`;
+  const why =
+    call.stored.files > 0
+      ? `The request refers to ${call.stored.files === 1 ? "a file" : `${call.stored.files} files`} by id or URL, whose content the provider bills as input and tokenpak cannot see, ${window}; send the file inline (base64), or set models.${call.model.name}.context_window.`
+      : `The request continues a response, conversation or prompt stored at the provider that tokenpak has not seen, ${window}; send the conversation in \`input\`, or set models.${call.model.name}.context_window.`;
+  return new TokenpakError(error.code, `${error.message} ${why}`, {
+    ...error.details,
+    stored_input_tokens: call.stored.tokens,
+    ...(call.stored.files > 0 ? { unseen_files: call.stored.files } : {}),
+  });
 }
 
 /**

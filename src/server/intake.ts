@@ -29,11 +29,16 @@ export interface ToolUse {
   inject: boolean;
 }
 
-/** Input the provider bills from its own store (Responses API): how much was reserved for it. */
+/** Input the provider bills that the request does not carry: how much was reserved for it. */
 export interface StoredReservation {
   tokens: number;
-  /** False when tokenpak has not seen the conversation (or a stored prompt): the context window is reserved. */
+  /**
+   * False when tokenpak has not seen the conversation, a stored prompt or a
+   * file given by id or URL: the context window is reserved.
+   */
   known: boolean;
+  /** Files the input refers to by id or URL (their content is what tokenpak could not see). */
+  files: number;
 }
 
 /** A request read, checked and priced — everything decided before anything is reserved. */
@@ -164,30 +169,32 @@ function toolUse(shape: RequestShape): ToolUse | undefined {
 }
 
 /**
- * The input a Responses turn is billed from the provider's store: the
- * remembered context of the response (or conversation) it continues and of
- * the items it references, or — when tokenpak has not seen one of them, or the
- * request uses a stored prompt — the whole context window, the most input the
- * provider can bill.
+ * The input a request is billed that it does not carry: for a Responses turn,
+ * the remembered context of the response (or conversation) it continues and
+ * of the items it references; and — when tokenpak has not seen one of them,
+ * the request uses a stored prompt, or its input refers to a file by id or URL
+ * (any route) — the whole context window, the most input the provider can bill.
  */
 function storedInput(deps: ExchangeDeps, shape: RequestShape, window: number): StoredReservation | undefined {
   const stored = shape.stored;
-  if (!stored) return undefined;
+  const files = shape.unseenFiles;
+  if (!stored && files === 0) return undefined;
+  if (files > 0 || stored?.prompt) return { tokens: window, known: false, files };
   let tokens = 0;
-  let known = !stored.prompt;
-  for (const id of [stored.previousResponseId, stored.conversationId]) {
+  let known = true;
+  for (const id of [stored?.previousResponseId, stored?.conversationId]) {
     if (id === undefined) continue;
     const n = deps.memory.get(id);
     if (n === undefined) known = false;
     else tokens = Math.max(tokens, n);
   }
   // A referenced item is at most its response's output (items of one response counted each: errs high).
-  for (const id of stored.items) {
+  for (const id of stored?.items ?? []) {
     const n = deps.memory.get(id);
     if (n === undefined) known = false;
     else tokens += n;
   }
-  return known ? { tokens: Math.min(tokens, window), known } : { tokens: window, known };
+  return { tokens: known ? Math.min(tokens, window) : window, known, files };
 }
 
 /** The largest context window of the models that may serve the request. */
