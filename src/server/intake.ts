@@ -82,6 +82,11 @@ export async function readBody(request: Request, limit: number): Promise<Json> {
   const text =
     declared === null && request.body ? await readChunked(request.body, limit) : await request.text();
   const body = parseJson(text);
+  // parseJson gives undefined only for text that does not parse: say which of the two is wrong.
+  if (body === undefined) {
+    const why = text.trim() === "" ? "request body is empty" : "request body is not valid JSON";
+    throw new TokenpakError("invalid_request", `${why}; send a JSON object`);
+  }
   if (!isObject(body)) throw new TokenpakError("invalid_request", "request body must be a JSON object");
   return body;
 }
