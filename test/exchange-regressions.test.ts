@@ -595,6 +595,30 @@ describe("#10 audit: what the first fixes left open", () => {
     expect(settle?.cost).toBe(settle?.reserved);
   });
 
+  it("a translated request reserves the input of the body its provider gets, not the client's framing of it", async () => {
+    const { proxy, dataDir } = await h.start();
+    const turns = [
+      { role: "user", content: "exchange 1: write about budgets" },
+      { role: "assistant", content: "ok" },
+      { role: "user", content: "and about caps" },
+    ];
+    // A Messages body with a system prompt, to an OpenAI model: its chat body frames more tokens.
+    await post(proxy, "/v1/messages", { model: "gpt", max_tokens: 10, system: "be brief", messages: turns });
+    // A Responses body to Claude: its Messages body frames more tokens than the string input.
+    await post(proxy, "/v1/responses", {
+      model: "claude",
+      max_output_tokens: 10,
+      input: "exchange 8: write",
+    });
+    await proxy.close();
+    const reserves = journalEntries(dataDir).filter((e) => e.type === "reserve");
+    expect(reserves).toHaveLength(2);
+    for (const [i, r] of reserves.entries()) {
+      const billed = h.fake.requests[i]?.generated?.input ?? Number.POSITIVE_INFINITY;
+      expect(r.type === "reserve" && r.reserved.tokens - 10, `request ${i}`).toBeGreaterThanOrEqual(billed);
+    }
+  });
+
   it("invalid JSON is called invalid JSON; a refusal about the whole body has param null", async () => {
     const { proxy } = await h.start();
     const bad = await post(proxy, "/v1/chat/completions", "{bad");
