@@ -44,6 +44,16 @@ export const MAX_JSON_DEPTH = 64;
 /** More messages or tools than this in one request are refused: the work per request stays bounded. */
 export const MAX_MESSAGES = 100_000;
 export const MAX_TOOLS = 1_024;
+/**
+ * The largest output cap accepted in any one field: far above any model's
+ * output limit, yet low enough that the worst case it reserves (times
+ * MAX_CHOICES, at any sane price) stays a safe integer of micro-cents.
+ */
+export const MAX_OUTPUT_TOKENS = 100_000_000;
+/** The most answers one request may ask for (`n`, `best_of`): OpenAI's own documented maximum. */
+export const MAX_CHOICES = 128;
+/** The most built-in tool calls one Responses request may allow (`max_tool_calls`): each is reserved at its price. */
+export const MAX_TOOL_CALLS = 10_000;
 
 /** The output-cap fields each route reads, in the order a provider prefers them. */
 export const OUTPUT_CAP_FIELDS: Readonly<Record<Route, readonly string[]>> = {
@@ -60,16 +70,26 @@ const MULTIPLIERS: Readonly<Record<Route, readonly string[]>> = {
   responses: [],
 };
 
-function invalid(param: string, message: string): TokenpakError {
+/** `param` null: the error is about the body as a whole, as OpenAI reports such errors. */
+function invalid(param: string | null, message: string): TokenpakError {
   return new TokenpakError("invalid_request", message, { param });
 }
 
-/** A positive integer field, if present; null reads as absent (clients send it for "the default"). */
-function positiveInteger(body: Json, field: string): number | undefined {
+/**
+ * A positive integer field of at most `max`, if present; null reads as absent
+ * (clients send it for "the default"). Unbounded, a cap would be reserved as
+ * sent, and past safe integers the ledger cannot count it.
+ */
+function positiveInteger(body: Json, field: string, max: number): number | undefined {
   const value = body[field];
   if (value === undefined || value === null) return undefined;
-  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 1) return value;
-  throw invalid(field, `\`${field}\` must be a positive integer, got ${JSON.stringify(value)?.slice(0, 40)}`);
+  const got = JSON.stringify(value)?.slice(0, 40);
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw invalid(field, `\`${field}\` must be a positive integer, got ${got}`);
+  }
+  if (value > max)
+    throw invalid(field, `\`${field}\` must be at most ${max.toLocaleString("en-US")}, got ${got}`);
+  return value;
 }
 
 /** Whether some object or array in `value` sits deeper than `limit`; iterative, so depth cannot overflow it. */
@@ -94,7 +114,7 @@ export function nestedDeeperThan(value: unknown, limit: number): boolean {
 /** Checks the request's pricing fields and reads them; throws `invalid_request` naming the field. */
 export function validateRequest(route: Route, body: Json): RequestShape {
   if (nestedDeeperThan(body, MAX_JSON_DEPTH)) {
-    throw invalid("", `request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    throw invalid(null, `request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
   }
   const model = body.model;
   if (model === undefined || model === null) throw invalid("model", "`model` is required");
@@ -118,11 +138,12 @@ export function validateRequest(route: Route, body: Json): RequestShape {
   }
   let maxOutputTokens: number | undefined;
   for (const field of OUTPUT_CAP_FIELDS[route]) {
-    const n = positiveInteger(body, field);
+    const n = positiveInteger(body, field, MAX_OUTPUT_TOKENS);
     if (n !== undefined) maxOutputTokens = Math.min(n, maxOutputTokens ?? n);
   }
   let choices = 1;
-  for (const field of MULTIPLIERS[route]) choices = Math.max(choices, positiveInteger(body, field) ?? 1);
+  for (const field of MULTIPLIERS[route])
+    choices = Math.max(choices, positiveInteger(body, field, MAX_CHOICES) ?? 1);
   const shape: RequestShape = {
     model,
     stream: stream === true && route !== "embeddings",
@@ -141,7 +162,7 @@ export function validateRequest(route: Route, body: Json): RequestShape {
     }
     shape.stored = storedInput(body);
     shape.builtinTools = builtinTools(body.tools);
-    shape.maxToolCalls = positiveInteger(body, "max_tool_calls");
+    shape.maxToolCalls = positiveInteger(body, "max_tool_calls", MAX_TOOL_CALLS);
   }
   return shape;
 }

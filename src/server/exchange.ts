@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Identity } from "../budget/policy.js";
 import type { Config } from "../config/types.generated.js";
-import { isTokenpakError, TokenpakError } from "../errors.js";
+import { TokenpakError } from "../errors.js";
 import type { Ledger, Reserved } from "../ledger/ledger.js";
 import { microsToCents } from "../money/money.js";
 import type { PriceSource } from "../pricing/book.js";
@@ -11,7 +11,7 @@ import type { StoredIds } from "../providers/stream-watch.js";
 import type { UpstreamResponse, Upstreams } from "../providers/upstream.js";
 import { type Route, routeFormat } from "../providers/wire.js";
 import { abortOnDisconnect, trailersFor } from "./disconnect.js";
-import { errorResponse, internalError } from "./errors.js";
+import { errorResponse, failureResponse } from "./errors.js";
 import { forward, plan } from "./forward.js";
 import { Hold, type ToolAllowance } from "./hold.js";
 import type { Authenticator } from "./identity.js";
@@ -91,9 +91,7 @@ export async function exchange(deps: ExchangeDeps, route: Route, request: Reques
       }
     }
   } catch (error) {
-    response = isTokenpakError(error)
-      ? errorResponse(error, clientFormat, { "x-tokenpak-request-id": requestId })
-      : internalError(error, requestId, clientFormat, deps.warn);
+    response = failureResponse(error, requestId, clientFormat, deps.warn);
   }
   if (deps.metrics) observe(deps.metrics, route, response.status, call, outcome, hold, startedAt);
   return response;
@@ -130,8 +128,17 @@ async function serve(deps: ExchangeDeps, call: Intake, hold: Hold, request: Requ
     remember: (ids) => remember(deps, hold, ids),
   };
   if (abort && upstream.status < 400 && upstream.contentType.includes("text/event-stream")) {
+    // Handed over only once the stream exists: if building it throws, the provider is stopped
+    // and the exchange's `finally` ends the hold.
+    let streamed: Response;
+    try {
+      streamed = relayStream(ctx, upstream, abort, trailersFor(request));
+    } catch (error) {
+      abort.abort();
+      throw error;
+    }
     hold.delegate();
-    return relayStream(ctx, upstream, abort, trailersFor(request));
+    return streamed;
   }
   return relayJson(ctx, upstream);
 }

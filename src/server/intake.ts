@@ -6,9 +6,10 @@ import { ownValue } from "../own.js";
 import { DEFAULT_MAX_TOOL_CALLS, dearestCall, toolPrices } from "../pricing/tool-prices.js";
 import { isObject, type Json, parseJson } from "../providers/json.js";
 import { untranslatable } from "../providers/translate-responses.js";
+import { requestFor } from "../providers/translation.js";
 import { type RequestShape, validateRequest } from "../providers/validate.js";
 import { formatOf, type ProviderType, type Route, type WireFormat } from "../providers/wire.js";
-import { estimateInput, type TokenizerFamily } from "../tokenize/estimate.js";
+import { type BodyKind, estimateInput, type TokenizerFamily } from "../tokenize/estimate.js";
 import type { ExchangeDeps } from "./exchange.js";
 
 /** When neither the config nor the client bounds a model's output, the reservation assumes this much. */
@@ -87,6 +88,11 @@ export async function readBody(request: Request, limit: number): Promise<Json> {
   const text =
     declared === null && request.body ? await readChunked(request.body, limit) : await request.text();
   const body = parseJson(text);
+  // parseJson gives undefined only for text that does not parse: say which of the two is wrong.
+  if (body === undefined) {
+    const why = text.trim() === "" ? "request body is empty" : "request body is not valid JSON";
+    throw new TokenpakError("invalid_request", `${why}; send a JSON object`);
+  }
   if (!isObject(body)) throw new TokenpakError("invalid_request", "request body must be a JSON object");
   return body;
 }
@@ -204,6 +210,45 @@ function contextWindow(models: readonly (ResolvedModel | undefined)[]): number {
   return most;
 }
 
+/** The route whose body a wire format's requests have, to count a translated body as the provider gets it. */
+const BODY_OF: Readonly<Record<WireFormat, BodyKind>> = {
+  openai: "chat",
+  anthropic: "messages",
+  responses: "responses",
+};
+
+/**
+ * The input tokens the request sends, as its provider counts them: the body
+ * in the provider's format (each format frames messages differently: a
+ * Messages body with a system prompt counts fewer tokens than the chat body it
+ * becomes), with the margin of that provider's tokenizer; the most over the
+ * models that may serve it. A request that needs no translation is counted once.
+ */
+async function freshInput(
+  deps: ExchangeDeps,
+  route: Route,
+  clientFormat: WireFormat,
+  body: Json,
+  models: readonly (ResolvedModel | undefined)[],
+): Promise<number> {
+  let most = 0;
+  const counted = new Set<string>();
+  for (const model of models) {
+    if (!model) continue;
+    const type = providerOf(deps, model).type;
+    const family: TokenizerFamily = type === "anthropic" ? "other" : "openai";
+    const format = route === "embeddings" ? clientFormat : formatOf(type, clientFormat);
+    if (counted.has(`${format} ${family}`)) continue;
+    counted.add(`${format} ${family}`);
+    const sent = format === clientFormat ? body : requestFor(clientFormat, format, body);
+    most = Math.max(
+      most,
+      await estimateInput(format === clientFormat ? route : BODY_OF[format], sent, family),
+    );
+  }
+  return most;
+}
+
 /**
  * Reads and checks the request, identifies the caller and prices the input.
  * Everything here may refuse the request; nothing here reserves anything.
@@ -227,11 +272,13 @@ export async function intake(
   const cannot = unservable(deps, configured, call);
   if (cannot) throw new TokenpakError("invalid_request", cannot.message, { param: cannot.param });
   const identity = deps.auth.identify(request.headers, body, clientFormat);
-  const family: TokenizerFamily = providerOf(deps, configured).type === "anthropic" ? "other" : "openai";
   const tools = toolUse(shape);
   const model = choice(deps, route, shape.model, shape.maxOutputTokens, tools);
   const fallback = fallbackFor(deps, route, call, tools);
-  const fresh = await estimateInput(route, body, family);
+  const fresh = await freshInput(deps, route, clientFormat, body, [
+    configured,
+    fallback && modelConfig(deps, fallback.name),
+  ]);
   const window = contextWindow([configured, fallback && modelConfig(deps, fallback.name)]);
   const stored = storedInput(deps, shape, window);
   // Stored context and the new input together: never more than the provider can bill in one turn.
