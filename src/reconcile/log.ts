@@ -34,7 +34,7 @@ export function summaryLine(s: RunSummary): string {
       ["delta", delta > 0 ? `+${formatUsd(delta)}` : formatUsd(delta)],
       ["adjustments", String(o.adjustments_written)],
     );
-    if (o.period.provisional) fields.push(["provisional", o.period.provisional]);
+    if (o.period.provisional.length > 0) fields.push(["provisional", o.period.provisional.join(",")]);
     if (o.drift_days.length > 0) fields.push(["drift", o.drift_days.join(",")]);
     if (o.dry_run) fields.push(["dry_run", "true"]);
     if (o.via) fields.push(["via", o.via]);
