@@ -1,6 +1,6 @@
 import type { ErrorObject } from "ajv";
 import { formatPath, type PathSegment, type Problem } from "./problem.js";
-import { allowedKeys, type JsonSchema, pointerToPath } from "./schema.js";
+import { allowedKeys, type JsonSchema, pointerToPath, schemaDefaultAt } from "./schema.js";
 import type { Source } from "./source.js";
 import { closest } from "./suggest.js";
 
@@ -114,14 +114,18 @@ function toProblem(e: ErrorObject, source: Source): Problem {
           : description,
       );
     }
-    case "exclusiveMinimum":
-      return e.params.limit === 0
-        ? at(
-            path,
-            "must be greater than 0",
-            "a limit must be positive (0 would block everything); remove the key to have no limit",
-          )
-        : at(path, `must be greater than ${e.params.limit}`, description);
+    case "exclusiveMinimum": {
+      if (e.params.limit !== 0) return at(path, `must be greater than ${e.params.limit}`, description);
+      // A key with a default (a timeout, a retry count) does not go away when removed: it takes the default.
+      const fallback = schemaDefaultAt(path);
+      return at(
+        path,
+        "must be greater than 0",
+        fallback !== undefined
+          ? `remove the key to use the default, ${JSON.stringify(fallback)}`
+          : "a limit must be positive (0 would block everything); remove the key to have no limit",
+      );
+    }
     case "minimum":
     case "maximum":
       return at(

@@ -48,3 +48,35 @@ export function allowedKeys(node: unknown, root: JsonSchema = configSchema): str
   for (const sub of (schema.allOf as unknown[] | undefined) ?? []) keys.push(...allowedKeys(sub, root));
   return [...new Set(keys)];
 }
+
+/** A local $ref's target ("#/$defs/count"), or the node itself. */
+function deref(node: unknown, root: JsonSchema): JsonSchema | undefined {
+  if (node === null || typeof node !== "object") return undefined;
+  const ref = (node as JsonSchema).$ref;
+  if (typeof ref !== "string" || !ref.startsWith("#/")) return node as JsonSchema;
+  return pointerToPath(ref.slice(1)).reduce<unknown>(
+    (n, seg) => (n as JsonSchema | undefined)?.[String(seg)],
+    root,
+  ) as JsonSchema | undefined;
+}
+
+/**
+ * The default the schema gives the value at `path`, if any: read where the
+ * property is declared (its `default` sits beside the `$ref`), following
+ * properties, additionalProperties, items and local $refs.
+ */
+export function schemaDefaultAt(path: readonly PathSegment[], root: JsonSchema = configSchema): unknown {
+  let node: unknown = root;
+  for (const seg of path) {
+    const here = deref(node, root);
+    if (!here) return undefined;
+    const props = here.properties as JsonSchema | undefined;
+    node =
+      typeof seg === "number"
+        ? here.items
+        : (props?.[seg] ??
+          (typeof here.additionalProperties === "object" ? here.additionalProperties : undefined));
+    if (node === undefined) return undefined;
+  }
+  return node !== null && typeof node === "object" ? (node as JsonSchema).default : undefined;
+}

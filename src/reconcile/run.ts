@@ -71,6 +71,8 @@ export interface ReconcileResult {
   /** Days whose drift alerted in this run (each (provider, day) alerts once). */
   alerted: string[];
   adjustments_written: number;
+  /** Days of the period the provider returned no figures for: not compared, left as they were. */
+  missing_days: string[];
   warnings: string[];
 }
 
@@ -147,11 +149,9 @@ function dayList(days: readonly string[]): string {
 }
 
 /** The days of the period the provider returned no figures for: compared with nothing, so left as they are. */
-function uncoveredWarning(billing: Billing, period: Period): string | undefined {
+function uncovered(billing: Billing, period: Period): string[] {
   const covered = new Set(billing.days);
-  const missing = period.days.filter((d) => !covered.has(d));
-  if (missing.length === 0) return undefined;
-  return `${billing.source} returned no figures for ${dayList(missing)} (UTC); left unchanged`;
+  return period.days.filter((d) => !covered.has(d));
 }
 
 /** One warning per name mismatch, over all the days it occurred on. */
@@ -302,8 +302,9 @@ export async function reconcileSpend(
         warnings.push(`${kept.ignored} CSV row(s) outside ${period.since} … ${period.until} ignored`);
       billing = kept.billing;
     }
-    const uncovered = uncoveredWarning(billing, period);
-    if (uncovered) warnings.push(uncovered);
+    const missing = uncovered(billing, period);
+    if (missing.length > 0)
+      warnings.push(`${billing.source} returned no figures for ${dayList(missing)} (UTC); left unchanged`);
 
     // The ledger's owner first, then its figures: without a daemon, opening the ledger replays the
     // journal and charges what a crash left in flight, and that spend must be in the comparison.
@@ -346,6 +347,7 @@ export async function reconcileSpend(
       drift_days: drift.map((d) => d.day),
       alerted: result.alerted,
       adjustments_written: result.written,
+      missing_days: missing,
       warnings,
     };
   } finally {
