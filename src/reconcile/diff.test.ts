@@ -3,7 +3,7 @@ import type { JournalEntry } from "../ledger/journal.js";
 import { NO_USAGE } from "../pricing/usage.js";
 import { type Billing, type Diff, diffSpend, type Part } from "./diff.js";
 import { LedgerFigures } from "./ledger-figures.js";
-import { canonicalModel, lineItemModel } from "./models.js";
+import { billedModel, canonicalModel, lineItemModel } from "./models.js";
 
 const D1 = "2026-03-22";
 const D2 = "2026-03-23";
@@ -355,7 +355,7 @@ describe("diffSpend", () => {
     const diff = run(
       turbo,
       billing([
-        { day: D1, model: canonicalModel("gpt-4-0125-preview"), cost: 1000 },
+        { day: D1, ...billedModel("gpt-4-0125-preview"), cost: 1000 },
         { day: D1, model: "gpt-4o-mini", cost: 50 },
       ]),
     );
@@ -373,6 +373,7 @@ describe("diffSpend", () => {
         day: D1,
         ledger: ["gpt-4-turbo-preview"],
         billed: ["gpt-4-preview"],
+        billed_as: ["gpt-4-0125-preview"],
         compared: { "gpt-4-turbo-preview": "gpt-4-turbo-preview" },
       },
     ]);

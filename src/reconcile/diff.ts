@@ -7,6 +7,8 @@ export interface BilledCost {
   day: string;
   /** Canonical (see canonicalModel). */
   model: string;
+  /** The model as the provider wrote it, when it differs ("gpt-3.5-turbo-0125"): for messages. */
+  billed_as?: string;
   cost: Micros;
 }
 
@@ -140,6 +142,8 @@ export interface Mismatch {
   ledger: string[];
   /** The canonical billed names nothing in the ledger matched. */
   billed: string[];
+  /** The same as the provider wrote them. */
+  billed_as: string[];
   /** Each ledger model's canonical billed name, as compared. */
   compared: Record<string, string>;
 }
@@ -168,6 +172,7 @@ function unmatched(
 /** The lines of one day: the billed models, the ledger's spend on each, and what earlier runs corrected. */
 function draftDay(
   dayName: string,
+  rawNames: ReadonlyMap<string, ReadonlySet<string>> | undefined,
   billed: ReadonlyMap<string, number>,
   tokens: ReadonlyMap<string, number> | undefined,
   day: LedgerDay | undefined,
@@ -206,7 +211,13 @@ function draftDay(
   const ledger = [...odd.ledger.keys()].sort();
   return {
     lines: sorted,
-    mismatch: { day: dayName, ledger, billed: odd.billed, compared: Object.fromEntries(odd.ledger) },
+    mismatch: {
+      day: dayName,
+      ledger,
+      billed: odd.billed,
+      billed_as: odd.billed.flatMap((m) => [...(rawNames?.get(m) ?? [m])].sort()),
+      compared: Object.fromEntries(odd.ledger),
+    },
   };
 }
 
@@ -314,6 +325,14 @@ export function diffSpend(input: DiffInput): Diff {
   const tokenDays = new Set(input.billing.tokenDays ?? input.billing.days);
   const provisionalDays = new Set(input.provisional ?? []);
   const costs = grouped(input.billing.costs, (r) => r.cost);
+  const rawNames = new Map<string, Map<string, Set<string>>>();
+  for (const c of input.billing.costs) {
+    const day = rawNames.get(c.day) ?? new Map<string, Set<string>>();
+    rawNames.set(c.day, day);
+    const names = day.get(c.model) ?? new Set<string>();
+    day.set(c.model, names);
+    names.add(c.billed_as ?? c.model);
+  }
   const tokens = input.billing.tokens ? grouped(input.billing.tokens, (r) => r.tokens) : undefined;
   const days: DayResult[] = [];
   const lines: Line[] = [];
@@ -324,6 +343,7 @@ export function diffSpend(input: DiffInput): Diff {
     const dayLines: Line[] = [];
     const draft = draftDay(
       day,
+      rawNames.get(day),
       costs.get(day) ?? new Map(),
       tokens && tokenDays.has(day) ? (tokens.get(day) ?? new Map()) : undefined,
       input.ledger.get(day),

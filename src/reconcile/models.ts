@@ -18,6 +18,12 @@ export function canonicalModel(name: string): string {
   return name.trim().replace(SNAPSHOT, "").replace(DATED_PREVIEW, "-preview");
 }
 
+/** A billed model's canonical name, and the provider's own spelling when it differs (for messages). */
+export function billedModel(name: string): { model: string; billed_as?: string } {
+  const model = canonicalModel(name);
+  return model === name ? { model } : { model, billed_as: name };
+}
+
 /** Token kinds OpenAI appends to a cost line item: "gpt-4o-2024-08-06, cached input". */
 const LINE_ITEM_KIND = /^(.*\S),\s*([a-z][a-z0-9 _-]*)$/i;
 

@@ -167,12 +167,12 @@ function mismatchWarnings(provider: string, mismatches: readonly Mismatch[]): st
     const ours = m.ledger
       .map((name) => (m.compared[name] === name ? name : `${name} (compared as ${m.compared[name]})`))
       .join(", ");
-    const theirs = m.billed.join(", ");
-    const one = m.ledger.length === 1 && m.billed.length === 1;
+    const theirs = m.billed_as.join(", ");
+    const one = m.ledger.length === 1 && m.billed_as.length === 1;
     const fix = one
-      ? `models.${m.ledger[0]}.upstream_model: ${m.billed[0]}`
-      : "models.<name>.upstream_model to the billed name";
-    return `${provider} billed ${theirs} on ${dayList(days)}, which matches no model in the ledger, while the ledger's ${ours} matches nothing billed: compared as one whole-day line instead of correcting ${m.ledger.length === 1 ? "it" : "them"} to $0. If they are the same model, set ${fix}`;
+      ? `models.${m.ledger[0]}.upstream_model: ${m.billed_as[0]}`
+      : "models.<name>.upstream_model to the snapshot billed";
+    return `${provider} billed ${theirs} on ${dayList(days)}, which matches no model in the ledger, while the ledger's ${ours} matches nothing billed: compared as one whole-day line instead of correcting ${m.ledger.length === 1 ? "it" : "them"} to $0. If they are the same model, pin it with ${fix} (what the proxy sends upstream)`;
   });
 }
 

@@ -1,7 +1,7 @@
 import { TokenpakError } from "../../errors.js";
 import { type Json, num, obj, str } from "../../providers/json.js";
 import type { BilledCost, BilledTokens, Billing } from "../diff.js";
-import { canonicalModel } from "../models.js";
+import { billedModel, canonicalModel } from "../models.js";
 import { utcDay } from "../period.js";
 import { type Buckets, billedAmount, forEachResult, requireUsd } from "./pages.js";
 import type { SourceRequest } from "./source.js";
@@ -60,9 +60,10 @@ export async function anthropicBilling(req: SourceRequest): Promise<Billing> {
         throw new TokenpakError("provider_error", `${provider}: a cost result in ${at.where} has no amount`);
       }
       // model is null for costs that are not tokens (web search, code execution): the whole day's.
+      const name = str(result.model) ?? "";
       costs.push({
         day: at.day,
-        model: canonicalModel(str(result.model) ?? ""),
+        ...billedModel(name),
         cost: billedAmount(provider, at, "amount", amount, "cents"),
       });
     },

@@ -1,7 +1,7 @@
 import { TokenpakError } from "../../errors.js";
 import { type Json, num, obj, str } from "../../providers/json.js";
 import type { BilledCost, BilledTokens, Billing } from "../diff.js";
-import { canonicalModel, lineItemModel } from "../models.js";
+import { billedModel, canonicalModel, lineItemModel } from "../models.js";
 import { utcDay } from "../period.js";
 import { type Buckets, billedAmount, forEachResult, requireUsd } from "./pages.js";
 import type { SourceRequest } from "./source.js";
@@ -64,8 +64,12 @@ export async function openaiBilling(req: SourceRequest): Promise<Billing> {
         );
       }
       const item = str(result.line_item);
-      const model = item ? canonicalModel(lineItemModel(item)) : "";
-      costs.push({ day: at.day, model, cost: billedAmount(provider, at, "amount.value", value, "usd") });
+      const name = item ? lineItemModel(item) : "";
+      costs.push({
+        day: at.day,
+        ...billedModel(name),
+        cost: billedAmount(provider, at, "amount.value", value, "usd"),
+      });
     },
   );
   const tokens: BilledTokens[] = [];
