@@ -229,6 +229,23 @@ describe("one problem, one error", () => {
     ]);
   });
 
+  it("a timeout of 0 is refused with the default it takes when removed, not 'no limit'", () => {
+    const result = check(
+      "providers:\n  openai:\n    type: openai\n    api_key: sk-x\n    reconcile: { timeout_ms: 0 }\n",
+    );
+    expect(result.errors).toEqual([
+      expect.objectContaining({
+        path: "providers.openai.reconcile.timeout_ms",
+        message: "must be greater than 0",
+        hint: "remove the key to use the default (30000)",
+      }),
+    ]);
+    // a limit has no default: removing it is having none
+    expect(check("budget:\n  daily_limit_cents: 0\n").errors[0]?.hint).toMatch(
+      /remove the key to have no limit$/,
+    );
+  });
+
   it("a price source over plain http to another host is a warning; https, loopback and files are not", () => {
     const result = check(
       "pricing:\n  sources:\n    openai: http://prices.example.com/x.json\n    anthropic: http://127.0.0.1:8080/x.json\n",

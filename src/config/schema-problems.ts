@@ -34,8 +34,15 @@ function positiveHint(path: readonly PathSegment[]): string {
   if (typeof key === "string" && path[0] !== "models" && LIMIT_KEY.test(key)) {
     return "a limit must be positive (0 would block everything); remove the key to have no limit";
   }
-  const description = schemaAt(path)?.description;
-  const stated = typeof description === "string" ? /Default: ([^.]*\d)/.exec(description)?.[1] : undefined;
+  // A key with a default (a timeout, a window) does not go away when removed: it takes the default.
+  const schema = schemaAt(path);
+  const description = schema?.description;
+  const stated =
+    schema?.default !== undefined
+      ? JSON.stringify(schema.default)
+      : typeof description === "string"
+        ? /Default: ([^.]*\d)/.exec(description)?.[1]
+        : undefined;
   return `remove the key to use the default${stated !== undefined ? ` (${stated})` : ""}`;
 }
 

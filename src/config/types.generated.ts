@@ -261,6 +261,10 @@ api_key_ids?: IdList2
  * How long to wait for each page of the provider's admin API.
  */
 timeout_ms?: number
+/**
+ * Hours after a UTC day ends before its figures are final: until then reconcile-spend only raises it and reports no drift for it (the provider is still adding late usage).
+ */
+settle_hours?: number
 }
 export interface Model {
 /**
@@ -680,6 +684,10 @@ api_key_ids?: ResolvedIdList2
  * How long to wait for each page of the provider's admin API.
  */
 timeout_ms: number
+/**
+ * Hours after a UTC day ends before its figures are final: until then reconcile-spend only raises it and reports no drift for it (the provider is still adding late usage).
+ */
+settle_hours: number
 }
 export interface ResolvedModel {
 /**
