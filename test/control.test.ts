@@ -239,7 +239,9 @@ describe("reconcile-spend while the proxy serves", () => {
     const seeded = settleEntries(w.data).length;
 
     const proxy = await daemon(w.data);
-    upstream.options.latencyMs = 400; // every request stays in flight a while
+    // Every request stays in flight a while: long enough that the whole burst is in flight at once even
+    // on a loaded machine, where sending 120 requests can itself take most of a second.
+    upstream.options.latencyMs = 2000;
     const keys = ["tp-alice-key-0001", "tp-bob-key-000001", "tp-carol-key-0001"];
     const finished: number[] = [];
     const burst = Array.from({ length: 120 }, async (_, i) => {
@@ -260,7 +262,9 @@ describe("reconcile-spend while the proxy serves", () => {
       };
     });
     // Wait until the burst is in flight, then reconcile through the daemon.
-    while (proxy.ledger.openReservations < 100) await new Promise((r) => setTimeout(r, 5));
+    const deadline = Date.now() + 10_000;
+    while (proxy.ledger.openReservations < 100 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
     const inFlight = proxy.ledger.openReservations;
     const started = Date.now();
     const run = await reconcile(w, ["--json"]);
