@@ -291,7 +291,9 @@ describe("the diff", () => {
       expect.stringMatching(/^gpt-4o-mini +gpt-4o-mini +0\.015 +0\.06 +0\.0075 +—$/),
     );
     expect(out).toContainEqual(expect.stringMatching(/^mystery +— +1 +2 +1 +—$/));
-    expect(out).toContain("! gpt-4o: input price changes by +100% (0.25¢ → 0.5¢ per 1k)");
+    expect(out).toContain(
+      "! gpt-4o: input price changes by +100% (0.25¢ → 0.5¢ per 1k; also cache write price +100%, 1-hour cache write price +100%)",
+    );
     expect(out.filter((l) => l.includes("output price changes"))).toEqual([]); // +50% is not over 50%
     expect(out).toContain("! mystery: not in the source; it stays priced by its config prices");
     expect(out.at(-1)).toMatch(
@@ -360,6 +362,14 @@ describe("failures leave the store byte for byte and exit non-zero", () => {
     });
     prices.answers.set("/tenfold.json", {
       text: litellmWith({ "gpt-4": { input_cost_per_token: 0.0006, output_cost_per_token: 0.0012 } }),
+    });
+    prices.answers.set("/cache-collapse.json", {
+      text: litellmWith({
+        "claude-4-sonnet-20250514": {
+          cache_read_input_token_cost: 1e-12,
+          cache_creation_input_token_cost: 1e-12,
+        },
+      }),
     });
     const openaiOnly = JSON.parse(LITELLM_TEXT) as Record<string, Parsed>;
     for (const [k, v] of Object.entries(openaiOnly))
@@ -433,7 +443,13 @@ describe("failures leave the store byte for byte and exit non-zero", () => {
       "a 20× jump",
       ["--source", "{url}/tenfold.json"],
       11,
-      /gpt-4: input price would change more than 10× at once, 3¢ → 60¢ per 1k \(and 1 more\); pass --force/,
+      /gpt-4: input price would change more than 10× at once, 3¢ → 60¢ per 1k \(also output price, cached input price, cache write price, 1-hour cache write price\); pass --force/,
+    ],
+    [
+      "cache prices collapsing 30,000×",
+      ["--source", "{url}/cache-collapse.json"],
+      11,
+      /refused: claude-long: cached input price would change more than 10× at once, 0\.03¢ → 0\.000001¢ per 1k \(also cache write price\); pass --force to accept it; the price table is unchanged$/,
     ],
     ["an unknown --provider", ["--provider", "azure"], 2, /argument 'azure' is invalid/],
   ];
