@@ -406,9 +406,9 @@ describe("failures leave the store byte for byte and exit non-zero", () => {
       "truncated JSON",
       ["--source", "{url}/truncated.json"],
       10,
-      /truncated\.json is not valid JSON \(truncated or malformed/,
+      /truncated\.json is not valid JSON \(truncated: it ends at byte 4000\)$/,
     ],
-    ["not JSON at all", ["--source", "{url}/html"], 10, /is not valid JSON/],
+    ["not JSON at all", ["--source", "{url}/html"], 10, /\/html is not valid JSON \(at byte 0\)$/],
     [
       "JSON of neither format",
       ["--source", "{url}/wrong.json"],

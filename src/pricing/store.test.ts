@@ -77,7 +77,12 @@ describe("the price table store", () => {
       /must be >= 0/,
     );
     expect(bad({ ...TABLE, entries: { m: { provider: "azure", input: 1, output: 1 } } })).toThrow(/provider/);
-    expect(() => parseTable(tableText(TABLE).slice(0, 100), "x.json")).toThrow(/x\.json is not valid JSON/);
+    expect(() => parseTable(tableText(TABLE).slice(0, 100), "x.json")).toThrow(
+      /^x\.json is not valid JSON \(truncated: it ends at byte 100\)$/,
+    );
+    expect(() => parseTable('{"version": 1, "password": hunter2}', "x.json")).toThrow(
+      /^x\.json is not valid JSON \(at byte 27\)$/,
+    );
     const d = dir();
     writeFileSync(storePath(d), "{}");
     expect(() => readStore(d)).toThrow(expect.objectContaining({ code: "pricing_invalid" }));

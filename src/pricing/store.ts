@@ -13,6 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import { TokenpakError } from "../errors.js";
 import { alive } from "../ledger/lock.js";
+import { notJsonWhere } from "./parse.js";
 import type { PriceTable } from "./table.js";
 
 /** The synced price table in the data directory. */
@@ -29,8 +30,8 @@ export function parseTable(text: string, what: string): PriceTable {
   let json: unknown;
   try {
     json = JSON.parse(text);
-  } catch (error) {
-    throw new TokenpakError("pricing_invalid", `${what} is not valid JSON: ${(error as Error).message}`);
+  } catch {
+    throw new TokenpakError("pricing_invalid", `${what} is not valid JSON (${notJsonWhere(text)})`);
   }
   validator ??= new Ajv2020({ allErrors: false, strict: true }).compile(
     JSON.parse(readFileSync(schemaUrl, "utf8")),
