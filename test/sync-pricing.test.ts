@@ -21,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../src/cli/main.js";
 import type { Config } from "../src/config/types.generated.js";
+import { bundledTable, writeStore } from "../src/pricing/store.js";
 import { type RunningProxy, startProxy } from "../src/server/serve.js";
 import { estimateMessagesInput } from "../src/tokenize/estimate.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
@@ -574,6 +575,59 @@ describe("pricing show", () => {
   });
 });
 
+describe("an unreadable store", () => {
+  it("validate-config, pricing show and the proxy all price from the bundled snapshot, and say why", async () => {
+    const w = workspace(MODELS);
+    mkdirSync(w.data, { recursive: true });
+    writeFileSync(store(w), '{"version": 1, "entries": {');
+
+    const check = await cli(w, "validate-config");
+    expect(check.code).toBe(0);
+    const out = lines(check.stdout);
+    // not "no price: refused": the proxy would charge the snapshot's prices
+    expect(out.find((l) => l.startsWith("✓ Models:"))).toContain(
+      "gpt-4o → openai (0.25¢ in, 1¢ out per 1k, price table: gpt-4o)",
+    );
+    expect(check.stdout).not.toContain("no price");
+    expect(out).toContainEqual(
+      expect.stringMatching(
+        /^! tokenpak\.yaml:\d+:1 {2}pricing {2}\S+pricing\.json is not valid JSON \(truncated: it ends at byte 27\): a proxy starting now prices from the bundled snapshot/,
+      ),
+    );
+
+    const shown = await cli(w, "pricing", "show", "--json");
+    expect(shown.code, shown.stderr).toBe(0);
+    const json = JSON.parse(shown.stdout) as Parsed;
+    expect(json.table).toMatchObject({
+      from: "bundled",
+      unreadable: expect.stringContaining("pricing.json"),
+    });
+    expect(json.models.find((m: Parsed) => m.model === "gpt-4o").prices).toEqual(GPT_4O);
+    const text = await cli(w, "pricing", "show");
+    expect(lines(text.stdout)[0]).toBe(
+      "Prices in cents per 1k tokens. Table: bundled snapshot (the synced table cannot be read)",
+    );
+    expect(text.stderr).toMatch(
+      /^! \S+pricing\.json is not valid JSON .*a proxy starting now prices from the bundled snapshot/,
+    );
+
+    const warnings: string[] = [];
+    const proxy = await startProxy({
+      config: configFrom(w.yaml),
+      dataDir: w.data,
+      port: 0,
+      warn: (m) => warnings.push(m),
+    });
+    proxies.push(proxy);
+    expect(warnings).toContainEqual(
+      expect.stringMatching(/^pricing: \S+pricing\.json is not valid JSON .*; using the bundled prices$/),
+    );
+    fake.next.push({ kind: "usage", usage: usage1k });
+    const res = await post(proxy, "/v1/chat/completions", { model: "gpt-4o", messages: hello });
+    expect(res.body.cost_cents).toBe(1.25); // 1000 × 0.25¢ + 1000 × 1¢, as shown
+  });
+});
+
 describe("the CLI as a subprocess (cron)", () => {
   function tokenpak(args: string[]): Promise<Run> {
     return new Promise((resolve, reject) => {
@@ -789,6 +843,57 @@ describe("a running proxy", () => {
     expect(alertsLog()).toHaveLength(2);
     now = Date.now();
     expect((await health(proxy)).pricing.stale).toBe(false);
+  });
+});
+
+describe("staleness counts only the providers that price a configured model", () => {
+  /** A store as a month of nothing but `sync-pricing --provider openai` leaves it: anthropic still the bundled snapshot, a month old. */
+  function monthOldStore(w: Workspace): void {
+    const bundled = bundledTable();
+    const monthAgo = new Date(Date.now() - 30 * 24 * HOUR).toISOString();
+    const sources = Object.fromEntries(
+      Object.entries(bundled.sources).map(([p, info]) => [p, { ...info, fetched_at: monthAgo }]),
+    );
+    writeStore(w.data, { ...bundled, revision: 1, updated_at: monthAgo, sources });
+  }
+  const OPENAI_ONLY = `
+  gpt-4o: { provider: openai }
+  gpt-4: { provider: openai }`;
+
+  it("an openai-only config synced with --provider openai is not stale: /healthz, start line, alert, metric", async () => {
+    const w = workspace(OPENAI_ONLY);
+    monthOldStore(w);
+    await sync(w, "--provider", "openai"); // the recipe's cron line
+    const proxy = await daemon(w);
+    expect(proxy.pricingStale).toBeUndefined();
+    expect((await health(proxy)).pricing).toEqual({
+      source: `${prices.url}/litellm.json`,
+      fetched_at: expect.stringMatching(/^\d{4}-/),
+      stale: false,
+      revision: 2,
+    });
+    const metrics = await (await fetch(`${proxy.url}/metrics`)).text();
+    expect(metrics).toMatch(/^tokenpak_pricing_stale 0$/m);
+    expect((await show(w)).table.stale).toBe(false);
+    await proxy.alerts.settled();
+    const log = join(w.data, "alerts.log");
+    expect(existsSync(log) ? readFileSync(log, "utf8") : "").not.toContain("pricing_stale");
+  });
+
+  it("a configured anthropic model priced from the month-old snapshot is stale, and only it is named", async () => {
+    const w = workspace(`${OPENAI_ONLY}\n  claude-3-5-sonnet: { provider: anthropic }`);
+    monthOldStore(w);
+    await sync(w, "--provider", "openai");
+    const proxy = await daemon(w);
+    expect(proxy.pricingStale).toMatch(
+      /^prices of claude-3-5-sonnet come from bundled snapshot .*: older than pricing\.stale_after_hours \(48 h\); run tokenpak sync-pricing$/,
+    );
+    expect((await health(proxy)).pricing).toMatchObject({
+      source: expect.stringMatching(/^bundled snapshot/),
+      stale: true,
+    });
+    expect(await (await fetch(`${proxy.url}/metrics`)).text()).toMatch(/^tokenpak_pricing_stale 1$/m);
+    expect((await show(w)).table.stale).toBe(true);
   });
 });
 

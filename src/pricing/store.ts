@@ -84,6 +84,26 @@ export function loadTable(dataDir: string): LoadedTable {
   return stored ? { table: stored, from: "store" } : { table: bundledTable(), from: "bundled" };
 }
 
+export interface TableInForce extends LoadedTable {
+  /** Why the store in the data directory cannot be used; the bundled snapshot is in force instead. */
+  unreadable?: string;
+}
+
+/**
+ * The table requests are priced from: the store, or — when there is none, or
+ * it cannot be read or does not validate — the bundled snapshot. The daemon
+ * starts on this, and validate-config and pricing show report it, so that
+ * what they say is what the proxy charges.
+ */
+export function tableInForce(dataDir: string): TableInForce {
+  try {
+    return loadTable(dataDir);
+  } catch (error) {
+    const why = error instanceof TokenpakError ? error.message : String(error);
+    return { table: bundledTable(), from: "bundled", unreadable: why };
+  }
+}
+
 /** The table as written: one entry per line, so that a diff of two revisions reads well. */
 export function tableText(table: PriceTable): string {
   const { entries, ...head } = table;
