@@ -803,6 +803,41 @@ describe("a running proxy", () => {
     );
   });
 
+  it("holds a hard cap when the estimate is just under a long-context threshold and the bill just over it", async () => {
+    const body = {
+      model: "claude-long",
+      max_tokens: 2000,
+      messages: [{ role: "user", content: " hello".repeat(156_000) }],
+    };
+    const estimate = estimateMessagesInput(body, "other");
+    // within 10% under the 200k threshold of claude-4-sonnet-20250514
+    expect(estimate).toBeGreaterThan(200_000 / 1.1);
+    expect(estimate).toBeLessThanOrEqual(200_000);
+    const billed = { input_tokens: 201_000, output_tokens: 100 }; // over it: all at 0.6¢ / 2.25¢
+    const atTier = Math.ceil((estimate * 600_000) / 1000) + Math.ceil((2000 * 2_250_000) / 1000);
+    const budget = (cents: number) => `budget:\n  daily_limit_cents: ${cents}\n  reject_on_exceed: true\n`;
+
+    // $1.00: at the tier the worst case (~121¢) does not fit; at the base rates (~61.5¢) it did, and settled at 120.8¢
+    const tight = workspace(MODELS + CLAUDE_LONG, budget(100));
+    await sync(tight);
+    const refused = await post(await daemon(tight), "/v1/messages", body);
+    expect(refused.status).toBe(402);
+    expect(settleEntries(tight.data)).toEqual([]);
+
+    // $2.00: served, reserved at the tier, settled within the reservation and the cap
+    const roomy = workspace(MODELS + CLAUDE_LONG, budget(200));
+    await sync(roomy);
+    const proxy = await daemon(roomy);
+    fake.next.push({ kind: "usage", usage: billed });
+    const served = await post(proxy, "/v1/messages", body);
+    expect(served.status, JSON.stringify(served.body)).toBe(200);
+    const [entry] = settleEntries(roomy.data);
+    expect(entry?.reserved).toBe(atTier);
+    expect(entry?.cost).toBe(201 * 600_000 + Math.ceil((100 * 2_250_000) / 1000)); // 120.825¢
+    expect(entry?.cost).toBeLessThanOrEqual(atTier);
+    expect(entry?.cost).toBeLessThanOrEqual(200 * 1_000_000);
+  });
+
   it("says when its table is stale, in /healthz and with one pricing_stale alert per staleness episode", async () => {
     const w = workspace(MODELS);
     await sync(w);
