@@ -116,7 +116,7 @@ describe("withStoreLock", () => {
     await new Promise((r) => setTimeout(r, 150));
     expect(ran).toBe(false);
     rmSync(lock); // the other sync is done
-    expect(await waiting).toBe(`${process.pid}\n`);
+    expect(await waiting).toMatch(new RegExp(`^${process.pid}\n[0-9a-f-]{36}\n$`));
     expect(ran).toBe(true);
     expect(readdirSync(d)).toEqual([]); // released
   });
@@ -130,5 +130,16 @@ describe("withStoreLock", () => {
       code: "pricing_locked",
       message: expect.stringContaining(`pid ${process.ppid}`),
     });
+  });
+
+  it("takes over an empty or garbled lock at once: no live holder can be mid-write (it is linked into place whole)", async () => {
+    const d = dir();
+    for (const content of ["", "\n", "garbage\n", "\u0000\u0000\u0000", "-1\n"]) {
+      writeFileSync(join(d, "pricing.lock"), content);
+      const started = Date.now();
+      expect(await withStoreLock(d, () => "taken over", 2_000)).toBe("taken over");
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(readdirSync(d)).toEqual([]);
+    }
   });
 });

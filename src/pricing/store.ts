@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import { TokenpakError } from "../errors.js";
-import { alive } from "../ledger/lock.js";
+import { acquireLock, type LockHandle } from "../ledger/lock.js";
 import { notJsonWhere } from "./parse.js";
 import type { PriceTable } from "./table.js";
 
@@ -152,59 +152,35 @@ export function writeStore(dataDir: string, table: PriceTable): void {
 /**
  * Runs `fn` holding `<data-dir>/pricing.lock`, so that two syncs cannot
  * interleave their read of the old table and their write of the new one.
- * The lock is held for that short step only (never over a download): a
- * second sync waits up to `waitMs` for it. A lock left by a dead process is
- * taken over.
+ * The lock is the ledger's (`acquireLock`): created whole by a link, so an
+ * empty or garbled lock file is never a live holder mid-write and is taken
+ * over at once, as is one left by a dead process — by exactly one of any
+ * number of syncs trying. It is held for that short step only (never over a
+ * download): a second sync waits up to `waitMs` for it.
  */
 export async function withStoreLock<T>(dataDir: string, fn: () => T, waitMs = 5_000): Promise<T> {
   mkdirSync(dataDir, { recursive: true });
-  const path = join(dataDir, LOCK_FILE);
   const deadline = Date.now() + waitMs;
   for (;;) {
-    let fd: number | undefined;
+    let lock: LockHandle;
     try {
-      fd = openSync(path, "wx");
+      lock = acquireLock(dataDir, process.pid, LOCK_FILE);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+      if (!(error instanceof TokenpakError) || error.code !== "ledger_locked") throw error;
+      if (Date.now() >= deadline) {
+        const pid = error.details.pid;
         throw new TokenpakError(
-          "io_error",
-          `cannot create ${path}: ${(error as NodeJS.ErrnoException).code}`,
+          "pricing_locked",
+          `another sync-pricing (pid ${typeof pid === "number" && pid !== process.pid ? pid : "?"}) holds ${join(dataDir, LOCK_FILE)}; try again`,
         );
       }
-    }
-    if (fd !== undefined) {
-      try {
-        writeSync(fd, `${process.pid}\n`);
-        closeSync(fd);
-        return fn();
-      } finally {
-        try {
-          unlinkSync(path);
-        } catch {
-          // already gone
-        }
-      }
-    }
-    let holder: number | undefined;
-    try {
-      holder = Number.parseInt(readFileSync(path, "utf8"), 10);
-    } catch {
-      continue; // released in between: try again at once
-    }
-    if (Number.isInteger(holder) && holder !== process.pid && !alive(holder)) {
-      try {
-        unlinkSync(path); // its process is gone
-      } catch {
-        // someone else took it over first
-      }
+      await sleep(50);
       continue;
     }
-    if (Date.now() >= deadline) {
-      throw new TokenpakError(
-        "pricing_locked",
-        `another sync-pricing (pid ${Number.isInteger(holder) ? holder : "?"}) holds ${path}; try again`,
-      );
+    try {
+      return fn();
+    } finally {
+      lock.release();
     }
-    await sleep(50);
   }
 }
