@@ -404,6 +404,12 @@ describe("failures leave the store byte for byte and exit non-zero", () => {
       /^tokenpak: cannot fetch \/\S+\/nope\.json: ENOENT$/,
     ],
     [
+      "a scheme it cannot read",
+      ["--source", "ftp://prices.example.com/p.json"],
+      9,
+      /^tokenpak: cannot fetch ftp:\/\/prices\.example\.com\/p\.json: ftp: is not supported \(http:, https:, file: or a local path\)$/,
+    ],
+    [
       "truncated JSON",
       ["--source", "{url}/truncated.json"],
       10,
@@ -681,7 +687,16 @@ describe("the CLI as a subprocess (cron)", () => {
       "--quiet",
     ])
       expect(help.stdout).toContain(flag);
-    expect(help.stdout).toContain("9 the source could not be fetched");
+    expect(help.stdout).toContain("--json (global) prints the same as data");
+    // generated from the one table: an invalid --provider exits 2, and the help says so
+    const text = help.stdout.replaceAll("\n", " ");
+    expect(text).toContain("2 usage error (an unknown option, an invalid choice)");
+    expect(text).toContain("9 the price source could not be fetched");
+    expect(text).not.toContain("1 bad config or arguments");
+    expect((await tokenpak(["sync-pricing", "--provider", "azure"])).code).toBe(2);
+    const show = await tokenpak(["pricing", "show", "--help"]);
+    expect(show.stdout).toContain("--json (global) prints {table:");
+    expect(show.stdout.replaceAll("\n", " ")).toContain("Exit codes: 0 success, 1 invalid input");
   });
 });
 

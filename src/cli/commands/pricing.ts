@@ -3,6 +3,7 @@ import { TokenpakError } from "../../errors.js";
 import type { ModelPricing } from "../../pricing/resolve.js";
 import type { PricesView, RatesView } from "../../pricing/view.js";
 import { type CliContext, type GlobalOptions, line, paint, type SetExitCode } from "../context.js";
+import { exitCodesLine } from "../exit-codes.js";
 import { loadCommandConfig } from "../load.js";
 import { columns } from "../table.js";
 
@@ -18,7 +19,9 @@ export function registerPricing(program: Command, ctx: CliContext, setExitCode: 
         "priced apart from output) and long-context tiers (a request whose input is above the threshold is priced\n" +
         "at the tier, all of it). FROM says where each price comes from: the synced table (the source\n" +
         "entry matched, the source and when it was fetched), the config (estimated_*, or pin_price),\n" +
-        "or pricing.unknown_model. --json prints {table, models: [{model, prices, origin, error?}]}.",
+        "or pricing.unknown_model. --json (global) prints {table: {from, path, revision, updated_at, sources,\n" +
+        "stale, unreadable?}, models: [{model, prices, origin, error?, note?}]}.\n" +
+        exitCodesLine([0, 1, 2, 3], { 1: "invalid input (the config, or MODEL is not configured)" }),
     )
     .action(async (model: string | undefined, _flags: unknown, command: Command) => {
       setExitCode(await pricingShowCommand(ctx, command.optsWithGlobals<GlobalOptions>(), model));
