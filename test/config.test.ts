@@ -225,8 +225,12 @@ describe("one problem, one error", () => {
       expect.objectContaining({
         path: "pricing.unknown_model.input_cost_per_1k",
         message: "must be greater than 0",
+        hint: expect.stringMatching(
+          /^a price must be above 0: a model priced at \$0 would pass every budget/,
+        ),
       }),
     ]);
+    expect(result.errors[0]?.hint).not.toMatch(/limit/);
   });
 
   it("a timeout of 0 is refused with the default it takes when removed, not 'no limit'", () => {
@@ -262,6 +266,32 @@ describe("one problem, one error", () => {
       "pricing:\n  sources:\n    openai: ./prices.json\n    anthropic: https://x.test/p.json\n",
     );
     expect(fine.warnings.filter((w) => w.path.startsWith("pricing"))).toEqual([]);
+  });
+
+  it("a price source of a scheme sync-pricing cannot read is an error; http(s), file: and paths are not", () => {
+    const result = check(
+      "pricing:\n  sources:\n    openai: ftp://prices.example.com/x.json\n    anthropic: s3://bucket/p.json\n",
+    );
+    expect(result.errors.map((e) => [e.path, e.line, e.message])).toEqual([
+      [
+        "pricing.sources.openai",
+        3,
+        "price source scheme `ftp:` is not supported: sync-pricing reads http:, https:, file: URLs and local paths",
+      ],
+      [
+        "pricing.sources.anthropic",
+        4,
+        "price source scheme `s3:` is not supported: sync-pricing reads http:, https:, file: URLs and local paths",
+      ],
+    ]);
+    for (const fine of [
+      "file:///srv/p.json",
+      "HTTPS://x.test/p.json",
+      "prices/p.json",
+      "C:\\\\prices.json",
+      "~/p.json",
+    ])
+      expect(check(`pricing:\n  sources:\n    openai: "${fine}"\n`).errors, fine).toEqual([]);
   });
 
   it("an unknown_model that is neither `refuse` nor a price table is one error", () => {

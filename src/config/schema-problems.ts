@@ -24,13 +24,18 @@ function describeValue(value: unknown): string {
 const LIMIT_KEY = /limit|_per_(minute|month)$|^max_(cost_cents|requests|input_tokens|output_tokens)$/;
 
 /**
- * What to do about a 0 where only positive values are taken: a limit of 0
+ * What to do about a 0 where only positive values are taken: a price of 0
+ * is refused outright (never $0); a limit of 0
  * would block everything, and its key left out means no limit; any other
  * setting left out takes its default (named when its description gives it:
  * `context_window`'s is 1,048,576 tokens, not "none").
  */
 function positiveHint(path: readonly PathSegment[]): string {
   const key = path.at(-1);
+  // A price of 0 is neither "no limit" nor a default: it would let a model's spend through every budget unseen.
+  if (typeof key === "string" && key.endsWith("_cost_per_1k")) {
+    return "a price must be above 0: a model priced at $0 would pass every budget uncounted; give a small price instead";
+  }
   if (typeof key === "string" && path[0] !== "models" && LIMIT_KEY.test(key)) {
     return "a limit must be positive (0 would block everything); remove the key to have no limit";
   }

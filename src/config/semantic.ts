@@ -32,6 +32,16 @@ export function maxRequestCents(model: ResolvedModel): number | undefined {
   return (model.max_output_tokens / 1000) * model.estimated_output_cost_per_1k;
 }
 
+/**
+ * The URL scheme of a price source that sync-pricing cannot read (`ftp`,
+ * `s3`), or undefined for http:, https:, file: and plain paths. A one-letter
+ * "scheme" is a Windows drive (`C:\\prices.json`), a path.
+ */
+export function unsupportedSourceScheme(source: string): string | undefined {
+  const scheme = /^([a-z][a-z0-9+.-]+):/i.exec(source)?.[1]?.toLowerCase();
+  return scheme === undefined || ["http", "https", "file"].includes(scheme) ? undefined : scheme;
+}
+
 /** Checks that need the whole config: references between sections, and choices that are legal but unwise. */
 export function semanticProblems(config: Config, source: Source): Problem[] {
   const problems: Problem[] = [];
@@ -287,6 +297,15 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
   }
 
   for (const [provider, source] of Object.entries(config.pricing.sources)) {
+    const unsupported = unsupportedSourceScheme(source);
+    if (unsupported !== undefined) {
+      error(
+        ["pricing", "sources", provider],
+        `price source scheme \`${unsupported}:\` is not supported: sync-pricing reads http:, https:, file: URLs and local paths`,
+        "use an https: URL, or download the file and name its path",
+      );
+      continue;
+    }
     const host = source.startsWith("http:") ? safeHost(source) : undefined;
     if (host !== undefined && !isLoopbackHost(host)) {
       warn(

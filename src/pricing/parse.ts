@@ -1,6 +1,7 @@
 import { TokenpakError } from "../errors.js";
 import type { Micros } from "../money/money.js";
 import { usdPerTokenToMicros } from "./decimal.js";
+import { jsonErrorOffset } from "./json-offset.js";
 import type {
   EntryRates,
   EntryTier,
@@ -33,6 +34,16 @@ function invalid(message: string): TokenpakError {
 }
 
 /**
+ * Where a text stops being JSON — never what it says: JSON.parse's message
+ * quotes the document, and a --source may be any file.
+ */
+export function notJsonWhere(text: string): string {
+  if (text.length === 0) return "empty";
+  const at = jsonErrorOffset(text) ?? 0;
+  return at >= Buffer.byteLength(text, "utf8") ? `truncated: it ends at byte ${at}` : `at byte ${at}`;
+}
+
+/**
  * Parses a price document (the text, so that a truncated download is caught
  * here) in the format given, or the one it is in. Throws `pricing_invalid`
  * for anything that is not a whole document of that format.
@@ -45,9 +56,8 @@ export function parseSource(
   let json: unknown;
   try {
     json = JSON.parse(text);
-  } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
-    throw invalid(`not valid JSON (${text.length === 0 ? "empty" : `truncated or malformed: ${why}`})`);
+  } catch {
+    throw invalid(`not valid JSON (${notJsonWhere(text)})`);
   }
   const detected = detectFormat(json);
   if (format !== "auto" && detected !== format) {
