@@ -1,7 +1,6 @@
 import { TokenpakError } from "../errors.js";
 import type { Micros } from "../money/money.js";
 import { usdPerTokenToMicros } from "./decimal.js";
-import { jsonErrorOffset } from "./json-offset.js";
 import type {
   EntryRates,
   EntryTier,
@@ -35,12 +34,16 @@ function invalid(message: string): TokenpakError {
 
 /**
  * Where a text stops being JSON — never what it says: JSON.parse's message
- * quotes the document, and a --source may be any file.
+ * quotes the document, and a --source may be any file. Only the position
+ * V8 gives (for some errors) is kept.
  */
-export function notJsonWhere(text: string): string {
-  if (text.length === 0) return "empty";
-  const at = jsonErrorOffset(text) ?? 0;
-  return at >= Buffer.byteLength(text, "utf8") ? `truncated: it ends at byte ${at}` : `at byte ${at}`;
+export function notJsonWhere(text: string, error: unknown): string {
+  if (text.trim().length === 0) return "empty";
+  const message = error instanceof Error ? error.message : "";
+  const at = /at position (\d+)/.exec(message)?.[1];
+  if (message.includes("Unexpected end") || (at !== undefined && Number(at) >= text.length))
+    return "truncated";
+  return at !== undefined ? `at character ${at}` : "an unexpected character";
 }
 
 /**
@@ -56,8 +59,8 @@ export function parseSource(
   let json: unknown;
   try {
     json = JSON.parse(text);
-  } catch {
-    throw invalid(`not valid JSON (${notJsonWhere(text)})`);
+  } catch (error) {
+    throw invalid(`not valid JSON (${notJsonWhere(text, error)})`);
   }
   const detected = detectFormat(json);
   if (format !== "auto" && detected !== format) {

@@ -78,10 +78,10 @@ describe("the price table store", () => {
     );
     expect(bad({ ...TABLE, entries: { m: { provider: "azure", input: 1, output: 1 } } })).toThrow(/provider/);
     expect(() => parseTable(tableText(TABLE).slice(0, 100), "x.json")).toThrow(
-      /^x\.json is not valid JSON \(truncated: it ends at byte 100\)$/,
+      /^x\.json is not valid JSON \(truncated\)$/,
     );
     expect(() => parseTable('{"version": 1, "password": hunter2}', "x.json")).toThrow(
-      /^x\.json is not valid JSON \(at byte 27\)$/,
+      /^x\.json is not valid JSON \(an unexpected character\)$/,
     );
     const d = dir();
     writeFileSync(storePath(d), "{}");

@@ -30,8 +30,8 @@ export function parseTable(text: string, what: string): PriceTable {
   let json: unknown;
   try {
     json = JSON.parse(text);
-  } catch {
-    throw new TokenpakError("pricing_invalid", `${what} is not valid JSON (${notJsonWhere(text)})`);
+  } catch (error) {
+    throw new TokenpakError("pricing_invalid", `${what} is not valid JSON (${notJsonWhere(text, error)})`);
   }
   validator ??= new Ajv2020({ allErrors: false, strict: true }).compile(
     JSON.parse(readFileSync(schemaUrl, "utf8")),
