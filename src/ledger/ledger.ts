@@ -24,7 +24,7 @@ import { LedgerQueries, type ScopeStatus } from "./queries.js";
 import { replayJournal, soundEntry } from "./replay.js";
 import { keptWindows, needsRebuild } from "./retention.js";
 import { type LedgerState, loadSnapshot, rollingLabels, SnapshotStore, STATE_FILE } from "./snapshot.js";
-import { budgetStatus, type Refused, type StatusQuery, type StatusReport } from "./status.js";
+import { budgetStatus, type Judges, type StatusQuery, type StatusReport } from "./status.js";
 
 export type { AdjustInput, ReserveRequest, SettleInput } from "./booking.js";
 export type { Override, OverrideRequest } from "./overrides.js";
@@ -518,8 +518,8 @@ export class Ledger {
   }
 
   /** Every budget that applies now, most urgent first, with the reservations in flight (`tokenpak status`). */
-  budgetStatus(query: StatusQuery = {}, refused?: Refused): StatusReport {
-    return budgetStatus(this.queries, this.policy, query, this.now(), "daemon", refused);
+  budgetStatus(query: StatusQuery = {}, judges?: Judges): StatusReport {
+    return budgetStatus(this.queries, this.policy, query, this.now(), "daemon", judges);
   }
 
   /**

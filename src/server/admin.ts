@@ -7,6 +7,7 @@ import type { Config } from "../config/types.generated.js";
 import { isTokenpakError, TokenpakError } from "../errors.js";
 import type { KeyRing } from "../keys/ring.js";
 import type { Ledger } from "../ledger/ledger.js";
+import type { PriceSource } from "../pricing/book.js";
 import { type AdjustmentBatch, type BatchResult, writeAdjustments } from "../reconcile/apply.js";
 import { budgetsOp } from "./admin-budgets.js";
 import { compactOp } from "./admin-compact.js";
@@ -28,6 +29,8 @@ export interface AdminContext {
   config(): Readonly<Config>;
   /** The client keys of the key store beside the config's; a change reaches requests at once. */
   keys: KeyRing;
+  /** The prices requests are decided at now: `status` asks whether the smallest request still fits. */
+  prices(): PriceSource;
   /** Re-reads the config: the daemon's alone (a command without one has nothing to reload). */
   reload?: ((by: string) => Promise<ReloadResult>) | undefined;
 }

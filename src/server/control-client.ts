@@ -4,6 +4,7 @@ import { Client } from "undici";
 import type { Config } from "../config/types.generated.js";
 import { type ErrorCode, TokenpakError } from "../errors.js";
 import { KeyRing } from "../keys/ring.js";
+import { PriceBook } from "../pricing/book.js";
 import { obj, str } from "../providers/json.js";
 import {
   type AdminContext,
@@ -198,6 +199,7 @@ export async function openAdminSession(options: {
     clock,
     warn: options.warn ?? (() => {}),
   });
+  let prices: PriceBook | undefined;
   const ctx: AdminContext = {
     ledger: services.ledger,
     alerts: services.alerts,
@@ -213,6 +215,10 @@ export async function openAdminSession(options: {
       clock,
       prepare: () => () => {},
     }),
+    prices: () => {
+      prices ??= new PriceBook({ config: options.config, dataDir: options.dataDir, warn: options.warn });
+      return prices;
+    },
   };
   const caller: Caller = { who: operatorName(), via: "direct" };
   return {

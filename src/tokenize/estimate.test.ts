@@ -1,6 +1,11 @@
 import { countTokens } from "gpt-tokenizer";
 import { describe, expect, it } from "vitest";
-import { estimateChatInput, estimateEmbeddingsInput, estimateMessagesInput } from "./estimate.js";
+import {
+  estimateChatInput,
+  estimateEmbeddingsInput,
+  estimateMessagesInput,
+  smallestChatInput,
+} from "./estimate.js";
 
 describe("input estimates", () => {
   const text = "Write 100 words of code about budgets.";
@@ -19,6 +24,15 @@ describe("input estimates", () => {
     );
     expect(one).toBe(3 + 4 + n);
     expect(two - one).toBe(4 + n);
+  });
+
+  it("no chat request is estimated at less than smallestChatInput", () => {
+    const one = { messages: [{ role: "user", content: "x" }] };
+    expect(smallestChatInput("openai")).toBe(estimateChatInput(one, "openai"));
+    expect(smallestChatInput("other")).toBe(estimateChatInput(one, "other"));
+    expect(estimateChatInput({ messages: [{ role: "user", content: "" }] }, "openai")).toBeGreaterThanOrEqual(
+      smallestChatInput("openai") - 1,
+    );
   });
 
   it("counts text parts, prices images conservatively, and includes tool schemas", () => {
