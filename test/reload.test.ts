@@ -101,6 +101,18 @@ describe("tokenpak reload", () => {
       by: expect.any(String),
       changed: ["projects"],
     });
+    // Still not in force: every reload says so until the restart, not only the first.
+    expect(proxy.config.server.port).toBe(8000);
+    expect(proxy.config.storage?.fsync).toBe("batch");
+    writeFileSync(w.config, yaml({ limit: "0.02", port: 9123, extra: "storage: { fsync: always }" }));
+    const again = await tokenpak(w, ["reload", "--json"]);
+    expect(again.json()).toMatchObject({
+      ok: true,
+      changed: ["projects"],
+      restart_required: ["server.port: 8000 → 9123", 'storage.fsync: "batch" → "always"'],
+    });
+    const same = await tokenpak(w, ["reload"]);
+    expect(same.stderr).toContain("! server.port: 8000 → 9123: takes effect at the next start");
   });
 
   it("a new daily limit on a scope that spent today counts today's spend: the counters are rebuilt from the journal", async () => {
