@@ -4,7 +4,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ROOT } from "./helpers/cli.js";
+import { ROOT, runInProcess } from "./helpers/cli.js";
 import { settleEntries } from "./helpers/journal.js";
 import type { Parsed } from "./helpers/json.js";
 import { chat, daemons, sleep, tokenpak, type Workspace, workspace } from "./helpers/operator.js";
@@ -198,6 +198,63 @@ describe("tokenpak reload", () => {
     const none = await tokenpak(w, ["reload"]);
     expect(none.code).toBe(4);
     expect(none.stderr).toContain("no proxy is running on");
+  });
+});
+
+describe("tokenpak reload finds the proxy", () => {
+  /** `tokenpak reload` as an operator types it: the config file only, the data directory from storage.path. */
+  const reload = async (w: Workspace, args: string[] = []) => {
+    const run = await runInProcess(["reload", "--config", w.config, ...args], w.dir, {
+      HOME: w.dir,
+      NO_COLOR: "1",
+    });
+    return run;
+  };
+  const withStorage = (path: string, extra = "") => yaml({ extra: `storage: { path: ${path} }\n${extra}` });
+
+  it("through a YAML syntax error, by the storage.path the parser still reads: the proxy reports the errors", async () => {
+    const w = workspace(withStorage("./data"));
+    const proxy = await start(w);
+    writeFileSync(w.config, `${withStorage("./data")}budget: { daily_limit_cents: [\n`);
+    const r = await reload(w);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^✗ tokenpak\.yaml:\d+:\d+ {2}\(yaml\)/m);
+    expect(r.stderr).toContain("The proxy keeps serving with the config it had.");
+    expect(r.stderr).not.toContain("no proxy is running");
+    expect(proxy.events.at(-1)).toMatchObject({ event: "reload", ok: false, code: "reload_refused" });
+  });
+
+  it("after storage.path changed: names the directory it tried and says how to reach the proxy", async () => {
+    const w = workspace(withStorage("./data"));
+    await start(w);
+    writeFileSync(w.config, withStorage("./elsewhere"));
+    const lost = await reload(w);
+    expect(lost.code).toBe(4);
+    expect(lost.stderr).toContain(`no proxy is running on ${join(w.dir, "elsewhere")}`);
+    expect(lost.stderr).toContain("if storage.path was changed since the proxy started");
+    expect(lost.stderr).toContain("pass --data-dir DIR");
+    const found = await reload(w, ["--data-dir", w.data, "--json"]);
+    expect(found.code, found.stderr).toBe(0);
+    expect(JSON.parse(found.stdout)).toMatchObject({
+      ok: true,
+      restart_required: [expect.stringMatching(/^storage\.path: .* → .*elsewhere/)],
+    });
+  });
+
+  it("with no proxy running and an invalid file: the file's errors, not 'no proxy on ~/.tokenpak'", async () => {
+    const w = workspace(`${withStorage("./data")}budget: { daily_limit_cents: [\n`);
+    const r = await reload(w);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^✗ tokenpak\.yaml:\d+:\d+ {2}\(yaml\)/m);
+    expect(r.stderr).toMatch(/^✗ Config invalid: \d+ errors? in tokenpak\.yaml$/m);
+    expect(r.stderr).toContain(`No proxy answers on ${w.data} either`);
+    const json = await reload(w, ["--json"]);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      ok: false,
+      pid: null,
+      errors: expect.arrayContaining([expect.objectContaining({ path: "(yaml)" })]),
+    });
   });
 });
 

@@ -172,18 +172,6 @@ export async function daemonSession(dataDir: string): Promise<AdminSession | und
   return found ? viaDaemon(found) : undefined;
 }
 
-/** The running daemon's session; `daemon_unavailable` when none runs (for what only a daemon can do: reload). */
-export async function connectDaemon(dataDir: string): Promise<AdminSession> {
-  const found = await reachDaemon(dataDir);
-  if (!found) {
-    throw new TokenpakError(
-      "daemon_unavailable",
-      `no proxy is running on ${dataDir} (no control socket answers): there is nothing to reload; the next start reads the config`,
-    );
-  }
-  return viaDaemon(found);
-}
-
 export async function openAdminSession(options: {
   config: Readonly<Config>;
   dataDir: string;
