@@ -130,6 +130,26 @@ describe("keys against a running proxy", () => {
     expect(files.find((f) => f.path.endsWith("keys.json"))?.mode).toBe(0o600);
   });
 
+  it("a store key's own limit and spend show in status without the proxy too (offline status --all)", async () => {
+    const w = workspace(yaml());
+    const proxy = await start(w);
+    const made = await tokenpak(w, ["keys", "create", "--name", "nightly", "--daily-limit-cents", "300"]);
+    expect(made.code, made.stderr).toBe(0);
+    expect((await chat(proxy.url, made.stdout.trim())).status).toBe(200);
+    const spent = settleEntries(w.data).at(-1)?.cost ?? 0;
+    expect(spent).toBeGreaterThan(0);
+    await proxy.close();
+    const offline = await tokenpak(w, ["status", "--all", "--json"]);
+    expect(offline.code, offline.stderr).toBe(0);
+    expect(offline.json().source).toBe("journal");
+    expect(offline.json().rows.find((r: { scope: string }) => r.scope === "key:nightly")).toMatchObject({
+      window: "daily",
+      limit: 300_000_000,
+      spent,
+      state: "ok",
+    });
+  });
+
   it("an expired key is refused, saying so; a name clash with the config is refused", async () => {
     const w = workspace(yaml());
     const proxy = await start(w);

@@ -69,7 +69,11 @@ export async function readStatus(
   const { FIRED_MARK, refusedByMarks } = await import("../../alerts/monitor.js");
   const { PriceBook } = await import("../../pricing/book.js");
   const { roomOfSmallest } = await import("../../ledger/room.js");
-  const policy = compilePolicy(config);
+  const { KeyStore } = await import("../../keys/store.js");
+  const { keyLimits } = await import("../../keys/keys.js");
+  // The store's keys have limits of their own, as the daemon counts them (read only: nothing is written).
+  const stored = (await KeyStore.open(dataDir)).keys;
+  const policy = compilePolicy(config, keyLimits(config, stored));
   const view = await LedgerView.read(dataDir, policy);
   const report = view.budgetStatus(query, now, {
     refused: refusedByMarks(view.mark(FIRED_MARK), policy.timeZone, now),
