@@ -4,6 +4,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { startAlertReceiver } from "./helpers/alert-receiver.js";
 import { ROOT, runInProcess } from "./helpers/cli.js";
 import { settleEntries } from "./helpers/journal.js";
 import type { Parsed } from "./helpers/json.js";
@@ -113,6 +114,32 @@ describe("tokenpak reload", () => {
     });
     const same = await tokenpak(w, ["reload"]);
     expect(same.stderr).toContain("! server.port: 8000 → 9123: takes effect at the next start");
+  });
+
+  it("a webhook added by a reload gets the next alert", async () => {
+    const receiver = await startAlertReceiver();
+    try {
+      // About 0.11¢ a request against 0.3¢: the first is at 36 %, the second crosses 50 %.
+      const w = workspace(yaml({ limit: "0.3" }));
+      const proxy = await start(w);
+      expect((await chat(proxy.url, KEY)).status).toBe(200);
+      writeFileSync(
+        w.config,
+        yaml({ limit: "0.3" }).replace(
+          "budget: { daily_limit_cents: 100000 }",
+          `budget: { daily_limit_cents: 100000, alert_thresholds_pct: [50], alert_webhook: "${receiver.url}/hook" }`,
+        ),
+      );
+      const reload = await tokenpak(w, ["reload", "--json"]);
+      expect(reload.json()).toMatchObject({ ok: true, changed: ["budget"] });
+      expect(receiver.deliveries).toEqual([]);
+      expect((await chat(proxy.url, KEY)).status).toBe(200);
+      const [delivery] = await receiver.accepted(1, 5000);
+      expect(delivery?.path).toBe("/hook");
+      expect(delivery?.body).toMatchObject({ scope: "project:client-a", window: "daily", threshold_pct: 50 });
+    } finally {
+      await receiver.close();
+    }
   });
 
   it("a new daily limit on a scope that spent today counts today's spend: the counters are rebuilt from the journal", async () => {
