@@ -733,11 +733,28 @@ models:
     );
     expect(plain.stdout).not.toContain("\u001b[");
     const sub = await runCli(["status", "--config", w.config, "--data-dir", w.data]);
-    expect(sub.code, sub.stderr).toBe(0);
     expect(sub.stdout).toContain("from the journal (no proxy running: nothing in flight)");
     expect(sub.stdout).toMatch(/^user:alice\s+daily\s/m);
     expect(sub.stdout).not.toContain("\u001b[");
-    expect(sub.stdout).toContain("✓ nothing is blocked");
+    // Dave's 0.01¢ a day cannot pay for the smallest request: blocked before he spends anything.
+    expect(sub.stdout).toMatch(/^user:dave\s+daily\s+\$0\.00\s.*BLOCKED$/m);
+    expect(sub.stdout).toContain("✗ 1 budget refuses new requests: 1 reached its limit");
+    expect(sub.code, sub.stderr).toBe(6);
+    const alice = await runCli([
+      "status",
+      "--scope",
+      "user:alice",
+      "--config",
+      w.config,
+      "--data-dir",
+      w.data,
+    ]);
+    expect(alice.code, alice.stderr).toBe(0);
+    expect(alice.stdout).toContain("✓ nothing is blocked");
+    // --json is the program's option; status --help names it all the same.
+    const help = await runInProcess(["status", "--help"], process.cwd(), {});
+    expect(help.stdout).toMatch(/^Usage: tokenpak status \[--scope PREFIX\] \[--all\] \[--json\]$/m);
+    expect(help.stdout).toContain("--json prints {source, rows, blocked, full, exit_code, ...}");
   });
 });
 
