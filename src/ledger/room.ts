@@ -1,4 +1,4 @@
-import { type ModelChoice, type Room, smallestRoom } from "../budget/decide.js";
+import { MIN_OUTPUT_TOKENS, type ModelChoice, type Room, smallestRoom } from "../budget/decide.js";
 import { parseScopeId } from "../budget/scope-id.js";
 import type { Config } from "../config/types.generated.js";
 import { isTokenpakError } from "../errors.js";
@@ -33,7 +33,13 @@ function candidates(
     }
     const family = ownValue(config.providers, m.provider)?.type === "anthropic" ? "other" : "openai";
     out.push({
-      model: { name, provider: m.provider, prices: priced, maxOutputTokens: m.max_output_tokens ?? 4096 },
+      // Only the smallest answer is asked about: the model's cap matters only when below it.
+      model: {
+        name,
+        provider: m.provider,
+        prices: priced,
+        maxOutputTokens: m.max_output_tokens ?? MIN_OUTPUT_TOKENS,
+      },
       inputTokens: smallestChatInput(family),
     });
   }
