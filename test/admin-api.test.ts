@@ -125,7 +125,12 @@ describe("the admin API on the proxy port", () => {
     // A short token is legal but validate-config warns about it.
     const short = checkConfig(yaml('server: { admin_token: "abc123" }'), "t.yaml", {});
     expect(short.warnings.map((w) => w.path)).toContain("server.admin_token");
-    expect(checkConfig(yaml(), "t.yaml", {}).warnings.map((w) => w.path)).not.toContain("server.admin_token");
+    // A long one from the environment is what it should be; written in the file, it is warned about too.
+    const fromEnv = checkConfig(yaml("server: { admin_token: ${TP_ADMIN} }"), "t.yaml", { TP_ADMIN: TOKEN });
+    expect(fromEnv.warnings.map((w) => w.path)).not.toContain("server.admin_token");
+    expect(checkConfig(yaml(), "t.yaml", {}).warnings.map((w) => w.message)).toContain(
+      "the admin token is written in the file: whoever reads it (a backup, the repository, a support bundle) can use the admin API",
+    );
   });
 
   it("a malformed body is a 400 naming the field", async () => {
@@ -138,7 +143,37 @@ describe("the admin API on the proxy port", () => {
         "body.add_cents",
         "body.add_cents must be number",
       ],
-      ["POST", "/admin/overrides", { scope: "project:client-a", add_cents: 5 }, "body", "body needs reason"],
+      // A missing field is named itself, not the object that lacks it.
+      [
+        "POST",
+        "/admin/overrides",
+        { scope: "project:client-a", add_cents: 5 },
+        "body.reason",
+        "body needs reason",
+      ],
+      // Past $10,000,000 the µ¢ would no longer be exact integers: too large, not "not more than zero".
+      [
+        "POST",
+        "/admin/overrides",
+        { scope: "project:client-a", add_cents: 99_999_999_999, reason: "r" },
+        "body.add_cents",
+        "body.add_cents is too large: at most 1000000000",
+      ],
+      // An impossible date is refused, not moved to March 2nd.
+      [
+        "POST",
+        "/admin/overrides",
+        { scope: "project:client-a", add_cents: 5, reason: "r", until: "2026-02-30T00:00Z" },
+        "body.until",
+        "body.until is not a real date and time: 2026-02-30T00:00Z",
+      ],
+      [
+        "POST",
+        "/admin/keys",
+        { name: "x", expires_at: "2031-04-31T00:00Z" },
+        "body.expires_at",
+        "body.expires_at is not a real date and time: 2031-04-31T00:00Z",
+      ],
       [
         "POST",
         "/admin/overrides",
@@ -357,5 +392,45 @@ describe("budget overrides", () => {
       code: 1,
       stderr: expect.stringContaining("project:client-a has no monthly dollar limit (it has: daily)"),
     });
+
+    // Flags are checked by the command, naming the flag, before the proxy is asked.
+    const override = (...flags: string[]) =>
+      tokenpak(w, ["budget", "override", "--scope", "project:client-a", "--reason", "r", ...flags]);
+    for (const [flags, message] of [
+      [["--add-cents", "99999999999"], "--add-cents is too large: at most 1000000000 cents ($10,000,000.00)"],
+      [["--add-cents", "5", "--until", "2026-02-30T00:00Z"], "--until must be a duration"],
+      [["--add-cents", "5", "--window", "weekly"], "--window must be daily, monthly or a rolling window"],
+    ] as const) {
+      const r = await override(...flags);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).not.toContain("body.");
+    }
+    const grace = await tokenpak(w, ["keys", "rotate", "a-key", "--grace", "400d"]);
+    expect(grace).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining("--grace is too long: at most 365d"),
+    });
+    const expires = await tokenpak(w, [
+      "keys",
+      "create",
+      "--name",
+      "later",
+      "--expires",
+      "2031-04-31T00:00Z",
+    ]);
+    expect(expires).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining("--expires must be a duration"),
+    });
+    const compact = await tokenpak(w, ["ledger", "compact", "--before", "2026-1"]);
+    expect(compact).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('--before must be a month YYYY-MM (2026-01), got "2026-1"'),
+    });
+    expect((await tokenpak(w, ["ledger", "compact", "--before", "2026-13"])).stderr).toContain(
+      "--before must be a month YYYY-MM",
+    );
+    expect((await admin(proxy, "GET", "/admin/overrides")).json.overrides).toEqual([]);
   });
 });

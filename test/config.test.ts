@@ -658,6 +658,28 @@ describe("environment interpolation", () => {
     expect(config.server.admin_token).toBe("12345");
   });
 
+  it("warns on an admin token written in the file, or a ${VAR:-default} one; ${VAR} and ${VAR:-} are fine", () => {
+    const adminWarnings = (token: string, env: Env = {}) =>
+      check(`server:\n  admin_token: ${token}\n`, env).warnings.filter(
+        (w) => w.path === "server.admin_token",
+      );
+    expect(adminWarnings("abcdefghijklmnopqrstuvwxyz0123").map((w) => w.message)).toEqual([
+      "the admin token is written in the file: whoever reads it (a backup, the repository, a support bundle) can use the admin API",
+    ]);
+    // Set or not, the default is in the file for whoever starts it without the variable.
+    for (const env of [{}, { TP_ADMIN: "from-the-environment-0123456789" }]) {
+      const warned = adminWarnings("${TP_ADMIN:-change-me-admin-token}", env);
+      expect(warned.map((w) => w.message)).toEqual([
+        "the admin token falls back to a value written in the file when TP_ADMIN is unset: whoever has read the file knows it, and it changes keys and budgets",
+      ]);
+      expect(warned[0]?.hint).toContain("write `${TP_ADMIN}` with no default");
+      expect(warned[0]).toMatchObject({ severity: "warning", line: 2 });
+    }
+    expect(adminWarnings("${TP_ADMIN}", { TP_ADMIN: "from-the-environment-0123456789" })).toEqual([]);
+    expect(adminWarnings("${TP_ADMIN:-}")).toEqual([]);
+    expect(check("server:\n  admin_token: ${TP_ADMIN:-change-me-admin-token}\n").valid).toBe(true);
+  });
+
   it("only a whole ${VAR} is read as a number, not a quoted literal", () => {
     const result = check('server:\n  port: "8000"\n');
     expect(result.errors.map((e) => e.message)).toEqual(['must be a whole number, got string "8000"']);

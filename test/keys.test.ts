@@ -93,14 +93,35 @@ describe("keys against a running proxy", () => {
     expect((await chat(proxy.url, key)).status).toBe(401);
     expect((await chat(proxy.url, next)).status).toBe(200);
 
-    // Revoke: the very next request is refused, well within a second.
+    // Revoke while a client keeps sending with the key. Timed from the moment the revoke starts:
+    // the first 401 comes within a second, and nothing sent after the revoke returned gets through.
+    const sent: { start: number; end: number; status: number }[] = [];
+    let stop = false;
+    const client = (async () => {
+      while (!stop) {
+        const start = Date.now();
+        const { status } = await chat(proxy.url, next);
+        sent.push({ start, end: Date.now(), status });
+      }
+    })();
+    while (sent.length < 3) await sleep(5); // served, as before
+    const began = Date.now();
     const revoked = await tokenpak(w, ["keys", "revoke", "ci"]);
-    const at = Date.now();
+    const returned = Date.now();
     expect(revoked.stdout).toMatch(
       /revoked key ci through the running proxy .*its spend stays under its name/,
     );
+    for (const until = began + 5000; !sent.some((r) => r.status === 401) && Date.now() < until; )
+      await sleep(5);
+    stop = true;
+    await client;
+    const first = sent.find((r) => r.status === 401);
+    expect(first, JSON.stringify(sent.slice(-5))).toBeDefined();
+    expect((first?.end ?? Number.POSITIVE_INFINITY) - began).toBeLessThan(1000);
+    expect(sent.filter((r) => r.start >= returned && r.status !== 401)).toEqual([]);
+    expect(sent.filter((r) => r.end < began).every((r) => r.status === 200)).toBe(true);
+    const served = sent.filter((r) => r.status === 200).length;
     const refused = await chat(proxy.url, next);
-    expect(Date.now() - at).toBeLessThan(1000);
     expect(refused).toMatchObject({
       status: 401,
       json: { error: { code: "unauthorized", message: "invalid API key" } },
@@ -114,7 +135,7 @@ describe("keys against a running proxy", () => {
       groupBy: ["key"],
       timeZone: "UTC",
     });
-    expect(report.rows.find((r) => r.group.key === "ci")).toMatchObject({ requests: 4 });
+    expect(report.rows.find((r) => r.group.key === "ci")).toMatchObject({ requests: 4 + served });
     expect((await tokenpak(w, ["keys", "list", "--json"])).json().keys[1]).toMatchObject({
       name: "ci",
       state: "revoked",
@@ -128,6 +149,26 @@ describe("keys against a running proxy", () => {
       for (const secret of [key, next]) expect(f.text.includes(secret), `${f.path} holds a key`).toBe(false);
     }
     expect(files.find((f) => f.path.endsWith("keys.json"))?.mode).toBe(0o600);
+  });
+
+  it("a store key's own limit and spend show in status without the proxy too (offline status --all)", async () => {
+    const w = workspace(yaml());
+    const proxy = await start(w);
+    const made = await tokenpak(w, ["keys", "create", "--name", "nightly", "--daily-limit-cents", "300"]);
+    expect(made.code, made.stderr).toBe(0);
+    expect((await chat(proxy.url, made.stdout.trim())).status).toBe(200);
+    const spent = settleEntries(w.data).at(-1)?.cost ?? 0;
+    expect(spent).toBeGreaterThan(0);
+    await proxy.close();
+    const offline = await tokenpak(w, ["status", "--all", "--json"]);
+    expect(offline.code, offline.stderr).toBe(0);
+    expect(offline.json().source).toBe("journal");
+    expect(offline.json().rows.find((r: { scope: string }) => r.scope === "key:nightly")).toMatchObject({
+      window: "daily",
+      limit: 300_000_000,
+      spent,
+      state: "ok",
+    });
   });
 
   it("an expired key is refused, saying so; a name clash with the config is refused", async () => {

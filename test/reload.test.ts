@@ -4,7 +4,8 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ROOT } from "./helpers/cli.js";
+import { startAlertReceiver } from "./helpers/alert-receiver.js";
+import { ROOT, runInProcess } from "./helpers/cli.js";
 import { settleEntries } from "./helpers/journal.js";
 import type { Parsed } from "./helpers/json.js";
 import { chat, daemons, sleep, tokenpak, type Workspace, workspace } from "./helpers/operator.js";
@@ -101,6 +102,44 @@ describe("tokenpak reload", () => {
       by: expect.any(String),
       changed: ["projects"],
     });
+    // Still not in force: every reload says so until the restart, not only the first.
+    expect(proxy.config.server.port).toBe(8000);
+    expect(proxy.config.storage?.fsync).toBe("batch");
+    writeFileSync(w.config, yaml({ limit: "0.02", port: 9123, extra: "storage: { fsync: always }" }));
+    const again = await tokenpak(w, ["reload", "--json"]);
+    expect(again.json()).toMatchObject({
+      ok: true,
+      changed: ["projects"],
+      restart_required: ["server.port: 8000 → 9123", 'storage.fsync: "batch" → "always"'],
+    });
+    const same = await tokenpak(w, ["reload"]);
+    expect(same.stderr).toContain("! server.port: 8000 → 9123: takes effect at the next start");
+  });
+
+  it("a webhook added by a reload gets the next alert", async () => {
+    const receiver = await startAlertReceiver();
+    try {
+      // About 0.11¢ a request against 0.3¢: the first is at 36 %, the second crosses 50 %.
+      const w = workspace(yaml({ limit: "0.3" }));
+      const proxy = await start(w);
+      expect((await chat(proxy.url, KEY)).status).toBe(200);
+      writeFileSync(
+        w.config,
+        yaml({ limit: "0.3" }).replace(
+          "budget: { daily_limit_cents: 100000 }",
+          `budget: { daily_limit_cents: 100000, alert_thresholds_pct: [50], alert_webhook: "${receiver.url}/hook" }`,
+        ),
+      );
+      const reload = await tokenpak(w, ["reload", "--json"]);
+      expect(reload.json()).toMatchObject({ ok: true, changed: ["budget"] });
+      expect(receiver.deliveries).toEqual([]);
+      expect((await chat(proxy.url, KEY)).status).toBe(200);
+      const [delivery] = await receiver.accepted(1, 5000);
+      expect(delivery?.path).toBe("/hook");
+      expect(delivery?.body).toMatchObject({ scope: "project:client-a", window: "daily", threshold_pct: 50 });
+    } finally {
+      await receiver.close();
+    }
   });
 
   it("a new daily limit on a scope that spent today counts today's spend: the counters are rebuilt from the journal", async () => {
@@ -186,6 +225,63 @@ describe("tokenpak reload", () => {
     const none = await tokenpak(w, ["reload"]);
     expect(none.code).toBe(4);
     expect(none.stderr).toContain("no proxy is running on");
+  });
+});
+
+describe("tokenpak reload finds the proxy", () => {
+  /** `tokenpak reload` as an operator types it: the config file only, the data directory from storage.path. */
+  const reload = async (w: Workspace, args: string[] = []) => {
+    const run = await runInProcess(["reload", "--config", w.config, ...args], w.dir, {
+      HOME: w.dir,
+      NO_COLOR: "1",
+    });
+    return run;
+  };
+  const withStorage = (path: string, extra = "") => yaml({ extra: `storage: { path: ${path} }\n${extra}` });
+
+  it("through a YAML syntax error, by the storage.path the parser still reads: the proxy reports the errors", async () => {
+    const w = workspace(withStorage("./data"));
+    const proxy = await start(w);
+    writeFileSync(w.config, `${withStorage("./data")}budget: { daily_limit_cents: [\n`);
+    const r = await reload(w);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^✗ tokenpak\.yaml:\d+:\d+ {2}\(yaml\)/m);
+    expect(r.stderr).toContain("The proxy keeps serving with the config it had.");
+    expect(r.stderr).not.toContain("no proxy is running");
+    expect(proxy.events.at(-1)).toMatchObject({ event: "reload", ok: false, code: "reload_refused" });
+  });
+
+  it("after storage.path changed: names the directory it tried and says how to reach the proxy", async () => {
+    const w = workspace(withStorage("./data"));
+    await start(w);
+    writeFileSync(w.config, withStorage("./elsewhere"));
+    const lost = await reload(w);
+    expect(lost.code).toBe(4);
+    expect(lost.stderr).toContain(`no proxy is running on ${join(w.dir, "elsewhere")}`);
+    expect(lost.stderr).toContain("if storage.path was changed since the proxy started");
+    expect(lost.stderr).toContain("pass --data-dir DIR");
+    const found = await reload(w, ["--data-dir", w.data, "--json"]);
+    expect(found.code, found.stderr).toBe(0);
+    expect(JSON.parse(found.stdout)).toMatchObject({
+      ok: true,
+      restart_required: [expect.stringMatching(/^storage\.path: .* → .*elsewhere/)],
+    });
+  });
+
+  it("with no proxy running and an invalid file: the file's errors, not 'no proxy on ~/.tokenpak'", async () => {
+    const w = workspace(`${withStorage("./data")}budget: { daily_limit_cents: [\n`);
+    const r = await reload(w);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^✗ tokenpak\.yaml:\d+:\d+ {2}\(yaml\)/m);
+    expect(r.stderr).toMatch(/^✗ Config invalid: \d+ errors? in tokenpak\.yaml$/m);
+    expect(r.stderr).toContain(`No proxy answers on ${w.data} either`);
+    const json = await reload(w, ["--json"]);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      ok: false,
+      pid: null,
+      errors: expect.arrayContaining([expect.objectContaining({ path: "(yaml)" })]),
+    });
   });
 });
 

@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { centsToMicros } from "../money/money.js";
 import type { Prices } from "../pricing/cost.js";
-import { type BudgetRequest, decide, MIN_OUTPUT_TOKENS, type Rules, type WindowUsage } from "./decide.js";
+import {
+  type BudgetRequest,
+  decide,
+  MIN_OUTPUT_TOKENS,
+  type Rules,
+  smallestRoom,
+  type WindowUsage,
+} from "./decide.js";
 import type { Limit, Scope } from "./policy.js";
 
 // gpt-4 of the recipe: 3¢ in, 6¢ out per 1k tokens.
@@ -336,5 +343,49 @@ describe("decide with long-context tiers", () => {
     );
     expect(d.action === "allow" && d.maxOutputTokens).toBe(444);
     expect(d.action === "allow" && d.reserve.micros).toBeLessThanOrEqual(centsToMicros(151));
+  });
+});
+
+describe("smallestRoom", () => {
+  // 8 tokens in at 0.5¢/1k and 16 out at 1.5¢/1k: 4,000 + 24,000 µ¢.
+  const smallest = 28_000;
+  const limit = dailyCents(5);
+  const cap = centsToMicros(5);
+  const room = (spent: number, reserved: number, model = gpt35) =>
+    smallestRoom(user([limit]), limit, { spent, reserved }, model, 8, 100);
+
+  it("fits while what is left pays for the smallest answer, however full the budget looks", () => {
+    expect(room(cap - smallest, 0)).toBe("fits");
+    expect(room(0, cap - smallest)).toBe("fits");
+  });
+
+  it("short of the cap: reached when spend leaves too little, in flight when reservations do", () => {
+    expect(room(cap - smallest + 1, 0)).toBe("reached");
+    expect(room(0, cap - smallest + 1)).toBe("in_flight");
+    expect(room(cap - smallest - 1000, 2000)).toBe("in_flight");
+    // Spend alone is short of the smallest answer: a retry cannot help, whatever is in flight.
+    expect(room(cap - smallest + 1, 5)).toBe("reached");
+  });
+
+  it("counts the model's own cap when it is below the smallest answer, and hard_stop_pct", () => {
+    const tiny = { ...gpt35, maxOutputTokens: 4 }; // 4,000 + 6,000 µ¢
+    expect(room(cap - 10_000, 0, tiny)).toBe("fits");
+    expect(room(cap - 9_999, 0, tiny)).toBe("reached");
+    expect(smallestRoom(user([limit]), limit, { spent: cap, reserved: 0 }, gpt35, 8, 110)).toBe("fits");
+  });
+
+  it("a request or token quota: one more request, or 8 + 16 more tokens", () => {
+    const rpm: Limit = {
+      window: { kind: "rolling", ms: 60_000, label: "1m" },
+      unit: "requests",
+      amount: 3,
+      kind: "rate",
+    };
+    const at = (spent: number, reserved: number) =>
+      smallestRoom(user([rpm]), rpm, { spent, reserved }, gpt35, 8, 100);
+    expect([at(2, 0), at(2, 1), at(3, 0)]).toEqual(["fits", "in_flight", "reached"]);
+    const tokens: Limit = { window: { kind: "day" }, unit: "tokens", amount: 100, kind: "quota" };
+    expect(smallestRoom(user([tokens]), tokens, { spent: 76, reserved: 0 }, gpt35, 8, 100)).toBe("fits");
+    expect(smallestRoom(user([tokens]), tokens, { spent: 77, reserved: 0 }, gpt35, 8, 100)).toBe("reached");
   });
 });

@@ -254,3 +254,34 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
   const narrowest = first.breaches.find((b) => !b.inFlight) ?? (first.breaches[0] as Breach);
   return { action: "block", reason: "budget", breach: narrowest };
 }
+
+/**
+ * How a limit stands for the smallest request a client may send (see
+ * smallestRoom): "fits"; "in_flight" when only the reservations of requests
+ * in flight are in the way (a retry once they settle may pass); "reached"
+ * when what is spent alone leaves no room (refused until the window resets).
+ */
+export type Room = "fits" | "in_flight" | "reached";
+
+/**
+ * Whether the smallest request — `inputTokens` in, the smallest answer out
+ * (MIN_OUTPUT_TOKENS, or the model's cap when lower) on `model` — still fits
+ * one limit of one scope: decide() itself asked about that limit alone, so
+ * `tokenpak status` calls a limit full exactly when the proxy refuses.
+ */
+export function smallestRoom(
+  scope: Pick<Scope, "id" | "kind" | "name">,
+  limit: Limit,
+  usage: WindowUsage,
+  model: ModelChoice,
+  inputTokens: number,
+  hardStopPct: number,
+): Room {
+  const decision = decide(
+    { scopes: [{ ...scope, limits: [limit] }], inputTokens, model: { ...model, fixedCost: undefined } },
+    () => usage,
+    { hardStopPct, rejectOnExceed: true, perRequest: {} },
+  );
+  if (decision.action === "allow") return "fits";
+  return decision.breach.inFlight ? "in_flight" : "reached";
+}

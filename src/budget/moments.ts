@@ -4,7 +4,39 @@ import { startOfLocalDate } from "./windows.js";
 const UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const DURATION = /^(\d+)(s|m|h|d)$/;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+/** A timestamp with its zone, to the minute or finer (the admin API's schemas take this pattern). */
+export const INSTANT_PATTERN =
+  "^(\\d{4})-(\\d{2})-(\\d{2})T(\\d{2}):(\\d{2})(?::(\\d{2})(?:\\.\\d+)?)?(Z|([+-])(\\d{2}):(\\d{2}))$";
+const INSTANT = new RegExp(INSTANT_PATTERN);
+
+/** Whether y-m-d is a day of the calendar (not 2026-02-30). */
+function realDay(y: number, m: number, d: number): boolean {
+  const check = new Date(Date.UTC(y, m - 1, d));
+  return check.getUTCFullYear() === y && check.getUTCMonth() === m - 1 && check.getUTCDate() === d;
+}
+
+/**
+ * A timestamp with its zone as epoch ms; undefined unless every part is in
+ * range — Date.parse would move 2026-02-30T00:00Z to March 2nd, or take
+ * 24:00, where an operator most likely mistyped.
+ */
+export function parseInstant(text: string): number | undefined {
+  const m = INSTANT.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi] = [m[1], m[2], m[3], m[4], m[5]].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const s = m[6] === undefined ? 0 : Number(m[6]);
+  const offset = m[7] === "Z" ? [0, 0] : [Number(m[9]), Number(m[10])];
+  const inRange = h <= 23 && mi <= 59 && s <= 59 && (offset[0] ?? 0) <= 23 && (offset[1] ?? 0) <= 59;
+  if (!inRange || !realDay(y, mo, d)) return undefined;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? undefined : ms;
+}
 
 /** "90s", "30m", "1h", "7d" as milliseconds; undefined for anything else. "0" is zero. */
 export function parseDuration(text: string): number | undefined {
@@ -28,12 +60,10 @@ export function parseMoment(text: string, option: string, now: number, timeZone:
   const date = DATE.exec(text);
   if (date) {
     const [y, m, d] = [Number(date[1]), Number(date[2]), Number(date[3])];
-    const check = new Date(Date.UTC(y, m - 1, d));
-    if (check.getUTCMonth() === m - 1 && check.getUTCDate() === d)
-      return startOfLocalDate(y, m, d + 1, timeZone);
-  } else if (INSTANT.test(text)) {
-    const ms = Date.parse(text);
-    if (!Number.isNaN(ms)) return ms;
+    if (realDay(y, m, d)) return startOfLocalDate(y, m, d + 1, timeZone);
+  } else {
+    const at = parseInstant(text);
+    if (at !== undefined) return at;
   }
   throw new TokenpakError(
     "invalid_argument",

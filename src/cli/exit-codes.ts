@@ -58,7 +58,8 @@ export const EXIT_CODE_TABLE = [
   {
     code: 6,
     brief: "refused by a budget",
-    meaning: "refused by a budget, quota or rate limit; `status`: a budget shown is blocked",
+    meaning:
+      "refused by a budget, quota or rate limit; `status`: a budget shown refuses new requests (blocked or full)",
     errors: ["budget_exceeded", "quota_exceeded", "rate_limited"],
   },
   {

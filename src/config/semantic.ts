@@ -287,6 +287,8 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
       "use a long random value, e.g. `openssl rand -hex 32`, through ${ENV}",
     );
   }
+  const written = adminTokenWritten(source.data);
+  if (written !== undefined) warn(["server", "admin_token"], written.message, written.hint);
 
   if ((config.keys ?? []).length === 0) {
     warn(
@@ -417,4 +419,37 @@ function safeHost(url: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+// ${NAME:-default} with a default that is not empty, as interpolate() reads it.
+const WITH_DEFAULT = /\$\{([A-Za-z_][A-Za-z0-9_]*):-([^}]+)\}/;
+
+/**
+ * What is wrong with server.admin_token as the file writes it (before
+ * ${ENV} is filled in): a literal token is in every copy of the file, and a
+ * `${VAR:-default}` serves its default whenever VAR is unset — a token anyone
+ * who has read the file (or the example it was copied from) knows. Warnings:
+ * neither is invalid, but the token changes keys and budgets.
+ */
+function adminTokenWritten(raw: unknown): { message: string; hint: string } | undefined {
+  const server =
+    raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>).server : undefined;
+  const token =
+    server !== null && typeof server === "object"
+      ? (server as Record<string, unknown>).admin_token
+      : undefined;
+  if (typeof token !== "string" || token === "") return undefined;
+  const fallback = WITH_DEFAULT.exec(token);
+  if (fallback) {
+    return {
+      message: `the admin token falls back to a value written in the file when ${fallback[1]} is unset: whoever has read the file knows it, and it changes keys and budgets`,
+      hint: `write \`\${${fallback[1]}}\` with no default (a start without it then fails), or \`\${${fallback[1]}:-}\` for no admin API when it is unset`,
+    };
+  }
+  if (token.includes("${")) return undefined;
+  return {
+    message:
+      "the admin token is written in the file: whoever reads it (a backup, the repository, a support bundle) can use the admin API",
+    hint: "take it from the environment: `admin_token: ${TOKENPAK_ADMIN_TOKEN}`, set in the service's EnvironmentFile (mode 0600)",
+  };
 }

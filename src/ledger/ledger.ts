@@ -32,7 +32,7 @@ import {
   STATE_FILE,
   snapshotDue,
 } from "./snapshot.js";
-import { budgetStatus, type Refused, type StatusQuery, type StatusReport } from "./status.js";
+import { budgetStatus, type Judges, type StatusQuery, type StatusReport } from "./status.js";
 
 export type { AdjustInput, ReserveRequest, SettleInput } from "./booking.js";
 export type { Override, OverrideRequest } from "./overrides.js";
@@ -527,8 +527,8 @@ export class Ledger {
   }
 
   /** Every budget that applies now, most urgent first, with the reservations in flight (`tokenpak status`). */
-  budgetStatus(query: StatusQuery = {}, refused?: Refused): StatusReport {
-    return budgetStatus(this.queries, this.policy, query, this.now(), "daemon", refused);
+  budgetStatus(query: StatusQuery = {}, judges?: Judges): StatusReport {
+    return budgetStatus(this.queries, this.policy, query, this.now(), "daemon", judges);
   }
 
   /**

@@ -3,7 +3,7 @@ import type { Raise } from "../budget/decide.js";
 import type { Limit, Policy } from "../budget/policy.js";
 import { resetsAt, type WindowSpec, windowLabel } from "../budget/windows.js";
 import { TokenpakError } from "../errors.js";
-import type { Micros } from "../money/money.js";
+import { formatCents, MAX_AMOUNT_CENTS, MICROS_PER_CENT, type Micros } from "../money/money.js";
 
 /** The ledger mark that keeps the overrides in force across restarts (saved with the snapshot). */
 export const OVERRIDES_MARK = "ledger.overrides";
@@ -157,6 +157,8 @@ function dollarLimits(policy: Policy, scope: string): readonly Limit[] {
  */
 export function planOverride(policy: Policy, request: OverrideRequest, now: number, id: string): Override {
   const bad = (message: string, field: string) => new TokenpakError("invalid_argument", message, { field });
+  if (request.micros > MAX_AMOUNT_CENTS * MICROS_PER_CENT)
+    throw bad(`the amount to add is too large: at most ${formatCents(MAX_AMOUNT_CENTS)}`, "add_cents");
   if (!Number.isSafeInteger(request.micros) || request.micros <= 0)
     throw bad("the amount to add must be more than zero", "add_cents");
   if (request.reason.trim() === "") throw bad("an override needs a reason", "reason");

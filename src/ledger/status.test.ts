@@ -39,13 +39,22 @@ describe("status rows", () => {
   ])("%j %j → %s", (over, policy, state) => {
     const row = toRow(status(over), policy);
     expect(row.state).toBe(state);
-    expect(row.blocked).toBe(state === "blocked");
+    expect(row.blocked).toBe(state === "blocked" || state === "full");
   });
 
   it("a limit that refused a request short of its cap is blocked; in soft mode it never is", () => {
     const s = status({ spent: 999 });
-    expect(toRow(s, HARD, () => true).state).toBe("blocked");
-    expect(toRow(s, SOFT, () => true).state).toBe("warning");
+    expect(toRow(s, HARD, { refused: () => true }).state).toBe("blocked");
+    expect(toRow(s, SOFT, { refused: () => true }).state).toBe("warning");
+  });
+
+  it("short of the cap, the smallest request's room says full (in flight) or blocked (spent)", () => {
+    const s = status({ spent: 700, reserved: 250 });
+    expect(toRow(s, HARD, { room: () => "in_flight" })).toMatchObject({ state: "full", blocked: true });
+    expect(toRow(s, HARD, { room: () => "reached" })).toMatchObject({ state: "blocked", blocked: true });
+    expect(toRow(s, HARD, { room: () => "fits" }).state).toBe("warning");
+    // Soft mode serves past the limit: the room says nothing there.
+    expect(toRow(s, SOFT, { room: () => "reached" }).state).toBe("ok");
   });
 
   it("most urgent first: blocked, full, over, then fuller, then the sooner reset", () => {
@@ -68,7 +77,7 @@ describe("status rows", () => {
     });
     expect(toRow(status({}), HARD)).not.toHaveProperty("override");
     // A refusal from before the override no longer blocks; spend up to the raised cap does.
-    expect(toRow(status({ raised, cap: 6000, spent: 999 }), HARD, () => true).state).toBe("ok");
+    expect(toRow(status({ raised, cap: 6000, spent: 999 }), HARD, { refused: () => true }).state).toBe("ok");
     expect(toRow(status({ raised, cap: 6000, spent: 6000 }), HARD).state).toBe("blocked");
   });
 });

@@ -1,12 +1,15 @@
 import type { Policy } from "../budget/policy.js";
 import { windowLabel } from "../budget/windows.js";
 import type { LedgerQueries, ScopeStatus } from "./queries.js";
+import type { RoomOf } from "./room.js";
 
 /**
- * ok; warning (at or past WARNING_PCT of where blocking starts); full (spend
- * and the reservations of requests in flight fill it: new requests wait for
- * them); blocked (settled spend reached it: refused until it resets); over
- * (soft mode, `reject_on_exceed: false`: past the limit, still served).
+ * ok; warning (at or past WARNING_PCT of where blocking starts); full (what
+ * spend and the reservations of requests in flight leave cannot pay for the
+ * smallest request: new requests are refused with 402 until those settle —
+ * retryable); blocked (what settled spend leaves cannot pay for it, or it
+ * refused a request in this window: refused until it resets); over (soft
+ * mode, `reject_on_exceed: false`: past the limit, still served).
  */
 export type BudgetState = "ok" | "warning" | "full" | "blocked" | "over";
 
@@ -30,6 +33,7 @@ export interface StatusRow {
   /** (spent + reserved) / cap × 100: how full it is now. */
   used_pct: number;
   resets_at: string | null;
+  /** It refuses new requests now: state blocked, or full (only until the requests in flight settle). */
   blocked: boolean;
   state: BudgetState;
   /** Overrides in force: what they add to the limit (in `cap` already), when the first ends, their ids. */
@@ -49,8 +53,10 @@ export interface StatusReport {
   /** "daemon": live, with reservations in flight; "journal": read from the data directory, nothing in flight. */
   source: "daemon" | "journal";
   rows: StatusRow[];
-  /** How many rows are blocked. */
+  /** How many rows refuse new requests now (state blocked or full). */
   blocked: number;
+  /** Of those, how many only while requests in flight hold them (state full: a retry after they settle may pass). */
+  full: number;
 }
 
 /** From this share of its cap on, a budget is shown as a warning. */
@@ -63,12 +69,22 @@ export const WARNING_PCT = 80;
  */
 export type Refused = (s: ScopeStatus) => boolean;
 
-function stateOf(s: ScopeStatus, rejectOnExceed: boolean, refused: Refused): BudgetState {
+/** What tells a row's state besides its figures: refusals seen (alerts) and the smallest request's room (prices). */
+export interface Judges {
+  refused?: Refused | undefined;
+  /** Without it (no prices at hand) a limit is full only once spend and reservations reach the cap. */
+  room?: RoomOf | undefined;
+}
+
+function stateOf(s: ScopeStatus, rejectOnExceed: boolean, judges: Judges): BudgetState {
   const refuses = s.limitKind !== "budget" || rejectOnExceed;
   if (!refuses) return s.spent >= s.limit ? "over" : s.spent * 100 >= s.cap * WARNING_PCT ? "warning" : "ok";
   // A refusal from before an override raised the cap no longer says anything.
-  if (s.spent >= s.cap || (s.raised === undefined && refused(s))) return "blocked";
-  if (s.spent + s.reserved >= s.cap) return "full";
+  if (s.spent >= s.cap || (s.raised === undefined && judges.refused?.(s) === true)) return "blocked";
+  // Short of the cap the proxy still refuses once the smallest request no longer fits.
+  const room = judges.room?.(s);
+  if (room === "reached") return "blocked";
+  if (room === "in_flight" || s.spent + s.reserved >= s.cap) return "full";
   return (s.spent + s.reserved) * 100 >= s.cap * WARNING_PCT ? "warning" : "ok";
 }
 
@@ -77,9 +93,9 @@ const RANK: Record<BudgetState, number> = { blocked: 0, full: 1, over: 2, warnin
 export function toRow(
   s: ScopeStatus,
   policy: Pick<Policy, "rejectOnExceed">,
-  refused: Refused = () => false,
+  judges: Judges = {},
 ): StatusRow {
-  const state = stateOf(s, policy.rejectOnExceed, refused);
+  const state = stateOf(s, policy.rejectOnExceed, judges);
   return {
     scope: s.scope,
     kind: s.kind,
@@ -94,7 +110,7 @@ export function toRow(
     pct: s.pct,
     used_pct: s.cap > 0 ? ((s.spent + s.reserved) / s.cap) * 100 : 0,
     resets_at: s.resetsAt !== undefined ? new Date(s.resetsAt).toISOString() : null,
-    blocked: state === "blocked",
+    blocked: state === "blocked" || state === "full",
     state,
     ...(s.raised !== undefined && s.raised.micros > 0
       ? {
@@ -136,11 +152,11 @@ export function budgetStatus(
   query: StatusQuery,
   now: number,
   source: StatusReport["source"],
-  refused?: Refused,
+  judges: Judges = {},
 ): StatusReport {
   const rows = queries
     .status(now, scopesAsked(queries, policy, query))
-    .map((s) => toRow(s, policy, refused))
+    .map((s) => toRow(s, policy, judges))
     // By default what has spend, something in flight, an override, or refuses requests.
     .filter((r) => query.all || r.spent !== 0 || r.reserved !== 0 || r.blocked || r.override !== undefined)
     .sort(byUrgency);
@@ -150,5 +166,6 @@ export function budgetStatus(
     source,
     rows,
     blocked: rows.filter((r) => r.blocked).length,
+    full: rows.filter((r) => r.state === "full").length,
   };
 }

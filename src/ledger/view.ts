@@ -6,7 +6,7 @@ import { OVERRIDES_MARK, Overrides } from "./overrides.js";
 import { LedgerQueries } from "./queries.js";
 import { replayJournal, soundEntry } from "./replay.js";
 import { loadSnapshot, SnapshotStore, STATE_FILE } from "./snapshot.js";
-import { budgetStatus, type Refused, type StatusQuery, type StatusReport } from "./status.js";
+import { budgetStatus, type Judges, type StatusQuery, type StatusReport } from "./status.js";
 
 /**
  * The ledger as its files say, read without the lock and without writing
@@ -43,7 +43,7 @@ export class LedgerView {
     return this.marks[name];
   }
 
-  budgetStatus(query: StatusQuery, now: number, refused?: Refused): StatusReport {
-    return budgetStatus(this.queries, this.policy, query, now, "journal", refused);
+  budgetStatus(query: StatusQuery, now: number, judges?: Judges): StatusReport {
+    return budgetStatus(this.queries, this.policy, query, now, "journal", judges);
   }
 }

@@ -9,6 +9,13 @@ export type Micros = number;
 export const MICROS_PER_CENT = 1_000_000;
 const MICROS_PER_DOLLAR = 100 * MICROS_PER_CENT;
 
+/**
+ * The most one amount given at run time (an override, a key's limit) may be:
+ * $10,000,000. Its µ¢ (10^15), and a limit with a few overrides on it, stay
+ * well inside the integers a number holds exactly (2^53 µ¢).
+ */
+export const MAX_AMOUNT_CENTS = 1_000_000_000;
+
 /** Config values are cents and may have fractions (0.5 = half a cent). */
 export function centsToMicros(cents: number): Micros {
   return Math.round(cents * MICROS_PER_CENT);

@@ -1,3 +1,4 @@
+import { roomOfSmallest } from "../ledger/room.js";
 import type { StatusReport } from "../ledger/status.js";
 import type { AdminOp } from "./admin.js";
 
@@ -20,5 +21,11 @@ export const budgetsOp: AdminOp<BudgetsQuery, StatusReport> = {
     },
   },
   run: (ctx, query) =>
-    ctx.ledger.budgetStatus({ prefix: query.scope, all: query.all === "true" }, ctx.alerts.refused()),
+    ctx.ledger.budgetStatus(
+      { prefix: query.scope, all: query.all === "true" },
+      {
+        refused: ctx.alerts.refused(),
+        room: roomOfSmallest(ctx.config(), ctx.prices(), ctx.ledger.policy.hardStopPct),
+      },
+    ),
 };

@@ -1,6 +1,9 @@
 import { type CompactResult, compactJournal } from "../ledger/compact.js";
 import type { AdminOp } from "./admin.js";
 
+/** A month, YYYY-MM with 01 to 12: what `ledger compact --before` takes. */
+export const MONTH_PATTERN = "^\\d{4}-(0[1-9]|1[0-2])$";
+
 export interface CompactBody {
   before: string;
   apply: boolean;
@@ -19,7 +22,7 @@ export const compactOp: AdminOp<CompactBody, CompactResult> = {
     additionalProperties: false,
     required: ["before", "apply"],
     properties: {
-      before: { type: "string", pattern: "^\\d{4}-\\d{2}$" },
+      before: { type: "string", pattern: MONTH_PATTERN },
       apply: { type: "boolean" },
     },
   },

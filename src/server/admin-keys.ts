@@ -1,13 +1,15 @@
+import { INSTANT_PATTERN } from "../budget/moments.js";
 import type { KeySpec, KeyView } from "../keys/keys.js";
+import { MAX_AMOUNT_CENTS } from "../money/money.js";
 import type { AdminOp } from "./admin.js";
+import { realInstant } from "./admin-overrides.js";
 
 const NAME = { type: "string", minLength: 1, maxLength: 128 };
 const TEXT = { type: "string", minLength: 1, maxLength: 256 };
-const CENTS = { type: "number", exclusiveMinimum: 0, maximum: 1e12 };
-const INSTANT = {
-  type: "string",
-  pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2})$",
-};
+const CENTS = { type: "number", exclusiveMinimum: 0, maximum: MAX_AMOUNT_CENTS };
+const INSTANT = { type: "string", pattern: INSTANT_PATTERN };
+/** The longest grace a rotated key's old secret may have. */
+export const MAX_GRACE_SECONDS = 365 * 86_400;
 
 export const listKeysOp: AdminOp<undefined, { keys: KeyView[] }> = {
   method: "GET",
@@ -42,6 +44,7 @@ export const createKeyOp: AdminOp<KeySpec, CreatedKey> = {
     },
   },
   async run(ctx, spec, caller) {
+    if (spec.expires_at !== undefined) realInstant(spec.expires_at, "body.expires_at");
     const { key, secret, openModeEnded } = await ctx.keys.create(spec, caller.who);
     return { key, secret, open_mode_ended: openModeEnded };
   },
@@ -67,7 +70,7 @@ export const rotateKeyOp: AdminOp<
     type: "object",
     additionalProperties: false,
     required: ["name"],
-    properties: { name: NAME, grace_seconds: { type: "integer", minimum: 0, maximum: 365 * 86_400 } },
+    properties: { name: NAME, grace_seconds: { type: "integer", minimum: 0, maximum: MAX_GRACE_SECONDS } },
   },
   run: (ctx, { name, grace_seconds }, caller) =>
     ctx.keys.rotate(name, (grace_seconds ?? 3600) * 1000, caller.who),

@@ -1,6 +1,11 @@
+import { INSTANT_PATTERN, parseInstant } from "../budget/moments.js";
+import { TokenpakError } from "../errors.js";
 import type { Override } from "../ledger/ledger.js";
-import { centsToMicros, microsToCents } from "../money/money.js";
+import { centsToMicros, MAX_AMOUNT_CENTS, microsToCents } from "../money/money.js";
 import type { AdminOp } from "./admin.js";
+
+/** The windows an override may name: daily, monthly, or a rolling one (24h, 7d, 90m). */
+export const WINDOW_PATTERN = "^(daily|monthly|[1-9][0-9]*(m|h|d))$";
 
 /** An override as the admin API and `budget override --list` show it. */
 export interface OverrideView {
@@ -43,6 +48,14 @@ export interface OverrideBody {
   reason: string;
 }
 
+/** A timestamp the pattern let through, refused when it names no real moment (2026-02-30T00:00Z). */
+export function realInstant(text: string, field: string): number {
+  const at = parseInstant(text);
+  if (at === undefined)
+    throw new TokenpakError("invalid_request", `${field} is not a real date and time: ${text}`, { field });
+  return at;
+}
+
 export const createOverrideOp: AdminOp<OverrideBody, { override: OverrideView }> = {
   method: "POST",
   path: "/admin/overrides",
@@ -52,12 +65,9 @@ export const createOverrideOp: AdminOp<OverrideBody, { override: OverrideView }>
     required: ["scope", "add_cents", "reason"],
     properties: {
       scope: { type: "string", minLength: 1, maxLength: 1024 },
-      window: { type: "string", pattern: "^(daily|monthly|[1-9][0-9]*(m|h|d))$" },
-      add_cents: { type: "number", exclusiveMinimum: 0, maximum: 1e12 },
-      until: {
-        type: "string",
-        pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:\\d{2})$",
-      },
+      window: { type: "string", pattern: WINDOW_PATTERN },
+      add_cents: { type: "number", exclusiveMinimum: 0, maximum: MAX_AMOUNT_CENTS },
+      until: { type: "string", pattern: INSTANT_PATTERN },
       reason: { type: "string", minLength: 1, maxLength: 2000 },
     },
   },
@@ -66,7 +76,7 @@ export const createOverrideOp: AdminOp<OverrideBody, { override: OverrideView }>
       scope: body.scope,
       window: body.window,
       micros: centsToMicros(body.add_cents),
-      until: body.until !== undefined ? Date.parse(body.until) : undefined,
+      until: body.until !== undefined ? realInstant(body.until, "body.until") : undefined,
       reason: body.reason,
       by: caller.who,
     });

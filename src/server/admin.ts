@@ -7,6 +7,7 @@ import type { Config } from "../config/types.generated.js";
 import { isTokenpakError, TokenpakError } from "../errors.js";
 import type { KeyRing } from "../keys/ring.js";
 import type { Ledger } from "../ledger/ledger.js";
+import type { PriceSource } from "../pricing/book.js";
 import { type AdjustmentBatch, type BatchResult, writeAdjustments } from "../reconcile/apply.js";
 import { budgetsOp } from "./admin-budgets.js";
 import { compactOp } from "./admin-compact.js";
@@ -28,6 +29,8 @@ export interface AdminContext {
   config(): Readonly<Config>;
   /** The client keys of the key store beside the config's; a change reaches requests at once. */
   keys: KeyRing;
+  /** The prices requests are decided at now: `status` asks whether the smallest request still fits. */
+  prices(): PriceSource;
   /** Re-reads the config: the daemon's alone (a command without one has nothing to reload). */
   reload?: ((by: string) => Promise<ReloadResult>) | undefined;
 }
@@ -156,12 +159,19 @@ export const ADMIN_OPS: readonly AdminOp<never, unknown>[] = [
 const ajv = new Ajv2020({ allErrors: false, strict: true });
 const validators = new WeakMap<object, ValidateFunction>();
 
+/** The field an error is about: for a missing one, that field (body.reason), not the object holding it. */
+function fieldOf(e: ErrorObject): string {
+  const at = `body${e.instancePath.replace(/\//g, ".")}`;
+  return e.keyword === "required" ? `${at}.${String(e.params.missingProperty)}` : at;
+}
+
 function describe(e: ErrorObject): string {
   const at = `body${e.instancePath.replace(/\//g, ".")}`;
   if (e.keyword === "additionalProperties")
     return `${at} has an unknown field ${String(e.params.additionalProperty)}`;
   if (e.keyword === "required") return `${at} needs ${String(e.params.missingProperty)}`;
   if (e.keyword === "enum") return `${at} must be one of ${(e.params.allowedValues as unknown[]).join(", ")}`;
+  if (e.keyword === "maximum") return `${at} is too large: at most ${String(e.params.limit)}`;
   return `${at} ${e.message ?? "is invalid"}`;
 }
 
@@ -191,7 +201,7 @@ export async function runOp<Body, Result>(
     if (!validate(body)) {
       const first = validate.errors?.[0];
       throw new TokenpakError("invalid_request", first ? describe(first) : "invalid body", {
-        field: first ? `body${first.instancePath.replace(/\//g, ".")}` : "body",
+        field: first ? fieldOf(first) : "body",
       });
     }
   }

@@ -61,3 +61,28 @@ export function configChanges(old: Readonly<Config>, next: Readonly<Config>): Co
   });
   return { changed, restartRequired };
 }
+
+/**
+ * What a reload puts in force: `next`, but with the settings the daemon took
+ * at its start (AT_START) as `started` has them — it still listens and keeps
+ * its files where it started. So the config in force says what is true, and
+ * the next reload compares the file with the started values again: a change
+ * that waits for a restart is reported by every reload until the restart,
+ * not only by the first. Pure; the result is frozen like a loaded config.
+ */
+export function keepStartSettings(started: Readonly<Config>, next: Readonly<Config>): Readonly<Config> {
+  const out: Record<string, unknown> = { ...next };
+  for (const [section, key] of AT_START) {
+    const was = started[section] as Record<string, unknown> | undefined;
+    if (key === undefined) {
+      out[section] = was;
+      continue;
+    }
+    const merged: Record<string, unknown> = { ...(out[section] as Record<string, unknown> | undefined) };
+    if (was?.[key] === undefined) delete merged[key];
+    else merged[key] = was[key];
+    out[section] = Object.freeze(merged);
+  }
+  for (const section of Object.keys(out)) if (out[section] === undefined) delete out[section];
+  return Object.freeze(out) as unknown as Readonly<Config>;
+}

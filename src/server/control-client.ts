@@ -4,6 +4,7 @@ import { Client } from "undici";
 import type { Config } from "../config/types.generated.js";
 import { type ErrorCode, TokenpakError } from "../errors.js";
 import { KeyRing } from "../keys/ring.js";
+import { PriceBook } from "../pricing/book.js";
 import { obj, str } from "../providers/json.js";
 import {
   type AdminContext,
@@ -171,18 +172,6 @@ export async function daemonSession(dataDir: string): Promise<AdminSession | und
   return found ? viaDaemon(found) : undefined;
 }
 
-/** The running daemon's session; `daemon_unavailable` when none runs (for what only a daemon can do: reload). */
-export async function connectDaemon(dataDir: string): Promise<AdminSession> {
-  const found = await reachDaemon(dataDir);
-  if (!found) {
-    throw new TokenpakError(
-      "daemon_unavailable",
-      `no proxy is running on ${dataDir} (no control socket answers): there is nothing to reload; the next start reads the config`,
-    );
-  }
-  return viaDaemon(found);
-}
-
 export async function openAdminSession(options: {
   config: Readonly<Config>;
   dataDir: string;
@@ -198,6 +187,7 @@ export async function openAdminSession(options: {
     clock,
     warn: options.warn ?? (() => {}),
   });
+  let prices: PriceBook | undefined;
   const ctx: AdminContext = {
     ledger: services.ledger,
     alerts: services.alerts,
@@ -213,6 +203,10 @@ export async function openAdminSession(options: {
       clock,
       prepare: () => () => {},
     }),
+    prices: () => {
+      prices ??= new PriceBook({ config: options.config, dataDir: options.dataDir, warn: options.warn });
+      return prices;
+    },
   };
   const caller: Caller = { who: operatorName(), via: "direct" };
   return {

@@ -3,9 +3,10 @@ import type { AlertMonitor } from "../alerts/monitor.js";
 import type { Config } from "../config/types.generated.js";
 import type { JournalEntry } from "../ledger/journal.js";
 import type { Ledger } from "../ledger/ledger.js";
+import { roomOfSmallest } from "../ledger/room.js";
 import { type StatusRow, toRow } from "../ledger/status.js";
 import { isLoopbackHost } from "../net/loopback.js";
-import type { PricingStatus } from "../pricing/book.js";
+import type { PriceSource, PricingStatus } from "../pricing/book.js";
 import type { Route } from "../providers/wire.js";
 
 /**
@@ -152,7 +153,9 @@ function defaultMetrics(): Registry {
 export interface MetricsSources {
   ledger: Ledger;
   alerts: AlertMonitor;
-  prices: { status(now: number): PricingStatus };
+  prices: PriceSource & { status(now: number): PricingStatus };
+  /** The config in force (a reload replaces it): its models are what the smallest request may use. */
+  config: () => Readonly<Pick<Config, "models" | "providers">>;
   clock: () => number;
 }
 
@@ -307,14 +310,18 @@ export class ProxyMetrics {
   }
 
   private gauges(): Gauge[] {
-    const { ledger, alerts, prices, clock } = this.sources;
+    const { ledger, alerts, prices, clock, config } = this.sources;
     // The policy is read at each scrape: a reload replaces it.
     const shown = () => ledger.policy.namedScopes.slice(0, MAX_BUDGET_SCOPES);
     const labelNames = ["scope", "window", "unit"] as const;
     // The rows `tokenpak status` shows, so that "blocked" means the same in both.
     const budgets = () => {
-      const refused = alerts.refused();
-      return ledger.status(shown()).map((s) => toRow(s, ledger.policy, refused));
+      const { policy } = ledger;
+      const judges = {
+        refused: alerts.refused(),
+        room: roomOfSmallest(config(), prices, policy.hardStopPct),
+      };
+      return ledger.status(shown()).map((s) => toRow(s, policy, judges));
     };
     const scoped = (name: string, help: string, value: (r: StatusRow) => number): Gauge =>
       new Gauge({
@@ -351,7 +358,7 @@ export class ProxyMetrics {
       ),
       scoped(
         "tokenpak_budget_blocked",
-        "1 while the limit refuses requests: its spend reached where it blocks, or it refused one in this window (status's BLOCKED).",
+        "1 while the limit refuses new requests: what spend (or requests in flight) leave cannot pay for the smallest request, or it refused one in this window (status's BLOCKED or full).",
         (r) => (r.blocked ? 1 : 0),
       ),
       single(

@@ -3,7 +3,7 @@ import { type Problem, problemLine } from "../config/problem.js";
 import { withStoredKeys } from "../config/semantic.js";
 import { isTokenpakError, TokenpakError } from "../errors.js";
 import type { KeyStore } from "../keys/store.js";
-import { configChanges } from "./config-diff.js";
+import { configChanges, keepStartSettings } from "./config-diff.js";
 import type { Runtime } from "./runtime.js";
 
 /** What a reload did. */
@@ -62,8 +62,10 @@ export async function reloadConfig(options: {
   }
   const checked = checkConfig(text, file, options.env);
   if (!checked.config) return refuse(checked.errors);
-  const config = checked.config;
-  const changes = configChanges(runtime.config, config);
+  // The config in force keeps the started host, port, storage and alerts log: what the
+  // daemon truly uses, and what the next reload compares the file with again.
+  const changes = configChanges(runtime.config, checked.config);
+  const config = keepStartSettings(runtime.config, checked.config);
   try {
     const stored = await options.store.reread();
     const applied = runtime.apply(config, stored);

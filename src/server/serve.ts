@@ -123,7 +123,14 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     try {
       const parts = { ledger, alerts, prices, usage, clock, warn, host, insecure: options.insecure === true };
       // Requests are counted whether or not /metrics is served (at the cost of a few additions).
-      const metrics = new ProxyMetrics({ ledger, alerts, prices: prices.book, clock });
+      // The config in force when scraped: runtime is set just below, before anything is served.
+      const metrics = new ProxyMetrics({
+        ledger,
+        alerts,
+        prices: prices.book,
+        config: () => runtime.config,
+        clock,
+      });
       runtime = new Runtime({ ...parts, memory: new ResponseMemory(ledger), metrics }, config, keyStore.keys);
     } catch (error) {
       prices.close();
@@ -151,6 +158,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     startedAt: clock(),
     config: () => runtime.config,
     keys,
+    prices: () => runtime.current().prices,
     reload,
   };
   const admin = createAdminRouter(adminContext);

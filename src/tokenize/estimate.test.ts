@@ -5,6 +5,7 @@ import {
   estimateEmbeddingsInput,
   estimateMessagesInput,
   estimateResponsesInput,
+  smallestChatInput,
 } from "./estimate.js";
 
 describe("input estimates", () => {
@@ -24,6 +25,15 @@ describe("input estimates", () => {
     );
     expect(one).toBe(3 + 4 + n);
     expect(two - one).toBe(4 + n);
+  });
+
+  it("no chat request is estimated at less than smallestChatInput", () => {
+    const one = { messages: [{ role: "user", content: "x" }] };
+    expect(smallestChatInput("openai")).toBe(estimateChatInput(one, "openai"));
+    expect(smallestChatInput("other")).toBe(estimateChatInput(one, "other"));
+    expect(estimateChatInput({ messages: [{ role: "user", content: "" }] }, "openai")).toBeGreaterThanOrEqual(
+      smallestChatInput("openai") - 1,
+    );
   });
 
   it("counts text parts, prices images conservatively, and includes tool schemas", () => {

@@ -128,6 +128,15 @@ function withMargin(tokens: number, family: TokenizerFamily): number {
   return family === "openai" ? tokens : Math.ceil(tokens * OTHER_MARGIN);
 }
 
+/**
+ * The input estimate of the smallest chat request (one message of one
+ * token): no request is estimated at less. `status` asks whether this still
+ * fits a budget.
+ */
+export function smallestChatInput(family: TokenizerFamily): number {
+  return withMargin(PER_REQUEST + PER_MESSAGE + 1, family);
+}
+
 /** Which API the body is for: OpenAI chat/completions, Anthropic messages, OpenAI embeddings and responses. */
 export type BodyKind = "chat" | "messages" | "embeddings" | "responses";
 

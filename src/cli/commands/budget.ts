@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { TokenpakError } from "../../errors.js";
 import { formatCents } from "../../money/money.js";
 import type { OverrideView } from "../../server/admin-overrides.js";
-import { positive } from "../args.js";
+import { cents } from "../args.js";
 import { type CliContext, type GlobalOptions, line, paint, type SetExitCode } from "../context.js";
 import { columns } from "../table.js";
 import { through, withSession } from "./keys.js";
@@ -92,6 +92,16 @@ export async function overrideCommand(
   const ops = await import("../../server/admin-overrides.js");
   const { parseMoment } = await import("../../budget/moments.js");
   const what = mode(options);
+  // Checked here, before the daemon is asked, so the error names the flag.
+  const addCents = cents(options.addCents, "--add-cents") ?? 0;
+  const window =
+    options.window !== undefined ? (WINDOW_ALIASES[options.window] ?? options.window) : undefined;
+  if (window !== undefined && !new RegExp(ops.WINDOW_PATTERN).test(window)) {
+    throw new TokenpakError(
+      "invalid_argument",
+      `--window must be daily, monthly or a rolling window such as 24h, 7d or 90m, got ${JSON.stringify(options.window)}`,
+    );
+  }
   return withSession(ctx, options, async (session, { config }) => {
     const c = paint(ctx, options);
     if (what === "list") {
@@ -127,14 +137,13 @@ export async function overrideCommand(
         );
       return 0;
     }
-    const addCents = positive(options.addCents, "--add-cents") ?? 0;
     const until =
       options.until !== undefined
         ? new Date(parseMoment(options.until, "--until", Date.now(), config.budget.timezone)).toISOString()
         : undefined;
     const { override } = await session.call(ops.createOverrideOp, {
       scope: options.scope ?? "",
-      ...(options.window !== undefined ? { window: WINDOW_ALIASES[options.window] ?? options.window } : {}),
+      ...(window !== undefined ? { window } : {}),
       add_cents: addCents,
       ...(until !== undefined ? { until } : {}),
       reason: options.reason ?? "",

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { KeySpec, KeyView } from "../../keys/keys.js";
 import { formatCents } from "../../money/money.js";
 import type { AdminSession } from "../../server/control-client.js";
-import { positive } from "../args.js";
+import { cents, positive } from "../args.js";
 import { type CliContext, type GlobalOptions, line, paint, type SetExitCode } from "../context.js";
 import { type LoadedConfig, loadCommandConfig } from "../load.js";
 import { columns } from "../table.js";
@@ -134,8 +134,8 @@ export async function keysCreateCommand(
   const { parseMoment } = await import("../../budget/moments.js");
   return withSession(ctx, options, async (session, { config }) => {
     const rpm = positive(options.rpm, "--rpm", true);
-    const daily = positive(options.dailyLimitCents, "--daily-limit-cents");
-    const monthly = positive(options.monthlyLimitCents, "--monthly-limit-cents");
+    const daily = cents(options.dailyLimitCents, "--daily-limit-cents");
+    const monthly = cents(options.monthlyLimitCents, "--monthly-limit-cents");
     const spec: KeySpec = {
       name: options.name,
       ...(options.project !== undefined ? { project: options.project } : {}),
@@ -244,14 +244,16 @@ export async function keysRotateCommand(
   options: GlobalOptions & RotateFlags,
   name: string,
 ): Promise<number> {
-  const { rotateKeyOp } = await import("../../server/admin-keys.js");
+  const { rotateKeyOp, MAX_GRACE_SECONDS } = await import("../../server/admin-keys.js");
   const { parseDuration } = await import("../../budget/moments.js");
   const graceMs = parseDuration(options.grace);
-  if (graceMs === undefined) {
+  if (graceMs === undefined || graceMs > MAX_GRACE_SECONDS * 1000) {
     const { TokenpakError } = await import("../../errors.js");
     throw new TokenpakError(
       "invalid_argument",
-      `--grace must be a duration (0, 30m, 1h, 7d), got ${options.grace}`,
+      graceMs === undefined
+        ? `--grace must be a duration (0, 30m, 1h, 7d), got ${options.grace}`
+        : `--grace is too long: at most 365d, got ${options.grace}`,
     );
   }
   return withSession(ctx, options, async (session) => {

@@ -67,8 +67,15 @@ export async function ledgerCompactCommand(
   options: GlobalOptions & CompactFlags,
 ): Promise<number> {
   const { openAdminSession } = await import("../../server/control-client.js");
-  const { compactOp } = await import("../../server/admin-compact.js");
+  const { compactOp, MONTH_PATTERN } = await import("../../server/admin-compact.js");
   const { loadCommandConfig } = await import("../load.js");
+  if (!new RegExp(MONTH_PATTERN).test(options.before)) {
+    const { TokenpakError } = await import("../../errors.js");
+    throw new TokenpakError(
+      "invalid_argument",
+      `--before must be a month YYYY-MM (2026-01), got ${JSON.stringify(options.before)}`,
+    );
+  }
   const { formatUsd } = await import("../../money/money.js");
   const { config, dataDir } = await loadCommandConfig(ctx, options);
   const session = await openAdminSession({

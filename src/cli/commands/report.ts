@@ -142,7 +142,15 @@ function notes(report: Report): string[] {
 
 const CSV_MONEY = ["spend", "adjustments", "total"] as const;
 
-/** The CSV: a header row, one row per innermost group; every money column as dollars and as µ¢. */
+/**
+ * The CSV: a header row, one row per innermost group; every money column as
+ * dollars and as µ¢. Group values (users, run ids: client input) that start
+ * like a formula (`=`, `+`, `-`, `@`, …) get a leading `'` from csv-stringify's
+ * escape_formulas, so a spreadsheet shows them as text instead of running
+ * them. It leaves a number's minus sign alone but not a string's: the dollar
+ * cells go in as bigint µ¢ and are written by cast.bigint, so a negative
+ * amount stays a number a spreadsheet adds up.
+ */
 export async function reportCsv(report: Report): Promise<string> {
   const { stringify } = await import("csv-stringify/sync");
   const header = [
@@ -159,9 +167,12 @@ export async function reportCsv(report: Report): Promise<string> {
     r.input_tokens,
     r.cached_tokens,
     r.output_tokens,
-    ...CSV_MONEY.flatMap((m) => [usdFixed(r[m]), r[m]]),
+    ...CSV_MONEY.flatMap((m) => [BigInt(r[m]), r[m]]),
   ]);
-  return stringify([header, ...records]);
+  return stringify([header, ...records], {
+    escape_formulas: true,
+    cast: { bigint: (micros) => usdFixed(Number(micros)) },
+  });
 }
 
 function figureCells(f: Figures): string[] {

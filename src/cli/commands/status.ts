@@ -16,19 +16,23 @@ interface StatusFlags {
 export function registerStatus(program: Command, ctx: CliContext, setExitCode: SetExitCode): void {
   program
     .command("status")
+    // --json is the program's option: named here so that status --help shows it.
+    .usage("[--scope PREFIX] [--all] [--json]")
     .description("every budget that applies now: spent, in flight, limit, when it resets, blocked or not")
     .option("--scope <prefix>", "only scopes whose id starts with this (project:, user:alice, key:ci)")
     .option("--all", "every limited scope, also those with no spend yet")
     .addHelpText(
       "after",
       "\nOne row per limit of each scope (scope ids: workspace, team:T, project:P, project:P/model:M,\n" +
-        "key:K, user:U, model:M, run:R), most urgent first: blocked, full (spend and requests in flight\n" +
-        "fill it), over (soft mode), then by how full. By default only scopes with spend or requests in\n" +
-        "flight; --all adds every scope the config gives a limit. With the proxy running the figures\n" +
-        "come from it over its control socket, reservations in flight included; without, from the\n" +
-        "journal and snapshot in the data directory. Bars are coloured on a terminal, plain under\n" +
-        "NO_COLOR, --no-color or a pipe. Exits 0, or 6 when a budget shown is blocked (its spend reached\n" +
-        "the hard stop: requests are refused until it resets). --json prints {source, rows, blocked, ...}.",
+        "key:K, user:U, model:M, run:R), most urgent first: BLOCKED (what is spent leaves too little for\n" +
+        "the smallest request: refused until it resets), full (the same, but only while requests in\n" +
+        "flight hold their worst case: new requests get 402 until those settle, a retry may pass),\n" +
+        "over (soft mode), then by how full. By default only scopes with spend or requests in flight;\n" +
+        "--all adds every scope the config gives a limit. With the proxy running the figures come\n" +
+        "from it over its control socket, reservations in flight included; without, from the journal\n" +
+        "and snapshot in the data directory. Bars are coloured on a terminal, plain under NO_COLOR,\n" +
+        "--no-color or a pipe. Exits 0, or 6 when a budget shown refuses new requests (BLOCKED or full).\n" +
+        "--json prints {source, rows, blocked, full, exit_code, ...} instead of the table.",
     )
     .action(async (_flags: StatusFlags, command: Command) => {
       setExitCode(await statusCommand(ctx, command.optsWithGlobals<GlobalOptions & StatusFlags>()));
@@ -63,9 +67,18 @@ export async function readStatus(
   const { LedgerView } = await import("../../ledger/view.js");
   const { lockHolder } = await import("../../ledger/lock.js");
   const { FIRED_MARK, refusedByMarks } = await import("../../alerts/monitor.js");
-  const policy = compilePolicy(config);
+  const { PriceBook } = await import("../../pricing/book.js");
+  const { roomOfSmallest } = await import("../../ledger/room.js");
+  const { KeyStore } = await import("../../keys/store.js");
+  const { keyLimits } = await import("../../keys/keys.js");
+  // The store's keys have limits of their own, as the daemon counts them (read only: nothing is written).
+  const stored = (await KeyStore.open(dataDir)).keys;
+  const policy = compilePolicy(config, keyLimits(config, stored));
   const view = await LedgerView.read(dataDir, policy);
-  const report = view.budgetStatus(query, now, refusedByMarks(view.mark(FIRED_MARK), policy.timeZone, now));
+  const report = view.budgetStatus(query, now, {
+    refused: refusedByMarks(view.mark(FIRED_MARK), policy.timeZone, now),
+    room: roomOfSmallest(config, new PriceBook({ config, dataDir }), policy.hardStopPct),
+  });
   const holder = lockHolder(dataDir);
   return holder === undefined
     ? report
@@ -133,7 +146,7 @@ function stateCell(r: StatusRow, c: ChalkInstance): string {
     case "blocked":
       return c.red.bold("BLOCKED");
     case "full":
-      return c.red("full (in flight)");
+      return c.red("full: refusing (in flight)");
     case "over":
       return c.red("over (soft)");
     case "warning":
@@ -192,12 +205,27 @@ export function statusLines(
       `  ${r.scope} ${r.window}: +${amountText(r.unit, o.amount)} override until ${until} (${o.ids.join(", ")})`,
     );
   }
-  out.push(
-    report.blocked > 0
-      ? c.red(
-          `✗ ${report.blocked} budget${report.blocked === 1 ? " is" : "s are"} blocked: requests in ${report.blocked === 1 ? "it are" : "them are"} refused until ${report.blocked === 1 ? "it resets" : "they reset"}`,
-        )
-      : `${c.green("✓")} nothing is blocked`,
-  );
+  out.push(verdict(report, c));
   return out;
+}
+
+const budgets = (n: number) => `${n} budget${n === 1 ? "" : "s"}`;
+
+/** The last line: whether anything refuses new requests, and whether retrying can help. */
+function verdict(report: Pick<StatusReport, "blocked" | "full">, c: ChalkInstance): string {
+  if (report.blocked === 0) return `${c.green("✓")} nothing is blocked`;
+  const reached = report.blocked - report.full;
+  const parts = [
+    ...(reached > 0
+      ? [
+          `${reached} reached ${reached === 1 ? "its limit (refused until it resets)" : "their limits (refused until they reset)"}`,
+        ]
+      : []),
+    ...(report.full > 0
+      ? [`${report.full} held by requests in flight (402 until they settle; a retry may pass)`]
+      : []),
+  ];
+  return c.red(
+    `✗ ${budgets(report.blocked)} refuse${report.blocked === 1 ? "s" : ""} new requests: ${parts.join("; ")}`,
+  );
 }
