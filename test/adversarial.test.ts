@@ -7,8 +7,11 @@
  * provider that misbehaves as told. After each batch the ledger must show:
  *
  * - settled spend ≤ the hard cap in every scope and window;
- * - for every exchange, settled ≥ what the provider generated, priced
- *   (or, for a client that left mid-stream, what the client received);
+ * - every request that reached the provider (and was not refused by it) is
+ *   settled, also when its client left before any answer — found by the run
+ *   id each exchange is sent with — at ≥ what the provider generated, priced:
+ *   the input, and all the output (for a client that left mid-stream, which
+ *   stops the provider, the output the client received);
  * - no open reservation; only integers in the counters;
  * - a replay of the journal alone equals the live counters.
  *
@@ -214,7 +217,11 @@ async function drive(proxy: RunningProxy, x: Exchange, index: number): Promise<O
   try {
     const res = await fetch(`${proxy.url}${path}`, {
       method: "POST",
-      headers: { authorization: `Bearer ${x.user}`, "content-type": "application/json" },
+      headers: {
+        authorization: `Bearer ${x.user}`,
+        "content-type": "application/json",
+        "x-tokenpak-run-id": runOf(index),
+      },
       body: JSON.stringify(bodyFor(x, index)),
       signal: controller.signal,
     });
@@ -263,26 +270,37 @@ function checkCaps(status: ScopeStatus[]): void {
   }
 }
 
-/** Every exchange is charged at least what the provider generated (or the client got, if it left). */
+/** The run id an exchange is sent with: the journal records it, so a settle is found also for a client that left. */
+const runOf = (index: number) => `x${index}`;
+
+/**
+ * Every request that reached the provider and was not refused by it is
+ * settled — whether or not its client stayed for the answer — at least at
+ * what the provider generated, priced: the input, and all of the output, or
+ * for a client that left mid-stream (which stops the provider) the output it
+ * received. And no reservation ends twice.
+ */
 function checkCharged(batch: Exchange[], outcomes: Outcome[], settles: SettleEntry[]): void {
-  const byRequest = new Map(settles.map((s) => [s.request_id, s]));
+  const ids = settles.map((s) => s.request_id);
+  expect(new Set(ids).size, "a reservation settled twice").toBe(ids.length);
+  const byRun = new Map(settles.map((s) => [s.run, s]));
   for (const seen of fake.requests) {
-    const text = JSON.stringify(seen.body);
-    const index = Number(/exchange (\d+):/.exec(text)?.[1]);
+    const index = Number(/exchange (\d+):/.exec(seen.text)?.[1]);
     const x = batch[index];
     const o = outcomes[index];
-    if (!x || !o?.requestId) continue;
-    const settle = byRequest.get(o.requestId);
+    if (!x || !o) continue;
+    const settle = byRun.get(runOf(index));
+    const what = `exchange ${index} ${JSON.stringify(x)} → ${o.status}${o.left ? " (left)" : ""}, fake answered ${seen.status ?? "nothing"}, settle ${JSON.stringify(settle)}`;
+    // Refused by the provider: nothing billed, and released is right. Anything else may be billed.
+    if (seen.status !== undefined && seen.status >= 400) continue;
+    expect(settle, what).toBeDefined();
     const generated = seen.generated ?? { input: 0, output: 0 };
     const model = settle?.model ?? x.model;
     const received = [...o.received.values()].reduce((n, t) => n + countTextTokens(t), 0);
     // A client that left mid-stream stopped the provider; what it generated past what was read is unknowable.
-    const floor = o.left
-      ? price(model, 0, Math.min(received, generated.output))
-      : price(model, generated.input, generated.output);
-    const what = `exchange ${index} ${JSON.stringify(x)} → ${o.status}, settle ${JSON.stringify(settle)}`;
-    if (generated.output > 0 || generated.input > 0) expect(settle, what).toBeDefined();
-    expect(settle?.cost ?? 0, what).toBeGreaterThanOrEqual(floor);
+    const stoppedEarly = o.left && seen.body.stream === true;
+    const output = stoppedEarly ? Math.min(received, generated.output) : generated.output;
+    expect(settle?.cost ?? 0, what).toBeGreaterThanOrEqual(price(model, generated.input, output));
   }
 }
 

@@ -17,8 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { mockText } from "../src/providers/mock.js";
 import { type RunningProxy, startProxy } from "../src/server/serve.js";
+import { estimateResponsesInput } from "../src/tokenize/estimate.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
-import { settleEntries } from "./helpers/journal.js";
+import { journalEntries, settleEntries } from "./helpers/journal.js";
 import { configFrom } from "./helpers/policy.js";
 
 const REPLY_TOKENS = 30;
@@ -137,15 +138,21 @@ describe("openai (JS) responses", () => {
     });
     const call = first.output.find((o) => o.type === "function_call");
     if (call?.type !== "function_call") throw new Error("no function call");
-    const second = await client().responses.create({
+    const next = {
       model: "gpt-4o",
       previous_response_id: first.id,
-      input: [{ type: "function_call_output", call_id: call.call_id, output: "sunny" }],
+      input: [{ type: "function_call_output" as const, call_id: call.call_id, output: "sunny" }],
       tools: [weather],
-    });
+    };
+    const { data: second, response } = await client().responses.create(next).withResponse();
     expect(second.output_text).toBe(REPLY);
     // The provider billed the stored first turn as input; so did tokenpak's reservation.
-    expect(second.usage?.input_tokens).toBeGreaterThan(first.usage?.total_tokens ?? 0);
+    const context = first.usage?.total_tokens ?? 0;
+    expect(second.usage?.input_tokens).toBeGreaterThan(context);
+    const id = response.headers.get("x-tokenpak-request-id");
+    const reserve = journalEntries(dataDir).find((e) => e.type === "reserve" && e.request_id === id);
+    const fresh = estimateResponsesInput(next, "openai");
+    expect(reserve?.type === "reserve" && reserve.reserved.tokens).toBe(context + fresh + 4096);
   });
 
   it("responses.create budget refusal: APIError 402 budget_exceeded", async () => {

@@ -189,6 +189,27 @@ describe("one problem, one error", () => {
     expect(result.errors.map((e) => e.message)).toEqual(["number 5 is not allowed here"]);
   });
 
+  it("a 0 where a positive value is needed: a limit's key left out is no limit, another's is its default", () => {
+    const model = (line: string) =>
+      check(
+        `providers:\n  openai: { type: openai, api_key: x }\nmodels:\n  m:\n    provider: openai\n    ${line}\n`,
+      ).errors;
+    expect(model("context_window: 0")).toEqual([
+      expect.objectContaining({
+        path: "models.m.context_window",
+        message: "must be greater than 0",
+        hint: "remove the key to use the default (1,048,576)",
+      }),
+    ]);
+    expect(model("max_output_tokens: 0")[0]?.hint).toBe("remove the key to use the default");
+    expect(check("budget:\n  daily_limit_cents: 0\n").errors[0]?.hint).toContain(
+      "remove the key to have no limit",
+    );
+    expect(check("budget:\n  per_request: { max_output_tokens: 0 }\n").errors[0]?.hint).toContain(
+      "remove the key to have no limit",
+    );
+  });
+
   it("an unknown_model price table with a bad price is one error at that price", () => {
     const result = check(
       "pricing:\n  unknown_model:\n    input_cost_per_1k: 1\n    output_cost_per_1k: -1\n",
@@ -204,8 +225,29 @@ describe("one problem, one error", () => {
       expect.objectContaining({
         path: "pricing.unknown_model.input_cost_per_1k",
         message: "must be greater than 0",
+        hint: expect.stringMatching(
+          /^a price must be above 0: a model priced at \$0 would pass every budget/,
+        ),
       }),
     ]);
+    expect(result.errors[0]?.hint).not.toMatch(/limit/);
+  });
+
+  it("a timeout of 0 is refused with the default it takes when removed, not 'no limit'", () => {
+    const result = check(
+      "providers:\n  openai:\n    type: openai\n    api_key: sk-x\n    reconcile: { timeout_ms: 0 }\n",
+    );
+    expect(result.errors).toEqual([
+      expect.objectContaining({
+        path: "providers.openai.reconcile.timeout_ms",
+        message: "must be greater than 0",
+        hint: "remove the key to use the default (30000)",
+      }),
+    ]);
+    // a limit has no default: removing it is having none
+    expect(check("budget:\n  daily_limit_cents: 0\n").errors[0]?.hint).toMatch(
+      /remove the key to have no limit$/,
+    );
   });
 
   it("a price source over plain http to another host is a warning; https, loopback and files are not", () => {
@@ -224,6 +266,32 @@ describe("one problem, one error", () => {
       "pricing:\n  sources:\n    openai: ./prices.json\n    anthropic: https://x.test/p.json\n",
     );
     expect(fine.warnings.filter((w) => w.path.startsWith("pricing"))).toEqual([]);
+  });
+
+  it("a price source of a scheme sync-pricing cannot read is an error; http(s), file: and paths are not", () => {
+    const result = check(
+      "pricing:\n  sources:\n    openai: ftp://prices.example.com/x.json\n    anthropic: s3://bucket/p.json\n",
+    );
+    expect(result.errors.map((e) => [e.path, e.line, e.message])).toEqual([
+      [
+        "pricing.sources.openai",
+        3,
+        "price source scheme `ftp:` is not supported: sync-pricing reads http:, https:, file: URLs and local paths",
+      ],
+      [
+        "pricing.sources.anthropic",
+        4,
+        "price source scheme `s3:` is not supported: sync-pricing reads http:, https:, file: URLs and local paths",
+      ],
+    ]);
+    for (const fine of [
+      "file:///srv/p.json",
+      "HTTPS://x.test/p.json",
+      "prices/p.json",
+      "C:\\\\prices.json",
+      "~/p.json",
+    ])
+      expect(check(`pricing:\n  sources:\n    openai: "${fine}"\n`).errors, fine).toEqual([]);
   });
 
   it("an unknown_model that is neither `refuse` nor a price table is one error", () => {
@@ -311,19 +379,28 @@ describe("warnings", () => {
       config(
         [],
         [
-          "    tool_call_cents: { web_search: 1, websearch: 1, function: 0 }",
+          "    tool_call_cents: { web_search: 1, websearch: 1, function: 0, namespace: 1, custom: 1, web_search_preview: 1, shell: 3, mcp: 0 }",
           "pricing:",
           "  unknown_tool: allow",
         ],
       ),
     );
+    // The proxy's own lists (src/pricing/tool-kinds.ts): shell (in a hosted container) and mcp are priced.
     expect(found.map((w) => w.path)).toEqual([
       "models.small.tool_call_cents.websearch",
       "models.small.tool_call_cents.function",
+      "models.small.tool_call_cents.namespace",
+      "models.small.tool_call_cents.custom",
+      "models.small.tool_call_cents.web_search_preview",
       "pricing.unknown_tool",
     ]);
     expect(found[0]?.hint).toBe("did you mean `web_search`?");
-    expect(found[2]?.message).toContain("uncharged");
+    expect(found[0]?.message).toContain("not a tool type tokenpak knows");
+    expect(found[2]?.message).toBe(
+      "`namespace` tools run at the client and cost only tokens: this price is never used",
+    );
+    expect(found[4]?.message).toContain("priced as `web_search`");
+    expect(found[5]?.message).toContain("uncharged");
   });
 
   it("no warning for a fallback cheaper than every model", () => {

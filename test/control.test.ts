@@ -188,17 +188,41 @@ describe("the control channel", () => {
     }
   });
 
-  it("two reconcile runs never overlap: the second is refused while the first holds reconcile.lock", async () => {
+  it("two reconcile runs for one provider never overlap: the second is refused while the first holds its lock", async () => {
     const w = await workspace();
     await daemon(w.data).then((p) => p.close());
     const other = sleeper();
-    writeFileSync(join(w.data, "reconcile.lock"), `${other.pid}\n`);
+    writeFileSync(join(w.data, "reconcile-openai.lock"), `${other.pid}\n`);
     const run = await reconcile(w, []);
     expect(run.code).toBe(4);
-    expect(run.stderr).toContain(`another reconcile-spend is running on ${w.data} (pid ${other.pid})`);
+    expect(run.stderr).toContain(
+      `another reconcile-spend --provider openai is running on ${w.data} (pid ${other.pid})`,
+    );
     expect(admin.requests).toEqual([]); // refused before asking the provider anything
     // A dry run only reads: it may run beside another.
     expect((await reconcile(w, ["--dry-run"])).code).toBe(0);
+  });
+
+  it("runs for two providers at the same minute both complete, without a daemon too", async () => {
+    const w = await workspace();
+    await spendOn(w, D2, [{ key: "tp-alice-key-0001", model: "gpt-4o", n: 1 }]);
+    admin.spend.push(bill(D2, "gpt-4o-2024-08-06", "proj_tokenpak", 9_000_000));
+    // anthropic's run holds its own lock and, for its write, the ledger's
+    const other = sleeper();
+    writeFileSync(join(w.data, "reconcile-anthropic.lock"), `${other.pid}\n`);
+    writeFileSync(join(w.data, "tokenpak.lock"), `${other.pid}\n`);
+    const letGo = setTimeout(() => other.kill("SIGKILL"), 700);
+    try {
+      const run = await reconcile(w, ["--json"]);
+      expect(run.stderr).toBe("");
+      expect(run.code).toBe(12); // waited for the ledger, then wrote
+      expect(run.json()).toMatchObject({ via: "direct", adjustments_written: 1 });
+      expect(adjustments(w).reduce((s, a) => s + a.cost, 0)).toBe(
+        9_000_000 - (settled(w, "openai").get(`${D2}|gpt-4o`)?.cost ?? 0),
+      );
+    } finally {
+      clearTimeout(letGo);
+    }
   });
 });
 
@@ -215,7 +239,9 @@ describe("reconcile-spend while the proxy serves", () => {
     const seeded = settleEntries(w.data).length;
 
     const proxy = await daemon(w.data);
-    upstream.options.latencyMs = 400; // every request stays in flight a while
+    // Every request stays in flight a while: long enough that the whole burst is in flight at once even
+    // on a loaded machine, where sending 120 requests can itself take most of a second.
+    upstream.options.latencyMs = 2000;
     const keys = ["tp-alice-key-0001", "tp-bob-key-000001", "tp-carol-key-0001"];
     const finished: number[] = [];
     const burst = Array.from({ length: 120 }, async (_, i) => {
@@ -236,7 +262,9 @@ describe("reconcile-spend while the proxy serves", () => {
       };
     });
     // Wait until the burst is in flight, then reconcile through the daemon.
-    while (proxy.ledger.openReservations < 100) await new Promise((r) => setTimeout(r, 5));
+    const deadline = Date.now() + 10_000;
+    while (proxy.ledger.openReservations < 100 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
     const inFlight = proxy.ledger.openReservations;
     const started = Date.now();
     const run = await reconcile(w, ["--json"]);

@@ -1,8 +1,13 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
 import { compilePolicy } from "../src/budget/policy.js";
+import { TokenpakError } from "../src/errors.js";
 import { Ledger } from "../src/ledger/ledger.js";
-import type { RunningProxy } from "../src/server/serve.js";
+import { MAX_CHOICES, MAX_OUTPUT_TOKENS } from "../src/providers/validate.js";
+import { type RunningProxy, startProxy } from "../src/server/serve.js";
 import { estimateChatInput } from "../src/tokenize/estimate.js";
 import { proxyHarness } from "./helpers/harness.js";
 import { journalEntries, settleEntries } from "./helpers/journal.js";
@@ -459,5 +464,174 @@ describe("#10: the cap holds and the ledger stays honest", () => {
       "race",
     );
     expect(retried.res.status).toBe(200);
+  });
+});
+
+/**
+ * A proxy on the fake provider with no money budget at all (a request quota
+ * only): nothing clamps an output cap, so the validator's bounds are all
+ * that stand between a request and the ledger's integers.
+ */
+async function quotaOnly(logged: string[], models = "") {
+  const dataDir = await mkdtemp(join(tmpdir(), "tokenpak-regress-"));
+  const config = configFrom(`
+budget:
+  quota: { requests_per_month: 1000 }
+providers:
+  openai: { type: openai, api_key: sk-upstream, base_url: "${h.fake.url}/v1", timeout_ms: 2000 }
+models:
+  gpt: { provider: openai, estimated_input_cost_per_1k: 0.25, estimated_output_cost_per_1k: 1 }
+${models}`);
+  const proxy = await startProxy({ config, dataDir, port: 0, warn: (m) => logged.push(m) });
+  return { proxy, dataDir };
+}
+
+describe("#10 audit: what the first fixes left open", () => {
+  it("output caps and n are bounded: past the documented maxima a 400 names the field, before anything is reserved", async () => {
+    const logged: string[] = [];
+    const { proxy, dataDir } = await quotaOnly(logged);
+    const over = MAX_OUTPUT_TOKENS + 1;
+    const cases: [string, string, Record<string, unknown>][] = [
+      ["/v1/chat/completions", "max_tokens", { model: "gpt", messages: hello, max_tokens: 9007199254740991 }],
+      [
+        "/v1/chat/completions",
+        "max_completion_tokens",
+        { model: "gpt", messages: hello, max_completion_tokens: over },
+      ],
+      ["/v1/chat/completions", "n", { model: "gpt", messages: hello, n: 1_000_000, max_tokens: 100_000 }],
+      ["/v1/chat/completions", "n", { model: "gpt", messages: hello, n: MAX_CHOICES + 1 }],
+      ["/v1/chat/completions", "best_of", { model: "gpt", messages: hello, best_of: 1_000_000 }],
+      ["/v1/responses", "max_output_tokens", { model: "gpt", input: "hi", max_output_tokens: over }],
+      ["/v1/messages", "max_tokens", { model: "gpt", messages: hello, max_tokens: over }],
+    ];
+    for (const [path, field, body] of cases) {
+      const { res, json } = await post(proxy, path, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(json().error).toMatchObject({ code: "invalid_request", param: field });
+      expect(json().error.message).toMatch(new RegExp(`^\`${field}\` must be at most [\\d,]+, got `));
+    }
+    expect(h.fake.requests).toHaveLength(0);
+    // At the maxima the request is served (the fake answers its 40 tokens).
+    const most = await post(proxy, "/v1/chat/completions", {
+      model: "gpt",
+      messages: hello,
+      max_tokens: MAX_OUTPUT_TOKENS,
+      n: MAX_CHOICES,
+    });
+    expect(most.res.status).toBe(200);
+    await proxy.close();
+    expect(journalEntries(dataDir).filter((e) => e.type === "reserve")).toHaveLength(1);
+    expect(logged).toEqual([]);
+  });
+
+  it("an internal-coded error on the exchange path is logged; the client gets the generic message and the request id", async () => {
+    const logged: string[] = [];
+    // Within the bounds, but at this price the worst case is no safe integer of micro-cents.
+    const { proxy } = await quotaOnly(
+      logged,
+      "  gold: { provider: openai, estimated_input_cost_per_1k: 1, estimated_output_cost_per_1k: 1000000 }",
+    );
+    const { res, json } = await post(proxy, "/v1/chat/completions", {
+      model: "gold",
+      messages: hello,
+      max_tokens: MAX_OUTPUT_TOKENS,
+      n: MAX_CHOICES,
+    });
+    expect(res.status).toBe(500);
+    const id = res.headers.get("x-tokenpak-request-id");
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(json().error).toMatchObject({ code: "internal", request_id: id });
+    expect(json().error.message).toBe(`internal error (request id ${id}); the details are in tokenpak's log`);
+    expect(logged.join("\n")).toContain(
+      `internal error in request ${id}: TokenpakError: refusing a non-integer`,
+    );
+    expect(proxy.ledger.openReservations).toBe(0);
+    expect(h.fake.requests).toHaveLength(0);
+    await proxy.close();
+  });
+
+  it("with n > 1, a stream cut during a later answer ends in an error event and is journaled upstream_error", async () => {
+    const { proxy, dataDir } = await h.start();
+    const body = { model: "gpt", messages: hello, n: 3, max_tokens: 20, stream: true };
+    // Whole: three answers, each with its finish_reason, then the usage chunk and [DONE].
+    const whole = await post(proxy, "/v1/chat/completions", body);
+    expect(sseData(whole.text).some((c) => c.error)).toBe(false);
+    expect(whole.text).toContain("data: [DONE]");
+    // Cut after 8 events: the first answer has ended, the second has begun.
+    h.fake.next.push({ kind: "cut", after: 8 });
+    const cut = await post(proxy, "/v1/chat/completions", body);
+    const chunks = sseData(cut.text);
+    expect(chunks.some((c) => c.choices?.[0]?.index === 0 && c.choices[0].finish_reason)).toBe(true);
+    expect(chunks.at(-1)?.error?.message).toBe("the provider's stream ended before the answer was complete");
+    expect(cut.text).not.toContain("[DONE]");
+    await settled(proxy);
+    await proxy.close();
+    const [first, second] = settleEntries(dataDir);
+    expect(first?.status).toBe("ok");
+    expect(second?.status).toBe("upstream_error");
+    expect(second?.usage.output).toBeGreaterThanOrEqual(h.fake.requests[1]?.generated?.output ?? 99);
+  });
+
+  it("a stream whose relay cannot be built ends its reservation at once (charged, as it reached the provider), not at the sweep", async () => {
+    const logged: string[] = [];
+    const { proxy, dataDir } = await h.start("", { warn: (m) => logged.push(m) });
+    // The relay asks for the remaining budget as it builds the stream: make that fail.
+    proxy.ledger.remaining = () => {
+      throw new TokenpakError("internal", "remaining: the counters are gone");
+    };
+    const { res, json } = await post(proxy, "/v1/chat/completions", {
+      model: "gpt",
+      messages: hello,
+      max_tokens: 100,
+      stream: true,
+    });
+    expect(res.status).toBe(500);
+    expect(json().error.message).not.toContain("counters are gone");
+    expect(logged.join("\n")).toContain("remaining: the counters are gone");
+    expect(proxy.ledger.openReservations).toBe(0);
+    await proxy.close();
+    const [settle] = settleEntries(dataDir);
+    expect(settle).toMatchObject({ status: "internal_error" });
+    expect(settle?.cost).toBe(settle?.reserved);
+  });
+
+  it("a translated request reserves the input of the body its provider gets, not the client's framing of it", async () => {
+    const { proxy, dataDir } = await h.start();
+    const turns = [
+      { role: "user", content: "exchange 1: write about budgets" },
+      { role: "assistant", content: "ok" },
+      { role: "user", content: "and about caps" },
+    ];
+    // A Messages body with a system prompt, to an OpenAI model: its chat body frames more tokens.
+    await post(proxy, "/v1/messages", { model: "gpt", max_tokens: 10, system: "be brief", messages: turns });
+    // A Responses body to Claude: its Messages body frames more tokens than the string input.
+    await post(proxy, "/v1/responses", {
+      model: "claude",
+      max_output_tokens: 10,
+      input: "exchange 8: write",
+    });
+    await proxy.close();
+    const reserves = journalEntries(dataDir).filter((e) => e.type === "reserve");
+    expect(reserves).toHaveLength(2);
+    for (const [i, r] of reserves.entries()) {
+      const billed = h.fake.requests[i]?.generated?.input ?? Number.POSITIVE_INFINITY;
+      expect(r.type === "reserve" && r.reserved.tokens - 10, `request ${i}`).toBeGreaterThanOrEqual(billed);
+    }
+  });
+
+  it("invalid JSON is called invalid JSON; a refusal about the whole body has param null", async () => {
+    const { proxy } = await h.start();
+    const bad = await post(proxy, "/v1/chat/completions", "{bad");
+    expect(bad.res.status).toBe(400);
+    expect(bad.json().error).toMatchObject({
+      code: "invalid_request",
+      param: null,
+      message: "request body is not valid JSON; send a JSON object",
+    });
+    const notObject = await post(proxy, "/v1/chat/completions", "[1]");
+    expect(notObject.json().error.message).toBe("request body must be a JSON object");
+    const deep = `{"model":"gpt","messages":[],"metadata":${"[".repeat(100)}${"]".repeat(100)}}`;
+    const nested = await post(proxy, "/v1/chat/completions", deep);
+    expect(nested.json().error).toMatchObject({ code: "invalid_request", param: null });
   });
 });

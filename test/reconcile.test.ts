@@ -197,7 +197,7 @@ describe("reconcile-spend against OpenAI's organization costs", () => {
     admin.spend.push(bill(today, "gpt-4o-2024-08-06", "proj_tokenpak", Math.floor(spent / 2)));
     const low = await reconcile(w, ["--include-today", "--json"]);
     expect(low.code).toBe(0); // provisional days never count as drift
-    expect(low.json().period.provisional).toBe(today);
+    expect(low.json().period.provisional).toEqual([today]);
     expect(low.json().lines.find((l: Parsed) => l.day === today)).toMatchObject({
       provisional: true,
       written: 0,
@@ -256,7 +256,250 @@ describe("reconcile-spend against Anthropic's cost report", () => {
     expect(
       written.filter((a) => a.reconcile?.model === "claude-sonnet-4").reduce((s, a) => s + a.cost, 0),
     ).toBe(1_000_000);
-    expect(run.code).toBe(out.drift_days.length > 0 ? 12 : 0);
+    // D2 is off by $0.022 (2.23 cents) on a ledger of a few tens of cents: well beyond 5%.
+    expect(spent).toBeGreaterThan(10_000_000);
+    expect(spent).toBeLessThan(2_234_567 * 20);
+    expect(out.days.find((d: Parsed) => d.day === D2)).toMatchObject({ drift: true, delta: 2_234_567 });
+    expect(out.drift_days).toEqual([D2]);
+    expect(run.code).toBe(12);
+  });
+
+  it("sends workspace_ids[] to the usage report, which counts only those workspaces' tokens", async () => {
+    const w = await workspace();
+    writeFileSync(
+      w.config,
+      yaml().replace(
+        "reconcile: { workspace_ids: [wrkspc_tokenpak, default] }",
+        "reconcile: { workspace_ids: [wrkspc_tokenpak], api_key_ids: [apikey_tp] }",
+      ),
+    );
+    await spendOn(w, D2, [{ key: "tp-alice-key-0001", model: "claude", n: 1 }]);
+    const spent = settled(w, "anthropic").get(`${D2}|claude`) ?? { cost: 0, tokens: 0 };
+    admin.spend.push(
+      { ...bill(D2, "claude-sonnet-4-20250514", "wrkspc_tokenpak", spent.cost, 700), apiKey: "apikey_tp" },
+      { ...bill(D2, "claude-sonnet-4-20250514", "wrkspc_tokenpak", 0, 50), apiKey: "apikey_other" },
+      { ...bill(D2, "claude-sonnet-4-20250514", "wrkspc_elsewhere", 0, 90_000), apiKey: "apikey_tp" },
+    );
+    const run = await reconcile(w, ["--provider", "anthropic", "--json"]);
+    expect(run.code).toBe(0);
+    const usage = admin.requests.filter((r) => r.path === "/v1/organizations/usage_report/messages");
+    expect(usage).toHaveLength(3);
+    for (const r of usage) {
+      expect(r.query.getAll("workspace_ids[]")).toEqual(["wrkspc_tokenpak"]);
+      expect(r.query.getAll("api_key_ids[]")).toEqual(["apikey_tp"]);
+    }
+    // The cost report takes neither (the fake refuses them there, as the real one does).
+    for (const r of admin.requests.filter((x) => x.path === "/v1/organizations/cost_report")) {
+      expect(r.query.has("workspace_ids[]")).toBe(false);
+    }
+    // Only the tokens of tokenpak's workspace and key: 700, not 700 + 50 + 90,000.
+    const line = run.json().lines.find((l: Parsed) => l.day === D2 && l.model === "claude-sonnet-4");
+    expect(line).toMatchObject({ provider_tokens: 700, tokens_written: 700 - spent.tokens });
+  });
+
+  const anthropicFailures = [
+    [
+      "a key that is not an admin key (401)",
+      { env: { ...ENV, ANTHROPIC_ADMIN_KEY: "sk-ant-api03-not-admin" } },
+      1,
+      /anthropic refused the admin key \(401 on GET \/v1\/organizations\/cost_report: invalid x-api-key\)/,
+    ],
+    [
+      "500 on the usage report",
+      {
+        next: [
+          { kind: "normal" },
+          { kind: "normal" },
+          { kind: "normal" },
+          {
+            kind: "status",
+            status: 500,
+            body: { type: "error", error: { type: "api_error", message: "Internal server error" } },
+          },
+        ],
+      },
+      7,
+      /anthropic's admin API answered 500 to GET \/v1\/organizations\/usage_report\/messages \(page 1\): Internal server error/,
+    ],
+    [
+      "a page that is not JSON",
+      {
+        next: [
+          { kind: "normal" },
+          { kind: "text", text: "upstream connect error", contentType: "text/plain" },
+        ],
+      },
+      7,
+      /page 2 of GET \/v1\/organizations\/cost_report from anthropic is not JSON \(text\/plain\)/,
+    ],
+  ] as const;
+
+  for (const [what, setup, code, message] of anthropicFailures) {
+    it(`${what}: exits ${code} with a clear message and writes nothing`, async () => {
+      const w = await workspace();
+      await spendOn(w, D2, [{ key: "tp-alice-key-0001", model: "claude", n: 1 }]);
+      admin.spend.push(bill(D2, "claude-sonnet-4-20250514", "wrkspc_tokenpak", 999_000_000));
+      const before = journalEntries(w.data);
+      if ("next" in setup) admin.next.push(...setup.next);
+      const run = await reconcile(w, ["--provider", "anthropic"], "env" in setup ? setup.env : ENV);
+      expect(run.code).toBe(code);
+      expect(run.stderr).toMatch(message);
+      expect(run.stderr).not.toContain(ADMIN_KEY);
+      expect(run.stderr).not.toMatch(/^\s+at /m);
+      expect(journalEntries(w.data)).toEqual(before);
+      expect(readFileSync(join(w.data, "reconcile.log"), "utf8")).toMatch(
+        new RegExp(`provider=anthropic error=\\w+ .*exit=${code}\\n$`),
+      );
+      expect(existsSync(join(w.data, "reconcile-anthropic.lock"))).toBe(false);
+    });
+  }
+});
+
+describe("reconcile-spend when the names differ", () => {
+  it("a 4-digit snapshot matches; a model billed under another name is compared by day, not zeroed", async () => {
+    const w = await workspace();
+    await spendOn(w, D1, OPENAI_TRAFFIC);
+    const ledger = settled(w, "openai");
+    const [gpt, mini] = ["gpt-4o", "gpt-4o-mini"].map(
+      (m) => ledger.get(`${D1}|${m}`) ?? { cost: 0, tokens: 0 },
+    );
+    // mini billed as an old-style snapshot; gpt-4o under a name nothing in the config matches
+    admin.spend.push(
+      bill(D1, "gpt-4o-mini-0718", "proj_tokenpak", mini?.cost ?? 0, mini?.tokens),
+      bill(D1, "chatgpt-4o-latest", "proj_tokenpak", gpt?.cost ?? 0, gpt?.tokens),
+    );
+    const run = await reconcile(w, ["--json"]);
+    expect(run.code).toBe(0);
+    const out = run.json();
+    expect(out.lines.filter((l: Parsed) => l.day === D1).map((l: Parsed) => [l.model, l.delta])).toEqual([
+      ["", 0],
+      ["gpt-4o-mini", 0],
+    ]);
+    expect(out.warnings).toEqual([
+      `openai billed chatgpt-4o-latest on ${D1}, which matches no model in the ledger, while the ledger's gpt-4o matches nothing billed: compared as one whole-day line instead of correcting it to $0. If they are the same model, pin it with models.gpt-4o.upstream_model: chatgpt-4o-latest (what the proxy sends upstream)`,
+    ]);
+    // Nobody's spend moved to the workspace: alice and bob keep theirs.
+    expect(adjustments(w)).toEqual([]);
+  });
+});
+
+describe("reconcile-spend when the provider's figures are incomplete", () => {
+  it("days the provider returned no bucket for are left unchanged, with a warning", async () => {
+    const w = await workspace();
+    await spendOn(w, D1, OPENAI_TRAFFIC);
+    await spendOn(w, D2, OPENAI_TRAFFIC.slice(0, 1));
+    const empty = { object: "page", data: [], has_more: false, next_page: null };
+    admin.next.push(
+      { kind: "status", status: 200, body: empty },
+      { kind: "status", status: 200, body: empty },
+    );
+    const run = await reconcile(w, ["--json"]);
+    expect(run.code).toBe(0);
+    expect(run.json()).toMatchObject({ days: [], lines: [], missing_days: DAYS, adjustments_written: 0 });
+    expect(run.json().warnings).toContain(
+      `openai:costs returned no figures for ${D1} … ${D3} (UTC); left unchanged`,
+    );
+    expect(adjustments(w)).toEqual([]);
+    expect(readFileSync(join(w.data, "reconcile.log"), "utf8")).toContain(`days=0 `);
+    expect(readFileSync(join(w.data, "reconcile.log"), "utf8")).toContain(`no_figures=${DAYS.join(",")}`);
+  });
+
+  const bucket = (day: string, extra: Record<string, unknown>) => ({
+    object: "page",
+    data: [{ object: "bucket", start_time: Date.parse(`${day}T00:00:00Z`) / 1000, ...extra }],
+    has_more: false,
+    next_page: null,
+  });
+  it.each([
+    [
+      "a bucket without results",
+      bucket(D2, {}),
+      /the bucket of \S+ on page 1 of GET \/v1\/organization\/costs has no results list/,
+    ],
+    [
+      "a malformed amount.value",
+      bucket(D2, {
+        results: [
+          {
+            object: "organization.costs.result",
+            amount: { value: "abc", currency: "usd" },
+            line_item: "gpt-4o-2024-08-06, input",
+            project_id: "proj_tokenpak",
+          },
+        ],
+      }),
+      /openai: amount.value "abc" in the bucket of \S+ on page 1 of GET \/v1\/organization\/costs is not a decimal amount/,
+    ],
+  ])("%s is the provider's error: exit 7, nothing written", async (_what, body, message) => {
+    const w = await workspace();
+    await spendOn(w, D2, OPENAI_TRAFFIC.slice(0, 1));
+    admin.next.push({ kind: "status", status: 200, body });
+    const run = await reconcile(w, []);
+    expect(run.code).toBe(7);
+    expect(run.stderr).toMatch(message);
+    expect(adjustments(w)).toEqual([]);
+    expect(readFileSync(join(w.data, "reconcile.log"), "utf8")).toMatch(/error=provider_error .*exit=7\n$/);
+  });
+});
+
+describe("reconcile-spend: days not settled yet", () => {
+  it("a day within settle_hours of its end is only raised and never drift; a drift alerts again when it turns", async () => {
+    const w = await workspace();
+    // 48 hours: D3 (ended 0–24 h ago) and D2 (24–48 h ago) are still settling, D1 is final.
+    writeFileSync(w.config, yaml().replace("timeout_ms: 1500 }", "timeout_ms: 1500, settle_hours: 48 }"));
+    await spendOn(w, D1, OPENAI_TRAFFIC.slice(0, 1));
+    await spendOn(w, D3, OPENAI_TRAFFIC.slice(0, 1));
+    const gpt = (day: string) => settled(w, "openai").get(`${day}|gpt-4o`)?.cost ?? 0;
+    // The provider has only part of D3 yet, and billed D1 at half.
+    admin.spend.push(
+      bill(D1, "gpt-4o-2024-08-06", "proj_tokenpak", Math.round(gpt(D1) / 2)),
+      bill(D3, "gpt-4o-2024-08-06", "proj_tokenpak", Math.round(gpt(D3) / 3)),
+    );
+    const run = await reconcile(w, ["--json"]);
+    const out = run.json();
+    expect(out.period.provisional).toEqual([D2, D3]);
+    expect(out.drift_days).toEqual([D1]);
+    expect(run.code).toBe(12);
+    expect(out.lines.find((l: Parsed) => l.day === D3)).toMatchObject({ provisional: true, written: 0 });
+    expect(adjustments(w).map((a) => a.reconcile?.day)).toEqual([D1]);
+    const alerts = () => readFileSync(join(w.data, "alerts.log"), "utf8").match(/reconcile_drift/g) ?? [];
+    expect(alerts()).toHaveLength(1);
+    // D1 revised to a little less: the same drift, no new alert.
+    admin.spend[0] = bill(D1, "gpt-4o-2024-08-06", "proj_tokenpak", Math.round(gpt(D1) / 2) - 2_000_000);
+    expect((await reconcile(w, ["--threshold-pct", "0.1"])).code).toBe(12);
+    expect(alerts()).toHaveLength(1);
+    // D1 now billed at twice the ledger: the drift turned, and alerts again.
+    admin.spend[0] = bill(D1, "gpt-4o-2024-08-06", "proj_tokenpak", gpt(D1) * 2);
+    const turned = await reconcile(w, ["--json"]);
+    expect(turned.json().alerted).toEqual([D1]);
+    expect(alerts()).toHaveLength(2);
+  });
+});
+
+describe("reconcile-spend in a time zone far east", () => {
+  it("books a correction on the same date in UTC and in budget.timezone (Pacific/Auckland)", async () => {
+    const w = await workspace();
+    writeFileSync(w.config, yaml().replace("budget:\n", "budget:\n  timezone: Pacific/Auckland\n"));
+    await spendOn(w, D2, OPENAI_TRAFFIC.slice(0, 1));
+    admin.spend.push(bill(D2, "gpt-4o-2024-08-06", "proj_tokenpak", 50_000_000));
+    expect((await reconcile(w, [])).code).toBe(12);
+    const at = adjustments(w)[0]?.at ?? "";
+    expect(at).toBe(`${D2}T00:00:00.000Z`);
+    expect(new Intl.DateTimeFormat("en-CA", { timeZone: "Pacific/Auckland" }).format(Date.parse(at))).toBe(
+      D2,
+    );
+  });
+});
+
+describe("reconcile-spend with a config that does not load", () => {
+  it("still leaves its line in reconcile.log (an admin key unset in cron's environment)", async () => {
+    const w = await workspace();
+    const run = await reconcile(w, [], { ANTHROPIC_ADMIN_KEY: ADMIN_KEY });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("environment variable OPENAI_ADMIN_KEY is not set");
+    expect(readFileSync(join(w.data, "reconcile.log"), "utf8")).toMatch(
+      /provider=openai error=config_invalid message=".*OPENAI_ADMIN_KEY.*" exit=1\n$/,
+    );
   });
 });
 
@@ -402,7 +645,7 @@ describe("reconcile-spend when the admin API fails", () => {
         new RegExp(`error=\\w+ .*exit=${code}\\n$`),
       );
       // The reconcile lock is let go: the next run is not blocked.
-      expect(existsSync(join(w.data, "reconcile.lock"))).toBe(false);
+      expect(existsSync(join(w.data, "reconcile-openai.lock"))).toBe(false);
     });
   }
 });

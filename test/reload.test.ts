@@ -264,7 +264,9 @@ describe("tokenpak proxy as a service", () => {
       "Environment=TOKENPAK_HOME=/var/lib/tokenpak",
     ])
       expect(unit.split("\n"), line).toContain(line);
-    expect(unit).toMatch(/^ExecStart=\S*tokenpak proxy --config \/etc\/tokenpak\/tokenpak\.yaml$/m);
+    expect(unit).toMatch(
+      /^ExecStart=\S*tokenpak proxy --config \/etc\/tokenpak\/tokenpak\.yaml --data-dir \/var\/lib\/tokenpak$/m,
+    );
     // Where systemd is at hand, it checks the unit too: the one complaint allowed is the binary not being installed here.
     const verify = spawnSync("systemd-analyze", ["verify", join(ROOT, "examples", "tokenpak.service")], {
       encoding: "utf8",

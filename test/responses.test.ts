@@ -144,6 +144,8 @@ describe("POST /v1/responses on an OpenAI provider", () => {
       [{ ...ask, input: { text: "hi" } }, "input"],
       [{ ...ask, tools: { type: "function" } }, "tools"],
       [{ ...ask, previous_response_id: 7 }, "previous_response_id"],
+      [{ ...ask, previous_response_id: "" }, "previous_response_id"], // names no response: not an unseen one
+      [{ ...ask, conversation: "" }, "conversation"],
       [{ ...ask, stream: "yes" }, "stream"],
     ];
     for (const [body, param] of bad) {
@@ -432,6 +434,185 @@ describe("built-in tools", () => {
       arguments: '{"city":"Paris"}',
     });
     expect(h.fake.requests[0]?.body).not.toHaveProperty("max_tool_calls");
+  });
+});
+
+describe("tools the client runs cost only tokens", () => {
+  /** What the usage of an answer costs at gpt-5's prices, in micro-cents. */
+  const costOf = (usage: Parsed) =>
+    Math.ceil((usage.input_tokens * 125_000 + usage.output_tokens * 1_000_000) / 1000);
+
+  it("a custom tool's custom_tool_call (JSON and stream) settles at its usage, and is remembered at it", async () => {
+    const warnings: string[] = [];
+    const { proxy, dataDir } = await h.start("", { warn: (m) => warnings.push(m) });
+    const body = { ...ask, tools: [{ type: "custom", name: "run_python", description: "Runs Python" }] };
+    const { res, json } = await post(proxy, body);
+    expect(res.status).toBe(200);
+    expect(json().output[0]).toMatchObject({ type: "custom_tool_call", name: "run_python" });
+    expect(h.fake.requests[0]?.body).not.toHaveProperty("max_tool_calls");
+    const [settled] = settleEntries(dataDir);
+    expect(settled?.status).toBe("ok");
+    expect(settled?.cost).toBe(costOf(json().usage));
+    expect(settled?.tool_calls).toBeUndefined();
+
+    const { text } = await post(proxy, { ...body, stream: true });
+    const done = sse(text).at(-1)?.data;
+    expect(done?.type).toBe("response.completed");
+    expect(done?.response.output[0].type).toBe("custom_tool_call");
+    const streamed = settleEntries(dataDir)[1];
+    expect(streamed?.status).toBe("ok");
+    expect(streamed?.cost).toBe(costOf(done?.response.usage));
+    expect(warnings.filter((w) => w.includes("built-in tool calls"))).toEqual([]);
+
+    // The memory holds what the answer was billed, not the reservation: the next turn reserves that.
+    const next = { model: "gpt-5", previous_response_id: json().id, input: "Go on.", max_output_tokens: 100 };
+    await post(proxy, next);
+    const reserve = journalEntries(dataDir)
+      .filter((e) => e.type === "reserve")
+      .at(-1);
+    expect(reserve?.type === "reserve" && reserve.reserved.tokens).toBe(
+      json().usage.total_tokens + estimateResponsesInput(next, "openai") + 100,
+    );
+  });
+
+  it("a namespace of functions needs no per-call price; its function_call settles at its usage", async () => {
+    const { proxy, dataDir } = await h.start();
+    const tools = [
+      {
+        type: "namespace",
+        name: "crm",
+        description: "Customer records",
+        tools: [{ type: "function", name: "lookup", parameters: { type: "object", properties: {} } }],
+      },
+    ];
+    const { res, json } = await post(proxy, { ...ask, tools });
+    expect(res.status).toBe(200);
+    expect(json().output[0]).toMatchObject({ type: "function_call", name: "lookup", namespace: "crm" });
+    expect(h.fake.requests[0]?.body).not.toHaveProperty("max_tool_calls");
+    const [settled] = settleEntries(dataDir);
+    expect(settled).toMatchObject({ status: "ok", cost: costOf(json().usage) });
+  });
+
+  it("a tool type tokenpak does not know is taken as billed per call: refused until priced", async () => {
+    const { proxy } = await h.start();
+    const refused = await post(proxy, { ...ask, tools: [{ type: "brand_new_tool" }] });
+    expect(refused.res.status).toBe(400);
+    expect(refused.json().error).toMatchObject({ code: "model_unpriced", tool: "brand_new_tool" });
+    // A shell in a hosted container is the provider's; on the client's machine it is the client's.
+    const hosted = await post(proxy, {
+      ...ask,
+      tools: [{ type: "shell", environment: { type: "container_auto" } }],
+    });
+    expect(hosted.json().error).toMatchObject({ code: "model_unpriced", tool: "shell" });
+    const local = await post(proxy, { ...ask, tools: [{ type: "shell", environment: { type: "local" } }] });
+    expect(local.res.status).toBe(200);
+  });
+});
+
+describe("files the provider reads that tokenpak cannot see", () => {
+  const reserved = (dataDir: string) => {
+    const r = journalEntries(dataDir)
+      .filter((e) => e.type === "reserve")
+      .at(-1);
+    return r?.type === "reserve" ? r.reserved.tokens : 0;
+  };
+  const file = (part: Record<string, unknown>) => ({
+    model: "gpt-5",
+    input: [{ role: "user", content: [{ type: "input_text", text: "Summarise this." }, part] }],
+    max_output_tokens: 100,
+  });
+
+  it("an input_file by file_id or file_url reserves the model's context window; a tight budget refuses it", async () => {
+    const { proxy, dataDir } = await h.start();
+    for (const part of [
+      { type: "input_file", file_id: "file-abc123" },
+      { type: "input_file", file_url: "https://example.com/report.pdf" },
+    ]) {
+      // The provider bills the whole document: far more than the ~20 tokens of the reference.
+      h.fake.next.push({ kind: "usage", usage: { input_tokens: 45_000, output_tokens: 40 } });
+      const { res } = await post(proxy, file(part));
+      expect(res.status).toBe(200);
+      expect(reserved(dataDir)).toBe(50_000 + 100); // context_window: 50000
+      expect(settleEntries(dataDir).at(-1)).toMatchObject({ status: "ok", usage: { input: 45_000 } });
+    }
+    // "tight" has 0.5¢: the reference alone fits; the 50,000 tokens the file may be (6.25¢) do not.
+    const body = file({ type: "input_file", file_id: "file-abc123" });
+    expect(estimateResponsesInput(body, "openai") * 0.125 + 100).toBeLessThan(500);
+    const refused = await post(proxy, body, "tight");
+    expect(refused.res.status).toBe(402);
+    expect(refused.json().error.message).toContain("refers to a file by id or URL");
+    expect(refused.json().error).toMatchObject({ stored_input_tokens: 50_000, unseen_files: 1 });
+    expect(h.fake.requests).toHaveLength(2);
+  });
+
+  it("also in a function's output; a file sent inline is estimated from its size instead", async () => {
+    const { proxy, dataDir } = await h.start();
+    const inOutput = {
+      model: "gpt-5",
+      input: [
+        { type: "function_call", call_id: "c1", name: "fetch", arguments: "{}" },
+        { type: "function_call_output", call_id: "c1", output: [{ type: "input_file", file_id: "file-x" }] },
+      ],
+      max_output_tokens: 100,
+    };
+    await post(proxy, inOutput);
+    expect(reserved(dataDir)).toBe(50_000 + 100);
+    const pdf = Buffer.alloc(3000, 7).toString("base64");
+    const inline = file({
+      type: "input_file",
+      filename: "a.pdf",
+      file_data: `data:application/pdf;base64,${pdf}`,
+    });
+    await post(proxy, inline);
+    expect(reserved(dataDir)).toBe(estimateResponsesInput(inline, "openai") + 100);
+    expect(reserved(dataDir)).toBeGreaterThan(3000); // at least a token per byte of the file
+    expect(reserved(dataDir)).toBeLessThan(50_000);
+  });
+
+  it("on /v1/chat/completions (a `file` part by file_id) and /v1/messages (a `document` by file or URL) too", async () => {
+    const { proxy, dataDir } = await h.start();
+    const chat = {
+      model: "gpt-5",
+      max_tokens: 100,
+      messages: [{ role: "user", content: [{ type: "file", file: { file_id: "file-abc" } }] }],
+    };
+    expect((await post(proxy, chat, "alice", "/v1/chat/completions")).res.status).toBe(200);
+    expect(reserved(dataDir)).toBe(50_000 + 100);
+    const refused = await post(proxy, chat, "tight", "/v1/chat/completions");
+    expect(refused.res.status).toBe(402);
+    expect(refused.json().error.unseen_files).toBe(1);
+
+    for (const source of [
+      { type: "url", url: "https://example.com/report.pdf" },
+      { type: "file", file_id: "file_011abc" },
+    ]) {
+      const messages = {
+        model: "claude",
+        max_tokens: 100,
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "document", source },
+              { type: "text", text: "Summarise." },
+            ],
+          },
+        ],
+      };
+      const res = await fetch(`${proxy.url}/v1/messages`, {
+        method: "POST",
+        headers: {
+          "x-api-key": "tight",
+          "anthropic-version": "2023-06-01",
+          "content-type": "application/json",
+        },
+        body: JSON.stringify(messages),
+      });
+      expect(res.status, source.type).toBe(402);
+      const error = ((await res.json()) as Parsed).error;
+      expect(error.stored_input_tokens).toBe(1_048_576); // claude has no context_window: the default
+      expect(error.message).toContain("refers to a file by id or URL");
+    }
   });
 });
 

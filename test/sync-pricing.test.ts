@@ -21,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../src/cli/main.js";
 import type { Config } from "../src/config/types.generated.js";
+import { bundledTable, writeStore } from "../src/pricing/store.js";
 import { type RunningProxy, startProxy } from "../src/server/serve.js";
 import { estimateMessagesInput } from "../src/tokenize/estimate.js";
 import { type FakeUpstream, startFakeUpstream } from "./helpers/fake-upstream.js";
@@ -291,7 +292,9 @@ describe("the diff", () => {
       expect.stringMatching(/^gpt-4o-mini +gpt-4o-mini +0\.015 +0\.06 +0\.0075 +—$/),
     );
     expect(out).toContainEqual(expect.stringMatching(/^mystery +— +1 +2 +1 +—$/));
-    expect(out).toContain("! gpt-4o: input price changes by +100% (0.25¢ → 0.5¢ per 1k)");
+    expect(out).toContain(
+      "! gpt-4o: input price changes by +100% (0.25¢ → 0.5¢ per 1k; also cache write price +100%, 1-hour cache write price +100%)",
+    );
     expect(out.filter((l) => l.includes("output price changes"))).toEqual([]); // +50% is not over 50%
     expect(out).toContain("! mystery: not in the source; it stays priced by its config prices");
     expect(out.at(-1)).toMatch(
@@ -361,6 +364,14 @@ describe("failures leave the store byte for byte and exit non-zero", () => {
     prices.answers.set("/tenfold.json", {
       text: litellmWith({ "gpt-4": { input_cost_per_token: 0.0006, output_cost_per_token: 0.0012 } }),
     });
+    prices.answers.set("/cache-collapse.json", {
+      text: litellmWith({
+        "claude-4-sonnet-20250514": {
+          cache_read_input_token_cost: 1e-12,
+          cache_creation_input_token_cost: 1e-12,
+        },
+      }),
+    });
     const openaiOnly = JSON.parse(LITELLM_TEXT) as Record<string, Parsed>;
     for (const [k, v] of Object.entries(openaiOnly))
       if (v.litellm_provider === "anthropic") delete openaiOnly[k];
@@ -393,12 +404,23 @@ describe("failures leave the store byte for byte and exit non-zero", () => {
       /^tokenpak: cannot fetch \/\S+\/nope\.json: ENOENT$/,
     ],
     [
+      "a scheme it cannot read",
+      ["--source", "ftp://prices.example.com/p.json"],
+      9,
+      /^tokenpak: cannot fetch ftp:\/\/prices\.example\.com\/p\.json: ftp: is not supported \(http:, https:, file: or a local path\)$/,
+    ],
+    [
       "truncated JSON",
       ["--source", "{url}/truncated.json"],
       10,
-      /truncated\.json is not valid JSON \(truncated or malformed/,
+      /truncated\.json is not valid JSON \(truncated\)$/,
     ],
-    ["not JSON at all", ["--source", "{url}/html"], 10, /is not valid JSON/],
+    [
+      "not JSON at all",
+      ["--source", "{url}/html"],
+      10,
+      /\/html is not valid JSON \(an unexpected character\)$/,
+    ],
     [
       "JSON of neither format",
       ["--source", "{url}/wrong.json"],
@@ -433,7 +455,13 @@ describe("failures leave the store byte for byte and exit non-zero", () => {
       "a 20× jump",
       ["--source", "{url}/tenfold.json"],
       11,
-      /gpt-4: input price would change more than 10× at once, 3¢ → 60¢ per 1k \(and 1 more\); pass --force/,
+      /gpt-4: input price would change more than 10× at once, 3¢ → 60¢ per 1k \(also output price, cached input price, cache write price, 1-hour cache write price\); pass --force/,
+    ],
+    [
+      "cache prices collapsing 30,000×",
+      ["--source", "{url}/cache-collapse.json"],
+      11,
+      /refused: claude-long: cached input price would change more than 10× at once, 0\.03¢ → 0\.000001¢ per 1k \(also cache write price\); pass --force to accept it; the price table is unchanged$/,
     ],
     ["an unknown --provider", ["--provider", "azure"], 2, /argument 'azure' is invalid/],
   ];
@@ -558,6 +586,59 @@ describe("pricing show", () => {
   });
 });
 
+describe("an unreadable store", () => {
+  it("validate-config, pricing show and the proxy all price from the bundled snapshot, and say why", async () => {
+    const w = workspace(MODELS);
+    mkdirSync(w.data, { recursive: true });
+    writeFileSync(store(w), '{"version": 1, "entries": {');
+
+    const check = await cli(w, "validate-config");
+    expect(check.code).toBe(0);
+    const out = lines(check.stdout);
+    // not "no price: refused": the proxy would charge the snapshot's prices
+    expect(out.find((l) => l.startsWith("✓ Models:"))).toContain(
+      "gpt-4o → openai (0.25¢ in, 1¢ out per 1k, price table: gpt-4o)",
+    );
+    expect(check.stdout).not.toContain("no price");
+    expect(out).toContainEqual(
+      expect.stringMatching(
+        /^! tokenpak\.yaml:\d+:1 {2}pricing {2}\S+pricing\.json is not valid JSON \(truncated\): a proxy starting now prices from the bundled snapshot/,
+      ),
+    );
+
+    const shown = await cli(w, "pricing", "show", "--json");
+    expect(shown.code, shown.stderr).toBe(0);
+    const json = JSON.parse(shown.stdout) as Parsed;
+    expect(json.table).toMatchObject({
+      from: "bundled",
+      unreadable: expect.stringContaining("pricing.json"),
+    });
+    expect(json.models.find((m: Parsed) => m.model === "gpt-4o").prices).toEqual(GPT_4O);
+    const text = await cli(w, "pricing", "show");
+    expect(lines(text.stdout)[0]).toBe(
+      "Prices in cents per 1k tokens. Table: bundled snapshot (the synced table cannot be read)",
+    );
+    expect(text.stderr).toMatch(
+      /^! \S+pricing\.json is not valid JSON .*a proxy starting now prices from the bundled snapshot/,
+    );
+
+    const warnings: string[] = [];
+    const proxy = await startProxy({
+      config: configFrom(w.yaml),
+      dataDir: w.data,
+      port: 0,
+      warn: (m) => warnings.push(m),
+    });
+    proxies.push(proxy);
+    expect(warnings).toContainEqual(
+      expect.stringMatching(/^pricing: \S+pricing\.json is not valid JSON .*; using the bundled prices$/),
+    );
+    fake.next.push({ kind: "usage", usage: usage1k });
+    const res = await post(proxy, "/v1/chat/completions", { model: "gpt-4o", messages: hello });
+    expect(res.body.cost_cents).toBe(1.25); // 1000 × 0.25¢ + 1000 × 1¢, as shown
+  });
+});
+
 describe("the CLI as a subprocess (cron)", () => {
   function tokenpak(args: string[]): Promise<Run> {
     return new Promise((resolve, reject) => {
@@ -611,7 +692,16 @@ describe("the CLI as a subprocess (cron)", () => {
       "--quiet",
     ])
       expect(help.stdout).toContain(flag);
-    expect(help.stdout).toContain("9 the source could not be fetched");
+    expect(help.stdout).toContain("--json (global) prints the same as data");
+    // generated from the one table: an invalid --provider exits 2, and the help says so
+    const text = help.stdout.replaceAll("\n", " ");
+    expect(text).toContain("2 usage error (an unknown option, an invalid choice)");
+    expect(text).toContain("9 the price source could not be fetched");
+    expect(text).not.toContain("1 bad config or arguments");
+    expect((await tokenpak(["sync-pricing", "--provider", "azure"])).code).toBe(2);
+    const show = await tokenpak(["pricing", "show", "--help"]);
+    expect(show.stdout).toContain("--json (global) prints {table:");
+    expect(show.stdout.replaceAll("\n", " ")).toContain("Exit codes: 0 success, 1 invalid input");
   });
 });
 
@@ -733,6 +823,41 @@ describe("a running proxy", () => {
     );
   });
 
+  it("holds a hard cap when the estimate is just under a long-context threshold and the bill just over it", async () => {
+    const body = {
+      model: "claude-long",
+      max_tokens: 2000,
+      messages: [{ role: "user", content: " hello".repeat(156_000) }],
+    };
+    const estimate = estimateMessagesInput(body, "other");
+    // within 10% under the 200k threshold of claude-4-sonnet-20250514
+    expect(estimate).toBeGreaterThan(200_000 / 1.1);
+    expect(estimate).toBeLessThanOrEqual(200_000);
+    const billed = { input_tokens: 201_000, output_tokens: 100 }; // over it: all at 0.6¢ / 2.25¢
+    const atTier = Math.ceil((estimate * 600_000) / 1000) + Math.ceil((2000 * 2_250_000) / 1000);
+    const budget = (cents: number) => `budget:\n  daily_limit_cents: ${cents}\n  reject_on_exceed: true\n`;
+
+    // $1.00: at the tier the worst case (~121¢) does not fit; at the base rates (~61.5¢) it did, and settled at 120.8¢
+    const tight = workspace(MODELS + CLAUDE_LONG, budget(100));
+    await sync(tight);
+    const refused = await post(await daemon(tight), "/v1/messages", body);
+    expect(refused.status).toBe(402);
+    expect(settleEntries(tight.data)).toEqual([]);
+
+    // $2.00: served, reserved at the tier, settled within the reservation and the cap
+    const roomy = workspace(MODELS + CLAUDE_LONG, budget(200));
+    await sync(roomy);
+    const proxy = await daemon(roomy);
+    fake.next.push({ kind: "usage", usage: billed });
+    const served = await post(proxy, "/v1/messages", body);
+    expect(served.status, JSON.stringify(served.body)).toBe(200);
+    const [entry] = settleEntries(roomy.data);
+    expect(entry?.reserved).toBe(atTier);
+    expect(entry?.cost).toBe(201 * 600_000 + Math.ceil((100 * 2_250_000) / 1000)); // 120.825¢
+    expect(entry?.cost).toBeLessThanOrEqual(atTier);
+    expect(entry?.cost).toBeLessThanOrEqual(200 * 1_000_000);
+  });
+
   it("says when its table is stale, in /healthz and with one pricing_stale alert per staleness episode", async () => {
     const w = workspace(MODELS);
     await sync(w);
@@ -773,6 +898,57 @@ describe("a running proxy", () => {
     expect(alertsLog()).toHaveLength(2);
     now = Date.now();
     expect((await health(proxy)).pricing.stale).toBe(false);
+  });
+});
+
+describe("staleness counts only the providers that price a configured model", () => {
+  /** A store as a month of nothing but `sync-pricing --provider openai` leaves it: anthropic still the bundled snapshot, a month old. */
+  function monthOldStore(w: Workspace): void {
+    const bundled = bundledTable();
+    const monthAgo = new Date(Date.now() - 30 * 24 * HOUR).toISOString();
+    const sources = Object.fromEntries(
+      Object.entries(bundled.sources).map(([p, info]) => [p, { ...info, fetched_at: monthAgo }]),
+    );
+    writeStore(w.data, { ...bundled, revision: 1, updated_at: monthAgo, sources });
+  }
+  const OPENAI_ONLY = `
+  gpt-4o: { provider: openai }
+  gpt-4: { provider: openai }`;
+
+  it("an openai-only config synced with --provider openai is not stale: /healthz, start line, alert, metric", async () => {
+    const w = workspace(OPENAI_ONLY);
+    monthOldStore(w);
+    await sync(w, "--provider", "openai"); // the recipe's cron line
+    const proxy = await daemon(w);
+    expect(proxy.pricingStale).toBeUndefined();
+    expect((await health(proxy)).pricing).toEqual({
+      source: `${prices.url}/litellm.json`,
+      fetched_at: expect.stringMatching(/^\d{4}-/),
+      stale: false,
+      revision: 2,
+    });
+    const metrics = await (await fetch(`${proxy.url}/metrics`)).text();
+    expect(metrics).toMatch(/^tokenpak_pricing_stale 0$/m);
+    expect((await show(w)).table.stale).toBe(false);
+    await proxy.alerts.settled();
+    const log = join(w.data, "alerts.log");
+    expect(existsSync(log) ? readFileSync(log, "utf8") : "").not.toContain("pricing_stale");
+  });
+
+  it("a configured anthropic model priced from the month-old snapshot is stale, and only it is named", async () => {
+    const w = workspace(`${OPENAI_ONLY}\n  claude-3-5-sonnet: { provider: anthropic }`);
+    monthOldStore(w);
+    await sync(w, "--provider", "openai");
+    const proxy = await daemon(w);
+    expect(proxy.pricingStale).toMatch(
+      /^prices of claude-3-5-sonnet come from bundled snapshot .*: older than pricing\.stale_after_hours \(48 h\); run tokenpak sync-pricing$/,
+    );
+    expect((await health(proxy)).pricing).toMatchObject({
+      source: expect.stringMatching(/^bundled snapshot/),
+      stale: true,
+    });
+    expect(await (await fetch(`${proxy.url}/metrics`)).text()).toMatch(/^tokenpak_pricing_stale 1$/m);
+    expect((await show(w)).table.stale).toBe(true);
   });
 });
 

@@ -281,12 +281,50 @@ describe("decide with long-context tiers", () => {
       hard,
     );
     expect(long.action === "allow" && long.reserve.micros).toBe(centsToMicros(250 * 0.6 + 2.25));
+    // more than 10% under the threshold: the base rates
     const short = decide(
-      request({ model: sonnet, inputTokens: 200_000, requestedMaxTokens: 1000 }),
+      request({ model: sonnet, inputTokens: 180_000, requestedMaxTokens: 1000 }),
       usageFrom({}),
       hard,
     );
-    expect(short.action === "allow" && short.reserve.micros).toBe(centsToMicros(200 * 0.3 + 1.5));
+    expect(short.action === "allow" && short.reserve.micros).toBe(centsToMicros(180 * 0.3 + 1.5));
+  });
+
+  it("reserves at the tier when the estimate is within 10% under the threshold: the bill may cross it", () => {
+    // the audit's case: 197,509 estimated, 215,000 billed — reserved 60.75¢ at the base rates, charged 131.25¢
+    for (const inputTokens of [182_000, 197_509, 200_000]) {
+      const d = decide(
+        request({ model: sonnet, inputTokens, requestedMaxTokens: 1000 }),
+        usageFrom({}),
+        hard,
+      );
+      expect(d.action === "allow" && d.reserve.micros).toBe(
+        Math.ceil((inputTokens * centsToMicros(0.6)) / 1000) + centsToMicros(2.25),
+      );
+    }
+    // a $1.00 hard cap cannot hold 197,509 tokens at the tier (118.5¢): refused, not served over the cap
+    const capped = decide(
+      request({
+        model: sonnet,
+        inputTokens: 197_509,
+        requestedMaxTokens: 1000,
+        scopes: [user([dailyCents(100)])],
+      }),
+      usageFrom({}),
+      hard,
+    );
+    expect(capped.action).toBe("block");
+  });
+
+  it("clamps at the same tier it reserves at", () => {
+    // 130¢ left: 190k input at the tier's 0.6¢ = 114¢; 16¢ more pays 7,111 tokens at 2.25¢/1k (not 10,666 at 1.5¢)
+    const d = decide(
+      request({ model: sonnet, inputTokens: 190_000, scopes: [user([dailyCents(130)])] }),
+      usageFrom({}),
+      hard,
+    );
+    expect(d.action === "allow" && d.maxOutputTokens).toBe(7111);
+    expect(d.action === "allow" && d.reserve.micros).toBeLessThanOrEqual(centsToMicros(130));
   });
 
   it("clamps output to what the budget pays for at the tier's output price", () => {

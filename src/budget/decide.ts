@@ -1,5 +1,11 @@
 import type { Micros } from "../money/money.js";
-import { affordableOutputTokens, costOf, outputCost, type Prices, pricesAt } from "../pricing/cost.js";
+import {
+  affordableOutputTokens,
+  costOf,
+  outputCost,
+  type Prices,
+  reservationPrices,
+} from "../pricing/cost.js";
 import { NO_USAGE } from "../pricing/usage.js";
 import type { Limit, LimitKind, PerRequestRules, Scope } from "./policy.js";
 
@@ -116,6 +122,8 @@ export function capOf(limit: Limit, hardStopPct: number, raised = 0): number {
 
 interface Fit {
   maxOut: number;
+  /** The prices the reservation and the clamp are made at (the long-context tier, when in reach). */
+  prices: Prices;
   inputCost: Micros;
   breaches: Breach[];
 }
@@ -173,8 +181,9 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
   // Soft mode never clamps: it serves what was asked and flags each limit the
   // full request would run over. Hard mode clamps down to MIN_OUTPUT_TOKENS.
   const tryModel = (asked: ModelChoice, scopes: readonly Scope[]): Fit | { block: Decision } => {
-    // Input and output both at the long-context tier the input reaches, as the provider bills it.
-    const tiered = pricesAt(asked.prices, inputTokens);
+    // Input and output both at the long-context tier the input may reach, as the provider bills it:
+    // the clamp below and the reservation in allow() use these same prices.
+    const tiered = reservationPrices(asked.prices, inputTokens);
     const model = tiered === asked.prices ? asked : { ...asked, prices: tiered };
     const desired = Math.min(
       request.requestedMaxTokens ?? model.maxOutputTokens,
@@ -212,7 +221,7 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
         breaches.push(b);
       }
     }
-    return { maxOut, inputCost, breaches };
+    return { maxOut, prices: model.prices, inputCost, breaches };
   };
 
   const allow = (model: ModelChoice, f: Fit, fallbackFrom?: string, because?: Breach): Decision => ({
@@ -223,7 +232,7 @@ export function decide(request: BudgetRequest, usage: UsageLookup, rules: Rules)
     maxOutputTokens: f.maxOut,
     clamped: f.maxOut < (request.requestedMaxTokens ?? model.maxOutputTokens),
     reserve: {
-      micros: f.inputCost + outputCost(f.maxOut * choices, pricesAt(model.prices, inputTokens)),
+      micros: f.inputCost + outputCost(f.maxOut * choices, f.prices),
       tokens: inputTokens + f.maxOut * choices,
       requests: 1,
     },

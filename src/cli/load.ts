@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Problem } from "../config/problem.js";
 import type { Config } from "../config/types.generated.js";
@@ -32,4 +33,34 @@ export async function commandDataDir(ctx: CliContext, options: GlobalOptions): P
   return options.dataDir
     ? resolve(ctx.cwd, options.dataDir)
     : (await loadCommandConfig(ctx, options)).dataDir;
+}
+
+/**
+ * The data directory of a command whose config failed to load, for its
+ * record of the failure: --data-dir, else storage.path if the file at least
+ * parses as YAML and names one literally, else $TOKENPAK_HOME, else
+ * ~/.tokenpak. Never throws.
+ */
+export async function dataDirDespiteConfig(ctx: CliContext, options: GlobalOptions): Promise<string> {
+  const { resolveConfigPath, resolveDataDir } = await import("../config/paths.js");
+  let file: string | undefined;
+  let storagePath: string | undefined;
+  if (!options.dataDir) {
+    try {
+      file = resolveConfigPath(options.config, ctx.cwd, ctx.env);
+      const { parse } = await import("yaml");
+      const data = parse(readFileSync(file, "utf8")) as { storage?: { path?: unknown } } | null;
+      const path = data?.storage?.path;
+      if (typeof path === "string" && path !== "" && !path.includes("${")) storagePath = path;
+    } catch {
+      // no file, not YAML: the environment or the default then
+    }
+  }
+  return resolveDataDir({
+    explicit: options.dataDir,
+    storagePath,
+    configFile: file,
+    cwd: ctx.cwd,
+    env: ctx.env,
+  });
 }

@@ -1,6 +1,6 @@
 import type { ErrorObject } from "ajv";
 import { formatPath, type PathSegment, type Problem } from "./problem.js";
-import { allowedKeys, type JsonSchema, pointerToPath } from "./schema.js";
+import { allowedKeys, type JsonSchema, pointerToPath, schemaAt } from "./schema.js";
 import type { Source } from "./source.js";
 import { closest } from "./suggest.js";
 
@@ -18,6 +18,37 @@ function describeValue(value: unknown): string {
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a mapping";
   return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/** Keys whose absence means "no limit": budgets, rates and per-request or per-run caps (not a model's). */
+const LIMIT_KEY = /limit|_per_(minute|month)$|^max_(cost_cents|requests|input_tokens|output_tokens)$/;
+
+/**
+ * What to do about a 0 where only positive values are taken: a price of 0
+ * is refused outright (never $0); a limit of 0
+ * would block everything, and its key left out means no limit; any other
+ * setting left out takes its default (named when its description gives it:
+ * `context_window`'s is 1,048,576 tokens, not "none").
+ */
+function positiveHint(path: readonly PathSegment[]): string {
+  const key = path.at(-1);
+  // A price of 0 is neither "no limit" nor a default: it would let a model's spend through every budget unseen.
+  if (typeof key === "string" && key.endsWith("_cost_per_1k")) {
+    return "a price must be above 0: a model priced at $0 would pass every budget uncounted; give a small price instead";
+  }
+  if (typeof key === "string" && path[0] !== "models" && LIMIT_KEY.test(key)) {
+    return "a limit must be positive (0 would block everything); remove the key to have no limit";
+  }
+  // A key with a default (a timeout, a window) does not go away when removed: it takes the default.
+  const schema = schemaAt(path);
+  const description = schema?.description;
+  const stated =
+    schema?.default !== undefined
+      ? JSON.stringify(schema.default)
+      : typeof description === "string"
+        ? /Default: ([^.]*\d)/.exec(description)?.[1]
+        : undefined;
+  return `remove the key to use the default${stated !== undefined ? ` (${stated})` : ""}`;
 }
 
 /** Turns ajv's errors into one clear problem each, at the right line. */
@@ -116,11 +147,7 @@ function toProblem(e: ErrorObject, source: Source): Problem {
     }
     case "exclusiveMinimum":
       return e.params.limit === 0
-        ? at(
-            path,
-            "must be greater than 0",
-            "a limit must be positive (0 would block everything); remove the key to have no limit",
-          )
+        ? at(path, "must be greater than 0", positiveHint(path))
         : at(path, `must be greater than ${e.params.limit}`, description);
     case "minimum":
     case "maximum":

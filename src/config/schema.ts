@@ -48,3 +48,38 @@ export function allowedKeys(node: unknown, root: JsonSchema = configSchema): str
   for (const sub of (schema.allOf as unknown[] | undefined) ?? []) keys.push(...allowedKeys(sub, root));
   return [...new Set(keys)];
 }
+
+/** Follows a local `$ref` to the schema it names. */
+function resolve(node: unknown, root: JsonSchema): JsonSchema | undefined {
+  if (node === null || typeof node !== "object") return undefined;
+  const schema = node as JsonSchema;
+  const ref = schema.$ref;
+  if (typeof ref !== "string" || !ref.startsWith("#/")) return schema;
+  const target = pointerToPath(ref.slice(1)).reduce<unknown>(
+    (n, seg) => (n as JsonSchema | undefined)?.[String(seg)],
+    root,
+  );
+  return resolve(target, root);
+}
+
+/**
+ * The schema a config path is validated by, as written at that property (a
+ * `$ref` not yet followed: its description is the property's own), through
+ * properties, additionalProperties and items; undefined past what it knows.
+ */
+export function schemaAt(
+  path: readonly PathSegment[],
+  root: JsonSchema = configSchema,
+): JsonSchema | undefined {
+  let node: unknown = root;
+  for (const seg of path) {
+    const schema = resolve(node, root);
+    if (!schema) return undefined;
+    if (typeof seg === "number") node = schema.items;
+    else {
+      const properties = schema.properties as JsonSchema | undefined;
+      node = properties && Object.hasOwn(properties, seg) ? properties[seg] : schema.additionalProperties;
+    }
+  }
+  return node !== null && typeof node === "object" ? (node as JsonSchema) : undefined;
+}

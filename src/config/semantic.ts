@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { formatCents } from "../money/money.js";
 import { isLoopbackHost } from "../net/loopback.js";
+import { CLIENT_RUN_TOOL_TYPES, HOSTED_TOOL_KINDS, toolKind } from "../pricing/tool-kinds.js";
 import { formatPath, type PathSegment, type Problem } from "./problem.js";
 import type { Source } from "./source.js";
 import { closest } from "./suggest.js";
@@ -29,6 +30,16 @@ export function maxRequestCents(model: ResolvedModel): number | undefined {
   if (model.max_output_tokens === undefined || model.estimated_output_cost_per_1k === undefined)
     return undefined;
   return (model.max_output_tokens / 1000) * model.estimated_output_cost_per_1k;
+}
+
+/**
+ * The URL scheme of a price source that sync-pricing cannot read (`ftp`,
+ * `s3`), or undefined for http:, https:, file: and plain paths. A one-letter
+ * "scheme" is a Windows drive (`C:\\prices.json`), a path.
+ */
+export function unsupportedSourceScheme(source: string): string | undefined {
+  const scheme = /^([a-z][a-z0-9+.-]+):/i.exec(source)?.[1]?.toLowerCase();
+  return scheme === undefined || ["http", "https", "file"].includes(scheme) ? undefined : scheme;
 }
 
 /** Checks that need the whole config: references between sections, and choices that are legal but unwise. */
@@ -256,13 +267,8 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
 
   for (const [name, model] of models) {
     for (const kind of Object.keys(model.tool_call_cents ?? {})) {
-      if (HOSTED_TOOLS.includes(kind)) continue;
-      const suggestion = closest(kind, HOSTED_TOOLS);
-      warn(
-        ["models", name, "tool_call_cents", kind],
-        `\`${kind}\` is not a built-in tool of the Responses API that is billed per call: this price is never used`,
-        suggestion ? `did you mean \`${suggestion}\`?` : `built-in tools: ${HOSTED_TOOLS.join(", ")}`,
-      );
+      const problem = toolPriceProblem(kind);
+      if (problem) warn(["models", name, "tool_call_cents", kind], problem.message, problem.hint);
     }
   }
   if (config.pricing.unknown_tool === "allow") {
@@ -291,6 +297,15 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
   }
 
   for (const [provider, source] of Object.entries(config.pricing.sources)) {
+    const unsupported = unsupportedSourceScheme(source);
+    if (unsupported !== undefined) {
+      error(
+        ["pricing", "sources", provider],
+        `price source scheme \`${unsupported}:\` is not supported: sync-pricing reads http:, https:, file: URLs and local paths`,
+        "use an https: URL, or download the file and name its path",
+      );
+      continue;
+    }
     const host = source.startsWith("http:") ? safeHost(source) : undefined;
     if (host !== undefined && !isLoopbackHost(host)) {
       warn(
@@ -328,18 +343,32 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
 }
 
 /**
- * The Responses API's built-in tools that the provider runs and bills per
- * call (web_search_preview is priced as web_search). Tools the client runs
- * (functions, computer use, shells) cost tokens only.
+ * Why a `tool_call_cents` key would not price what it seems to: a tool the
+ * client runs (tokens only), an alias priced under another key, or a type
+ * tokenpak does not know (most likely a typo). The lists are the proxy's own
+ * (src/pricing/tool-kinds.ts).
  */
-const HOSTED_TOOLS = [
-  "web_search",
-  "file_search",
-  "code_interpreter",
-  "image_generation",
-  "mcp",
-  "tool_search",
-];
+function toolPriceProblem(kind: string): { message: string; hint: string } | undefined {
+  if (HOSTED_TOOL_KINDS.includes(kind)) return undefined;
+  const builtins = `built-in tools: ${HOSTED_TOOL_KINDS.join(", ")}`;
+  if (CLIENT_RUN_TOOL_TYPES.includes(kind)) {
+    return {
+      message: `\`${kind}\` tools run at the client and cost only tokens: this price is never used`,
+      hint: builtins,
+    };
+  }
+  if (toolKind(kind) !== kind) {
+    return {
+      message: `\`${kind}\` is priced as \`${toolKind(kind)}\`: this price is never used`,
+      hint: `did you mean \`${toolKind(kind)}\`?`,
+    };
+  }
+  const suggestion = closest(kind, HOSTED_TOOL_KINDS);
+  return {
+    message: `\`${kind}\` is not a tool type tokenpak knows: this price is used only by requests that enable a tool of type \`${kind}\``,
+    hint: suggestion ? `did you mean \`${suggestion}\`?` : builtins,
+  };
+}
 
 type Report = (path: PathSegment[], message: string, hint?: string) => void;
 

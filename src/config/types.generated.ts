@@ -261,6 +261,10 @@ api_key_ids?: IdList2
  * How long to wait for each page of the provider's admin API.
  */
 timeout_ms?: number
+/**
+ * Hours after a UTC day ends before its figures are final: until then reconcile-spend only raises it and reports no drift for it (the provider is still adding late usage).
+ */
+settle_hours?: number
 }
 export interface Model {
 /**
@@ -284,7 +288,7 @@ cache_write_1h_cost_per_1k?: number
 upstream_model?: string
 max_output_tokens?: Count
 /**
- * The most input tokens the model takes. A Responses API turn that continues a conversation tokenpak has not seen reserves this much input. Default: 1,048,576.
+ * The most input tokens the model takes. A Responses API turn that continues a conversation tokenpak has not seen, and a request whose input refers to a file by id or URL, reserve this much input. Default: 1,048,576.
  */
 context_window?: number
 /**
@@ -680,6 +684,10 @@ api_key_ids?: ResolvedIdList2
  * How long to wait for each page of the provider's admin API.
  */
 timeout_ms: number
+/**
+ * Hours after a UTC day ends before its figures are final: until then reconcile-spend only raises it and reports no drift for it (the provider is still adding late usage).
+ */
+settle_hours: number
 }
 export interface ResolvedModel {
 /**
@@ -703,7 +711,7 @@ cache_write_1h_cost_per_1k?: number
 upstream_model?: string
 max_output_tokens?: ResolvedCount
 /**
- * The most input tokens the model takes. A Responses API turn that continues a conversation tokenpak has not seen reserves this much input. Default: 1,048,576.
+ * The most input tokens the model takes. A Responses API turn that continues a conversation tokenpak has not seen, and a request whose input refers to a file by id or URL, reserve this much input. Default: 1,048,576.
  */
 context_window?: number
 /**

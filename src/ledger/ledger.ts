@@ -23,7 +23,15 @@ import {
 import { LedgerQueries, type ScopeStatus } from "./queries.js";
 import { replayJournal, soundEntry } from "./replay.js";
 import { keptWindows, needsRebuild } from "./retention.js";
-import { type LedgerState, loadSnapshot, rollingLabels, SnapshotStore, STATE_FILE } from "./snapshot.js";
+import {
+  type LastSnapshot,
+  type LedgerState,
+  loadSnapshot,
+  rollingLabels,
+  SnapshotStore,
+  STATE_FILE,
+  snapshotDue,
+} from "./snapshot.js";
 import { budgetStatus, type Refused, type StatusQuery, type StatusReport } from "./status.js";
 
 export type { AdjustInput, ReserveRequest, SettleInput } from "./booking.js";
@@ -133,6 +141,7 @@ export class Ledger {
   private savedSeq: number;
   private snapshotTimer: NodeJS.Timeout | undefined;
   private saving: Promise<void> = Promise.resolve();
+  private lastSnapshot: LastSnapshot | undefined;
   private snapshotFailing = false;
   private closed = false;
   private observer: LedgerObserver | undefined;
@@ -552,7 +561,8 @@ export class Ledger {
     const every = this.options.snapshotIntervalMs;
     if (every <= 0) return;
     this.snapshotTimer = setInterval(() => {
-      if (this.seq !== this.savedSeq || this.marks.dirty) void this.snapshot();
+      const changed = this.seq !== this.savedSeq || this.marks.dirty;
+      if (changed && snapshotDue(performance.now(), this.lastSnapshot)) void this.snapshot();
     }, every);
     this.snapshotTimer.unref();
   }
@@ -567,6 +577,7 @@ export class Ledger {
    */
   snapshot(): Promise<void> {
     const run = async () => {
+      const begun = performance.now();
       this.journal.flushSync();
       if (this.journal.error !== undefined) return;
       const now = this.now();
@@ -587,7 +598,9 @@ export class Ledger {
       };
       const seq = this.seq;
       try {
-        await this.store.write(state);
+        await this.store.write(state).finally(() => {
+          this.lastSnapshot = { endedAt: performance.now(), tookMs: performance.now() - begun };
+        });
         this.savedSeq = seq;
         if (this.snapshotFailing) this.options.warn?.(`${this.store.path} is written again`);
         this.snapshotFailing = false;

@@ -3,12 +3,16 @@ import type { Config } from "../config/types.generated.js";
 import { TokenpakError } from "../errors.js";
 import type { Prices } from "./cost.js";
 import { type ModelPricing, type PricingConfig, resolveModel, resolvePricing } from "./resolve.js";
-import { bundledTable, type LoadedTable, loadTable, STORE_FILE, storePath } from "./store.js";
-import { oldestSource } from "./table.js";
+import { type LoadedTable, loadTable, STORE_FILE, storePath, tableInForce } from "./store.js";
+import { oldestSource, type PriceProvider } from "./table.js";
 
 /** What /healthz says about prices. */
 export interface PricingStatus {
-  /** Where the table came from: the oldest provider source in it; null only for an empty table. */
+  /**
+   * Where the prices in use came from: the source fetched longest ago among
+   * the providers that price a configured model (over the whole table when
+   * none does); null only for an empty table.
+   */
   source: string | null;
   fetched_at: string | null;
   /**
@@ -26,6 +30,38 @@ export function isStale(fetchedAt: string | null, now: number, staleAfterHours: 
   return now - Date.parse(fetchedAt) > staleAfterHours * 3_600_000;
 }
 
+/** The providers whose table entries price some configured model. */
+export function pricingProviders(resolved: Iterable<ModelPricing>): Set<PriceProvider> {
+  const used = new Set<PriceProvider>();
+  for (const p of resolved) if ("origin" in p && p.origin.kind === "table") used.add(p.origin.provider);
+  return used;
+}
+
+/**
+ * How old the prices in use are. Only the providers that price a configured
+ * model count: a provider nothing is priced from (the bundled anthropic
+ * snapshot under an openai-only config synced hourly) must not make the
+ * table stale. With no configured model priced from the table it is never
+ * stale, and the source shown is the table's oldest, for information. Pure.
+ */
+export function tableStatus(
+  loaded: LoadedTable,
+  resolved: Iterable<ModelPricing>,
+  now: number,
+  staleAfterHours: number,
+): PricingStatus {
+  const used = pricingProviders(resolved);
+  const oldest = oldestSource(loaded.table, used.size > 0 ? used : undefined);
+  const fetchedAt = oldest?.fetched_at ?? null;
+  return {
+    source: oldest?.source ?? null,
+    fetched_at: fetchedAt,
+    stale: used.size > 0 && isStale(fetchedAt, now, staleAfterHours),
+    from: loaded.from,
+    revision: loaded.table.revision,
+  };
+}
+
 /** Prices by model name, as the proxy asks for them. */
 export interface PriceSource {
   /** The prices of a model; throws `model_unpriced` (TokenpakError) for a model without one. */
@@ -33,10 +69,6 @@ export interface PriceSource {
 }
 
 const DEBOUNCE_MS = 100;
-
-function tableModels(resolved: ReadonlyMap<string, ModelPricing>): string[] {
-  return [...resolved.values()].filter((p) => "origin" in p && p.origin.kind === "table").map((p) => p.model);
-}
 
 export interface PriceBookOptions {
   config: Readonly<PricingConfig & Pick<Config, "pricing">>;
@@ -56,7 +88,6 @@ export interface PriceBookOptions {
 export class PriceBook implements PriceSource {
   private loaded: LoadedTable;
   private resolved: Map<string, ModelPricing>;
-  private fromTable: string[];
   private watcher: FSWatcher | undefined;
   private polling = false;
   private timer: NodeJS.Timeout | undefined;
@@ -65,9 +96,11 @@ export class PriceBook implements PriceSource {
 
   constructor(private options: PriceBookOptions) {
     this.warn = options.warn ?? (() => {});
-    this.loaded = this.read("the bundled prices") ?? { table: bundledTable(), from: "bundled" };
+    // As validate-config and pricing show resolve it: an unreadable store means the bundled snapshot.
+    const { unreadable, ...loaded } = tableInForce(options.dataDir);
+    if (unreadable !== undefined) this.warn(`pricing: ${unreadable}; using the bundled prices`);
+    this.loaded = loaded;
     this.resolved = resolvePricing(options.config, this.loaded.table);
-    this.fromTable = tableModels(this.resolved);
   }
 
   /** The table in the data directory (or the bundled one), or undefined when it cannot be used. */
@@ -96,22 +129,26 @@ export class PriceBook implements PriceSource {
     return this.loaded;
   }
 
-  /** Configured models whose price comes from the table: only they make a stale table matter. */
-  tablePriced(): readonly string[] {
-    return this.fromTable;
+  /** The configured models priced from a provider whose source is older than pricing.stale_after_hours. */
+  stalePriced(now: number): string[] {
+    const hours = this.options.config.pricing.stale_after_hours;
+    return [...this.resolved.values()]
+      .filter(
+        (p) =>
+          "origin" in p &&
+          p.origin.kind === "table" &&
+          isStale(this.loaded.table.sources[p.origin.provider]?.fetched_at ?? null, now, hours),
+      )
+      .map((p) => p.model);
   }
 
   status(now: number): PricingStatus {
-    const oldest = oldestSource(this.loaded.table);
-    const fetchedAt = oldest?.fetched_at ?? null;
-    return {
-      source: oldest?.source ?? null,
-      fetched_at: fetchedAt,
-      stale:
-        this.fromTable.length > 0 && isStale(fetchedAt, now, this.options.config.pricing.stale_after_hours),
-      from: this.loaded.from,
-      revision: this.loaded.table.revision,
-    };
+    return tableStatus(
+      this.loaded,
+      this.resolved.values(),
+      now,
+      this.options.config.pricing.stale_after_hours,
+    );
   }
 
   /**
@@ -123,7 +160,6 @@ export class PriceBook implements PriceSource {
     const resolved = resolvePricing(config, this.loaded.table);
     this.options = { ...this.options, config };
     this.resolved = resolved;
-    this.fromTable = tableModels(resolved);
     for (const listener of this.listeners) listener(this);
   }
 
@@ -141,7 +177,6 @@ export class PriceBook implements PriceSource {
     const resolved = resolvePricing(this.options.config, next.table);
     this.loaded = next;
     this.resolved = resolved;
-    this.fromTable = tableModels(resolved);
     for (const listener of this.listeners) listener(this);
     return true;
   }

@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { centsToMicros } from "../money/money.js";
-import { affordableOutputTokens, costOf, outputCost, pricesAt, pricesFor } from "./cost.js";
+import {
+  affordableOutputTokens,
+  costOf,
+  outputCost,
+  pricesAt,
+  pricesFor,
+  reservationPrices,
+  TIER_MARGIN_PCT,
+} from "./cost.js";
 import { NO_USAGE, readAnthropicUsage, readOpenAIUsage, type Usage, type UsageReading } from "./usage.js";
 
 function read(r: UsageReading): Usage {
@@ -190,6 +198,20 @@ describe("long-context tiers and reasoning prices", () => {
     expect(pricesAt(tiered, 10)).toMatchObject({ input: 300_000, tiers: undefined });
     const flat = { input: 1, output: 2, cached_input: 1, cache_write: 1, cache_write_1h: 2 };
     expect(pricesAt(flat, 1_000_000)).toBe(flat);
+  });
+
+  it("reservationPrices: the tier once the estimate is within TIER_MARGIN_PCT of its threshold", () => {
+    expect(TIER_MARGIN_PCT).toBe(10);
+    const tier = pricesAt(tiered, 200_001);
+    expect(reservationPrices(tiered, 250_000)).toEqual(tier);
+    expect(reservationPrices(tiered, 190_000)).toEqual(tier); // 209,000 with the margin
+    expect(reservationPrices(tiered, 181_819)).toEqual(tier); // 200,001
+    expect(reservationPrices(tiered, 181_818)).toEqual(pricesAt(tiered, 10)); // 200,000: not above it
+    const flat = { input: 1, output: 2, cached_input: 1, cache_write: 1, cache_write_1h: 2 };
+    expect(reservationPrices(flat, 1_000_000)).toBe(flat);
+    // rate by rate the dearer: a (never seen) tier cheaper in some rate does not lower the reservation
+    const odd = { ...tiered, tiers: [{ ...tier, above_input_tokens: 200_000, output: 1_000 }] };
+    expect(reservationPrices(odd, 190_000)).toMatchObject({ input: 600_000, output: 1_500_000 });
   });
 
   it("prices reasoning tokens at their own price when there is one, and reserves output at the dearer of the two", () => {

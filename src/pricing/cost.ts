@@ -33,6 +33,44 @@ export function pricesAt(prices: Prices, inputTokens: number): Prices {
   return chosen;
 }
 
+/**
+ * How far past its input estimate (in %) a reservation looks for a
+ * long-context tier. The estimate is not the bill: OpenAI-family counts are
+ * exact for text but approximate structure and images, other families carry
+ * a 25% margin that a tokenizer can still exceed. A tier reprices the whole
+ * request at up to twice the base rates, so a request estimated just under a
+ * threshold and billed just over it would settle at nearly twice what was
+ * reserved — past a hard cap. Within this margin of a threshold, the
+ * reservation is made (and max_tokens clamped) at the tier.
+ */
+export const TIER_MARGIN_PCT = 10;
+
+/**
+ * The prices a reservation for `estimatedInput` tokens is made at: the
+ * dearer, rate by rate, of the tier the estimate reaches and the tier the
+ * estimate plus TIER_MARGIN_PCT reaches. The settle prices the real usage
+ * (`costOf`), which may be the lower tier after all.
+ */
+export function reservationPrices(prices: Prices, estimatedInput: number): Prices {
+  const reachTokens = Math.ceil((estimatedInput * (100 + TIER_MARGIN_PCT)) / 100);
+  const near = (prices.tiers ?? []).some(
+    (t) => estimatedInput <= t.above_input_tokens && reachTokens > t.above_input_tokens,
+  );
+  const at = pricesAt(prices, estimatedInput);
+  if (!near) return at;
+  const reach = pricesAt(prices, reachTokens);
+  const dearer: Prices = {
+    input: Math.max(at.input, reach.input),
+    output: Math.max(at.output, reach.output),
+    cached_input: Math.max(at.cached_input, reach.cached_input),
+    cache_write: Math.max(at.cache_write, reach.cache_write),
+    cache_write_1h: Math.max(at.cache_write_1h, reach.cache_write_1h),
+  };
+  if (at.reasoning !== undefined || reach.reasoning !== undefined)
+    dearer.reasoning = Math.max(at.reasoning ?? at.output, reach.reasoning ?? reach.output);
+  return dearer;
+}
+
 /** The dearer of output and reasoning: what a reserved output token may cost. */
 function worstOutput(prices: Prices): Micros {
   return prices.reasoning !== undefined && prices.reasoning > prices.output

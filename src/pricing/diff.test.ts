@@ -50,7 +50,10 @@ describe("diffTables", () => {
       ["gpt-4o", "large_change"],
       ["own", "not_in_source"],
     ]);
-    expect(d.warnings[0]?.message).toBe("gpt-4o: input price changes by +100% (0.25¢ → 0.5¢ per 1k)");
+    // the cache writes priced from the input price move with it: named in the same warning
+    expect(d.warnings[0]?.message).toBe(
+      "gpt-4o: input price changes by +100% (0.25¢ → 0.5¢ per 1k; also cache write price +100%, 1-hour cache write price +100%)",
+    );
     expect(d.warnings[1]?.message).toBe("own: not in the source; it stays priced by its config prices");
     expect(d.entries).toEqual({ total: 3, added: 1, removed: 1, changed: 1 });
   });
@@ -114,7 +117,9 @@ describe("diffTables", () => {
       model: "gpt-4o",
       rule: "tenfold_change",
       override: "--force",
-      message: "gpt-4o: input price would change more than 10× at once, 0.25¢ → 0.024999¢ per 1k",
+      message:
+        "gpt-4o: input price would change more than 10× at once, 0.25¢ → 0.024999¢ per 1k (also cache write price, 1-hour cache write price)",
+      rates: ["input price", "cache write price", "1-hour cache write price"],
     });
   });
 
@@ -129,5 +134,88 @@ describe("diffTables", () => {
     );
     expect(d.refusals).toEqual([]);
     expect(d.warnings).toEqual([]);
+  });
+
+  describe("every rate and every tier, not only input and output", () => {
+    const CLAUDE = {
+      provider: "anthropic" as const,
+      input: 300_000,
+      output: 1_500_000,
+      cached_input: 30_000,
+      cache_write: 375_000,
+      cache_write_1h: 600_000,
+      reasoning: 1_500_000,
+      tiers: [
+        {
+          above_input_tokens: 200_000,
+          input: 600_000,
+          output: 2_250_000,
+          cached_input: 60_000,
+          cache_write: 750_000,
+        },
+      ],
+    };
+    const before = table({ "claude-x": CLAUDE });
+    const judged = (entry: Partial<typeof CLAUDE>, options = none) =>
+      diffTables(config, before, table({ "claude-x": { ...CLAUDE, ...entry } }), ["anthropic"], options);
+
+    it("refuses cache prices collapsing 30,000× (LiteLLM at 1e-12 USD per token) unless --force", () => {
+      // cache_read_input_token_cost and cache_creation_input_token_cost at 1e-12: 1 µ¢ per 1k, rounded up
+      const d = judged({ cached_input: 1, cache_write: 1 });
+      expect(d.refusals).toEqual([
+        {
+          model: "claude",
+          rule: "tenfold_change",
+          override: "--force",
+          message:
+            "claude: cached input price would change more than 10× at once, 0.03¢ → 0.000001¢ per 1k (also cache write price)",
+          rates: ["cached input price", "cache write price"],
+        },
+      ]);
+      expect(judged({ cached_input: 1, cache_write: 1 }, { allowZero: false, force: true }).refusals).toEqual(
+        [],
+      );
+    });
+
+    it("refuses a cache, reasoning or 1-hour price dropping to $0 unless --allow-zero", () => {
+      const d = judged({ cache_write_1h: 0, reasoning: 0 });
+      expect(d.refusals.map((f) => [f.rule, f.rates])).toEqual([
+        ["zero_price", ["1-hour cache write price", "reasoning price"]],
+      ]);
+      expect(judged({ cache_write_1h: 0, reasoning: 0 }, { allowZero: true, force: false }).refusals).toEqual(
+        [],
+      );
+    });
+
+    it("judges the rates of every tier the model had, and a tier that disappears", () => {
+      const collapsed = judged({ tiers: [{ ...CLAUDE.tiers[0], output: 2_250 }] as typeof CLAUDE.tiers });
+      expect(collapsed.refusals[0]).toMatchObject({
+        rule: "tenfold_change",
+        message:
+          "claude: output price above 200k tokens would change more than 10× at once, 2.25¢ → 0.00225¢ per 1k",
+      });
+      // without the tier a long request pays the base rates: -50% exactly is not over 50%, -60% is
+      const gone = judged({ tiers: [] });
+      expect(gone.refusals).toEqual([]);
+      expect(gone.rows[0]?.changed).toBe(true);
+      expect(gone.warnings).toEqual([]); // 0.6¢ → 0.3¢ in, 0.75¢ → 0.375¢ cache write: -50%
+      const cheaper = judged({ tiers: [{ ...CLAUDE.tiers[0], input: 240_000 }] as typeof CLAUDE.tiers });
+      expect(cheaper.warnings).toEqual([
+        expect.objectContaining({
+          rule: "large_change",
+          // the tier gives no 1-hour write price: it is 2 × the tier's input, and follows it
+          message:
+            "claude: input price above 200k tokens changes by -60% (0.6¢ → 0.24¢ per 1k; also 1-hour cache write price above 200k tokens -60%)",
+        }),
+      ]);
+    });
+
+    it("warns over 50% on a cache price alone", () => {
+      const d = judged({ cached_input: 60_000 });
+      expect(d.refusals).toEqual([]);
+      expect(d.warnings.map((w) => w.message)).toEqual([
+        "claude: cached input price changes by +100% (0.03¢ → 0.06¢ per 1k)",
+      ]);
+    });
   });
 });

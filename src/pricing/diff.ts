@@ -1,5 +1,5 @@
 import { type Micros, microsToCents } from "../money/money.js";
-import type { Prices } from "./cost.js";
+import { type Prices, pricesAt } from "./cost.js";
 import { type ModelPricing, type PricingConfig, resolveModel, tableProviders } from "./resolve.js";
 import { type PriceProvider, type PriceTable, samePrice } from "./table.js";
 
@@ -34,6 +34,8 @@ export interface Finding {
   message: string;
   /** The flag that accepts it, for refusals that one may. */
   override?: "--allow-zero" | "--force";
+  /** The prices it is about ("input price", "cached input price above 200k tokens"), the one named first. */
+  rates?: string[];
 }
 
 export interface PriceDiff {
@@ -122,7 +124,8 @@ function check(row: DiffRow, warnings: Finding[], refusals: Finding[]): void {
     return;
   }
   if (!now) return;
-  if (now.input === 0 && now.output === 0) {
+  const free = now.input === 0 && now.output === 0;
+  if (free) {
     refusals.push({
       model,
       rule: "zero_price",
@@ -130,36 +133,108 @@ function check(row: DiffRow, warnings: Finding[], refusals: Finding[]): void {
       override: "--allow-zero",
     });
   }
-  for (const kind of ["input", "output"] as const) {
-    const was = old?.[kind];
-    if (was === undefined || was === 0) continue;
-    const is = now[kind];
-    if (is === 0 && !(now.input === 0 && now.output === 0)) {
-      refusals.push({
-        model,
-        rule: "zero_price",
-        message: `${model}: ${kind} price would drop from ${cents(was)} to $0 per 1k`,
-        override: "--allow-zero",
-      });
-    } else if (is > 0 && (is > was * REFUSE_FACTOR || was > is * REFUSE_FACTOR)) {
-      refusals.push({
-        model,
-        rule: "tenfold_change",
-        message: `${model}: ${kind} price would change more than ${REFUSE_FACTOR}× at once, ${cents(was)} → ${cents(is)} per 1k`,
-        override: "--force",
-      });
-    }
+  if (!old) return;
+  const pairs = ratePairs(old, now);
+  const zero = pairs.filter((r) => r.was > 0 && r.is === 0);
+  // A model priced at $0 altogether is one finding, not one per rate.
+  if (!free && zero.length > 0) {
+    const [first] = zero as [RatePair, ...RatePair[]];
+    refusals.push({
+      model,
+      rule: "zero_price",
+      message: `${model}: ${first.label} would drop from ${cents(first.was)} to $0 per 1k${also(zero)}`,
+      override: "--allow-zero",
+      rates: zero.map((r) => r.label),
+    });
   }
-  for (const kind of COMPARED) {
-    const change = row.change_pct[kind];
-    if (change !== null && Math.abs(change) > WARN_CHANGE_PCT) {
-      warnings.push({
-        model,
-        rule: "large_change",
-        message: `${model}: ${kind.replace("_", " ")} price changes by ${change > 0 ? "+" : ""}${change}% (${cents(old?.[kind] ?? 0)} → ${cents(now[kind])} per 1k)`,
-      });
-    }
+  const jumps = pairs.filter(
+    (r) => r.was > 0 && r.is > 0 && (r.is > r.was * REFUSE_FACTOR || r.was > r.is * REFUSE_FACTOR),
+  );
+  if (jumps.length > 0) {
+    const [first] = jumps as [RatePair, ...RatePair[]];
+    refusals.push({
+      model,
+      rule: "tenfold_change",
+      message: `${model}: ${first.label} would change more than ${REFUSE_FACTOR}× at once, ${cents(first.was)} → ${cents(first.is)} per 1k${also(jumps)}`,
+      override: "--force",
+      rates: jumps.map((r) => r.label),
+    });
   }
+  const large = pairs.filter((r) => r.was > 0 && Math.abs(pct(r.was, r.is) ?? 0) > WARN_CHANGE_PCT);
+  if (large.length > 0) {
+    const [first, ...more] = large as [RatePair, ...RatePair[]];
+    const signed = (r: RatePair) => {
+      const change = pct(r.was, r.is) ?? 0;
+      return `${change > 0 ? "+" : ""}${change}%`;
+    };
+    const rest = more.length > 0 ? `; also ${more.map((r) => `${r.label} ${signed(r)}`).join(", ")}` : "";
+    warnings.push({
+      model,
+      rule: "large_change",
+      message: `${model}: ${first.label} changes by ${signed(first)} (${cents(first.was)} → ${cents(first.is)} per 1k${rest})`,
+      rates: large.map((r) => r.label),
+    });
+  }
+}
+
+/** One rate a request may be charged at, before and after. */
+interface RatePair {
+  /** "input price", "cache write price above 200k tokens" */
+  label: string;
+  was: Micros;
+  is: Micros;
+}
+
+const RATES = [
+  ["input", "input"],
+  ["output", "output"],
+  ["cached_input", "cached input"],
+  ["cache_write", "cache write"],
+  ["cache_write_1h", "1-hour cache write"],
+] as const;
+
+function flatPairs(old: Prices, now: Prices, suffix: string): RatePair[] {
+  const pairs: RatePair[] = RATES.map(([k, name]) => ({
+    label: `${name} price${suffix}`,
+    was: old[k],
+    is: now[k],
+  }));
+  // Reasoning is output unless priced apart: compared only where one side prices it apart.
+  if (old.reasoning !== undefined || now.reasoning !== undefined) {
+    pairs.push({
+      label: `reasoning price${suffix}`,
+      was: old.reasoning ?? old.output,
+      is: now.reasoning ?? now.output,
+    });
+  }
+  return pairs;
+}
+
+/**
+ * Every rate the model was charged at before, with what it would be charged
+ * after: the base rates, and for each long-context tier it had, the rates a
+ * request above that threshold pays (the new tier's, or the base rates when
+ * the tier is gone). A collapse of a cache or tier price is as dangerous as
+ * one of the input price: the safety rules judge them all.
+ */
+function ratePairs(old: Prices, now: Prices): RatePair[] {
+  const pairs = flatPairs(old, now, "");
+  for (const tier of old.tiers ?? []) {
+    const above = tier.above_input_tokens + 1;
+    const suffix = ` above ${tier.above_input_tokens / 1000}k tokens`;
+    pairs.push(...flatPairs(pricesAt(old, above), pricesAt(now, above), suffix));
+  }
+  return pairs;
+}
+
+/** " (also output price, cache write price)" for the findings after the first. */
+function also(found: readonly RatePair[]): string {
+  return found.length > 1
+    ? ` (also ${found
+        .slice(1)
+        .map((r) => r.label)
+        .join(", ")})`
+    : "";
 }
 
 function entryChanges(

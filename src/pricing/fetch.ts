@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Agent, interceptors, request } from "undici";
 import { expandHome } from "../config/paths.js";
+import { unsupportedSourceScheme } from "../config/semantic.js";
 import { TokenpakError } from "../errors.js";
 
 /** A price document as read: its text and the SHA-256 of its bytes. */
@@ -82,6 +83,9 @@ export async function fetchDocument(
   source: string,
   options: { timeoutMs: number; baseDir: string },
 ): Promise<FetchedDocument> {
+  const scheme = unsupportedSourceScheme(source);
+  if (scheme !== undefined)
+    throw failed(source, `${scheme}: is not supported (http:, https:, file: or a local path)`);
   const bytes = isUrl(source)
     ? await fetchUrl(source, options.timeoutMs)
     : await readLocal(source, options.baseDir);

@@ -170,7 +170,9 @@ describe("OpenRouter GET /api/v1/models", () => {
 describe("documents that are not price tables", () => {
   it.each([
     ["", "not valid JSON (empty)"],
-    [LITELLM.slice(0, LITELLM.length / 2), "not valid JSON (truncated or malformed"],
+    [LITELLM.slice(0, LITELLM.length / 2), "not valid JSON (truncated)"],
+    ["root:x:0:0:root:/root:/bin/bash\n", "not valid JSON (an unexpected character)"],
+    ['{"a": 1} trailing', "not valid JSON (at character 9)"],
     ["[1, 2, 3]", "in neither known format"],
     ['{"hello": "world"}', "in neither known format"],
     ['{"data": [{"name": "x"}]}', "in neither known format"],
@@ -178,6 +180,19 @@ describe("documents that are not price tables", () => {
     expect(() => parseSource(text, "auto", PRICE_PROVIDERS)).toThrow(
       expect.objectContaining({ code: "pricing_invalid", message: expect.stringContaining(message) }),
     );
+  });
+
+  it("never quotes the document in the error (a --source may be any file)", () => {
+    for (const text of ["root:x:0:0:root:/root:/bin/bash\n", '{"secret-token-123": tru}']) {
+      let message = "";
+      try {
+        parseSource(text, "auto", PRICE_PROVIDERS);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toMatch(/^not valid JSON \((an unexpected character|at character \d+)\)$/);
+      expect(message).not.toMatch(/root|secret/);
+    }
   });
 
   it("a document in the other format than --format says is refused, naming the one it is in", () => {

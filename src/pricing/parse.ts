@@ -33,6 +33,20 @@ function invalid(message: string): TokenpakError {
 }
 
 /**
+ * Where a text stops being JSON — never what it says: JSON.parse's message
+ * quotes the document, and a --source may be any file. Only the position
+ * V8 gives (for some errors) is kept.
+ */
+export function notJsonWhere(text: string, error: unknown): string {
+  if (text.trim().length === 0) return "empty";
+  const message = error instanceof Error ? error.message : "";
+  const at = /at position (\d+)/.exec(message)?.[1];
+  if (message.includes("Unexpected end") || (at !== undefined && Number(at) >= text.length))
+    return "truncated";
+  return at !== undefined ? `at character ${at}` : "an unexpected character";
+}
+
+/**
  * Parses a price document (the text, so that a truncated download is caught
  * here) in the format given, or the one it is in. Throws `pricing_invalid`
  * for anything that is not a whole document of that format.
@@ -46,8 +60,7 @@ export function parseSource(
   try {
     json = JSON.parse(text);
   } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
-    throw invalid(`not valid JSON (${text.length === 0 ? "empty" : `truncated or malformed: ${why}`})`);
+    throw invalid(`not valid JSON (${notJsonWhere(text, error)})`);
   }
   const detected = detectFormat(json);
   if (format !== "auto" && detected !== format) {

@@ -77,7 +77,12 @@ describe("the price table store", () => {
       /must be >= 0/,
     );
     expect(bad({ ...TABLE, entries: { m: { provider: "azure", input: 1, output: 1 } } })).toThrow(/provider/);
-    expect(() => parseTable(tableText(TABLE).slice(0, 100), "x.json")).toThrow(/x\.json is not valid JSON/);
+    expect(() => parseTable(tableText(TABLE).slice(0, 100), "x.json")).toThrow(
+      /^x\.json is not valid JSON \(truncated\)$/,
+    );
+    expect(() => parseTable('{"version": 1, "password": hunter2}', "x.json")).toThrow(
+      /^x\.json is not valid JSON \(an unexpected character\)$/,
+    );
     const d = dir();
     writeFileSync(storePath(d), "{}");
     expect(() => readStore(d)).toThrow(expect.objectContaining({ code: "pricing_invalid" }));
@@ -111,7 +116,7 @@ describe("withStoreLock", () => {
     await new Promise((r) => setTimeout(r, 150));
     expect(ran).toBe(false);
     rmSync(lock); // the other sync is done
-    expect(await waiting).toBe(`${process.pid}\n`);
+    expect(await waiting).toMatch(new RegExp(`^${process.pid}\n[0-9a-f-]{36}\n$`));
     expect(ran).toBe(true);
     expect(readdirSync(d)).toEqual([]); // released
   });
@@ -125,5 +130,16 @@ describe("withStoreLock", () => {
       code: "pricing_locked",
       message: expect.stringContaining(`pid ${process.ppid}`),
     });
+  });
+
+  it("takes over an empty or garbled lock at once: no live holder can be mid-write (it is linked into place whole)", async () => {
+    const d = dir();
+    for (const content of ["", "\n", "garbage\n", "\u0000\u0000\u0000", "-1\n"]) {
+      writeFileSync(join(d, "pricing.lock"), content);
+      const started = Date.now();
+      expect(await withStoreLock(d, () => "taken over", 2_000)).toBe("taken over");
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(readdirSync(d)).toEqual([]);
+    }
   });
 });

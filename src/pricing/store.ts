@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import { TokenpakError } from "../errors.js";
-import { alive } from "../ledger/lock.js";
+import { acquireLock, type LockHandle } from "../ledger/lock.js";
+import { notJsonWhere } from "./parse.js";
 import type { PriceTable } from "./table.js";
 
 /** The synced price table in the data directory. */
@@ -30,7 +31,7 @@ export function parseTable(text: string, what: string): PriceTable {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new TokenpakError("pricing_invalid", `${what} is not valid JSON: ${(error as Error).message}`);
+    throw new TokenpakError("pricing_invalid", `${what} is not valid JSON (${notJsonWhere(text, error)})`);
   }
   validator ??= new Ajv2020({ allErrors: false, strict: true }).compile(
     JSON.parse(readFileSync(schemaUrl, "utf8")),
@@ -83,6 +84,26 @@ export function loadTable(dataDir: string): LoadedTable {
   return stored ? { table: stored, from: "store" } : { table: bundledTable(), from: "bundled" };
 }
 
+export interface TableInForce extends LoadedTable {
+  /** Why the store in the data directory cannot be used; the bundled snapshot is in force instead. */
+  unreadable?: string;
+}
+
+/**
+ * The table requests are priced from: the store, or — when there is none, or
+ * it cannot be read or does not validate — the bundled snapshot. The daemon
+ * starts on this, and validate-config and pricing show report it, so that
+ * what they say is what the proxy charges.
+ */
+export function tableInForce(dataDir: string): TableInForce {
+  try {
+    return loadTable(dataDir);
+  } catch (error) {
+    const why = error instanceof TokenpakError ? error.message : String(error);
+    return { table: bundledTable(), from: "bundled", unreadable: why };
+  }
+}
+
 /** The table as written: one entry per line, so that a diff of two revisions reads well. */
 export function tableText(table: PriceTable): string {
   const { entries, ...head } = table;
@@ -131,59 +152,35 @@ export function writeStore(dataDir: string, table: PriceTable): void {
 /**
  * Runs `fn` holding `<data-dir>/pricing.lock`, so that two syncs cannot
  * interleave their read of the old table and their write of the new one.
- * The lock is held for that short step only (never over a download): a
- * second sync waits up to `waitMs` for it. A lock left by a dead process is
- * taken over.
+ * The lock is the ledger's (`acquireLock`): created whole by a link, so an
+ * empty or garbled lock file is never a live holder mid-write and is taken
+ * over at once, as is one left by a dead process — by exactly one of any
+ * number of syncs trying. It is held for that short step only (never over a
+ * download): a second sync waits up to `waitMs` for it.
  */
 export async function withStoreLock<T>(dataDir: string, fn: () => T, waitMs = 5_000): Promise<T> {
   mkdirSync(dataDir, { recursive: true });
-  const path = join(dataDir, LOCK_FILE);
   const deadline = Date.now() + waitMs;
   for (;;) {
-    let fd: number | undefined;
+    let lock: LockHandle;
     try {
-      fd = openSync(path, "wx");
+      lock = acquireLock(dataDir, process.pid, LOCK_FILE);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+      if (!(error instanceof TokenpakError) || error.code !== "ledger_locked") throw error;
+      if (Date.now() >= deadline) {
+        const pid = error.details.pid;
         throw new TokenpakError(
-          "io_error",
-          `cannot create ${path}: ${(error as NodeJS.ErrnoException).code}`,
+          "pricing_locked",
+          `another sync-pricing (pid ${typeof pid === "number" && pid !== process.pid ? pid : "?"}) holds ${join(dataDir, LOCK_FILE)}; try again`,
         );
       }
-    }
-    if (fd !== undefined) {
-      try {
-        writeSync(fd, `${process.pid}\n`);
-        closeSync(fd);
-        return fn();
-      } finally {
-        try {
-          unlinkSync(path);
-        } catch {
-          // already gone
-        }
-      }
-    }
-    let holder: number | undefined;
-    try {
-      holder = Number.parseInt(readFileSync(path, "utf8"), 10);
-    } catch {
-      continue; // released in between: try again at once
-    }
-    if (Number.isInteger(holder) && holder !== process.pid && !alive(holder)) {
-      try {
-        unlinkSync(path); // its process is gone
-      } catch {
-        // someone else took it over first
-      }
+      await sleep(50);
       continue;
     }
-    if (Date.now() >= deadline) {
-      throw new TokenpakError(
-        "pricing_locked",
-        `another sync-pricing (pid ${Number.isInteger(holder) ? holder : "?"}) holds ${path}; try again`,
-      );
+    try {
+      return fn();
+    } finally {
+      lock.release();
     }
-    await sleep(50);
   }
 }

@@ -77,10 +77,17 @@ export function samePrice(a: PriceEntry, b: PriceEntry): boolean {
   return rates(a).join(",") === rates(b).join(",") && tiers(a) === tiers(b);
 }
 
-/** The oldest fetch among the providers the table holds: the table is as stale as its stalest part. */
-export function oldestSource(table: PriceTable): SourceInfo | undefined {
+/**
+ * The oldest fetch among the providers the table holds (or among `providers`,
+ * when given): the prices are as stale as their stalest part.
+ */
+export function oldestSource(
+  table: PriceTable,
+  providers?: ReadonlySet<PriceProvider>,
+): SourceInfo | undefined {
   let oldest: SourceInfo | undefined;
-  for (const info of Object.values(table.sources)) {
+  for (const [provider, info] of Object.entries(table.sources) as [PriceProvider, SourceInfo | undefined][]) {
+    if (providers && !providers.has(provider)) continue;
     if (info && (oldest === undefined || Date.parse(info.fetched_at) < Date.parse(oldest.fetched_at)))
       oldest = info;
   }

@@ -74,3 +74,8 @@ export function pricingJson(p: ModelPricing): Record<string, unknown> {
   if (p.note !== undefined) base.note = p.note;
   return base;
 }
+
+/** What an unreadable store means for the prices: said alike by pricing show and validate-config. */
+export function unreadableText(why: string): string {
+  return `${why}: a proxy starting now prices from the bundled snapshot (a running one keeps the prices it has) until tokenpak sync-pricing replaces the file`;
+}

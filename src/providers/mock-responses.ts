@@ -8,8 +8,8 @@ import { builtinTools } from "./tools.js";
  * The mock provider's Responses API, as OpenAI's behaves: stored responses
  * that a later turn continues by `previous_response_id` (billed as input, and
  * a 400 for an id it does not have), hidden reasoning tokens billed as output
- * when `reasoning` is asked for, a call of the first function tool when tools
- * are offered and the last input is not a tool's output, one call of each
+ * when `reasoning` is asked for, a call of the first function or custom tool
+ * (a namespace's too) when tools are offered and the last input is not a tool's output, one call of each
  * built-in tool (billed per call upstream) before the answer, and an
  * `incomplete` response when `max_output_tokens` runs out.
  */
@@ -57,16 +57,46 @@ function sample(schema: unknown): unknown {
   }
 }
 
-/** The function tool the mock calls: the one `tool_choice` names, else the first, unless the turn is a tool's result. */
-function calledFunction(body: Json): Json | undefined {
+/** Tools the client runs that the mock can call: functions and custom tools, also inside namespaces. */
+function clientTools(tools: unknown): { tool: Json; namespace?: string }[] {
+  return arr(tools)
+    .map(obj)
+    .flatMap((t) => {
+      if (t.type === "function" || t.type === "custom") return [{ tool: t }];
+      const namespace = str(t.name);
+      if (t.type !== "namespace" || namespace === undefined) return [];
+      return arr(t.tools)
+        .map(obj)
+        .filter((inner) => inner.type === "function" || inner.type === "custom")
+        .map((inner) => ({ tool: inner, namespace }));
+    });
+}
+
+/** The client tool the mock calls: the one `tool_choice` names, else the first, unless the turn is a tool's result. */
+function calledTool(body: Json): { tool: Json; namespace?: string } | undefined {
   if (body.tool_choice === "none") return undefined;
   const last = obj(arr(body.input).at(-1));
-  if (last.type === "function_call_output") return undefined;
-  const functions = arr(body.tools)
-    .map(obj)
-    .filter((t) => t.type === "function");
+  if (last.type === "function_call_output" || last.type === "custom_tool_call_output") return undefined;
+  const tools = clientTools(body.tools);
   const named = isObject(body.tool_choice) ? str(body.tool_choice.name) : undefined;
-  return functions.find((t) => t.name === named) ?? functions[0];
+  return tools.find((t) => t.tool.name === named) ?? tools[0];
+}
+
+/** The call item of a client tool, with the text the model generated for it. */
+function clientCall(called: { tool: Json; namespace?: string }, n: string): { item: Json; text: string } {
+  const { tool, namespace } = called;
+  const common = {
+    status: "completed",
+    call_id: `call_${n}`,
+    name: tool.name,
+    ...(namespace !== undefined ? { namespace } : {}),
+  };
+  if (tool.type === "custom") {
+    const input = "print('budgets')";
+    return { item: { id: `ctc_${n}`, type: "custom_tool_call", ...common, input }, text: input };
+  }
+  const args = JSON.stringify(sample(tool.parameters));
+  return { item: { id: `fc_${n}`, type: "function_call", ...common, arguments: args }, text: args };
 }
 
 function builtinCall(kind: string, n: number): Json {
@@ -106,27 +136,18 @@ export function mockResponses(body: Json, options: MockOptions, n: string): Mock
     spent += reasoning;
     output.push({ id: `rs_${n}`, type: "reasoning", summary: [] });
   }
-  const fn = calledFunction(body);
+  const fn = calledTool(body);
   const maxCalls = num(body.max_tool_calls) ?? Number.POSITIVE_INFINITY;
   for (const [i, kind] of builtinTools(body.tools).entries()) {
     if (fn || i >= maxCalls) break;
     output.push(builtinCall(kind, i));
   }
   if (fn) {
-    const args = JSON.stringify(sample(fn.parameters));
-    const tokens = countTextTokens(`${str(fn.name) ?? ""}${args}`);
+    const call = clientCall(fn, n);
+    const tokens = countTextTokens(`${str(fn.tool.name) ?? ""}${call.text}`);
     truncated ||= tokens > cap - spent;
     spent += Math.min(cap - spent, tokens);
-    if (!truncated) {
-      output.push({
-        id: `fc_${n}`,
-        type: "function_call",
-        status: "completed",
-        arguments: args,
-        call_id: `call_${n}`,
-        name: fn.name,
-      });
-    }
+    if (!truncated) output.push(call.item);
   } else if (!truncated) {
     const tokens = Math.min(options.replyTokens, cap - spent);
     truncated = tokens < options.replyTokens;

@@ -107,6 +107,30 @@ describe("StreamRelay", () => {
     // "ab" and "cd" are one token each; "abcd" would be one.
     expect(relay.watch.countedUsage(0, 100).output).toBe(2);
   });
+
+  it("with n answers, the stream is whole only when every one has finished, or at the usage chunk or [DONE]", () => {
+    const finished = (index: number) => chunk({ choices: [{ index, delta: {}, finish_reason: "stop" }] });
+    const text = (index: number) => chunk({ choices: [{ index, delta: { content: "hi" } }] });
+    const whole = (parts: string[]) => {
+      const relay = new StreamRelay({ upstream: "openai", client: "openai", wantsUsage: true, choices: 3 });
+      for (const p of parts) relay.push(p);
+      relay.end();
+      return !relay.errored;
+    };
+    expect(whole([text(0), finished(0), text(1)])).toBe(false); // cut during the second answer
+    expect(whole([text(0), finished(0), finished(0), finished(1)])).toBe(false); // one answer twice is not two
+    expect(whole([finished(0), finished(2), finished(1)])).toBe(true);
+    expect(
+      whole([finished(0), chunk({ choices: [], usage: { prompt_tokens: 1, completion_tokens: 3 } })]),
+    ).toBe(true);
+    expect(whole([finished(0), "data: [DONE]\n\n"])).toBe(true);
+    // Usage on every chunk (continuous usage stats) says nothing about the end.
+    expect(
+      whole([
+        chunk({ choices: [{ index: 0, delta: {} }], usage: { prompt_tokens: 1, completion_tokens: 1 } }),
+      ]),
+    ).toBe(false);
+  });
 });
 
 describe("answerAsStream", () => {

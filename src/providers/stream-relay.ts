@@ -14,6 +14,8 @@ export interface StreamRelayOptions {
   redact?: (text: string) => string;
   /** The client's request: a translated Responses stream echoes its settings. */
   request?: Json;
+  /** How many answers the request asked for (`n`): the stream is whole only when each has ended. */
+  choices?: number;
 }
 
 const CUT_SHORT: ProviderError = {
@@ -66,7 +68,7 @@ export class StreamRelay {
   private failed = false;
 
   constructor(private readonly options: StreamRelayOptions) {
-    this.watch = watchStream(options.upstream);
+    this.watch = watchStream(options.upstream, options.choices);
     this.translator = streamFor(options.upstream, options.client, options.wantsUsage, options.request ?? {});
     this.stripUsage = options.client === "openai" && options.upstream === "openai" && !options.wantsUsage;
   }

@@ -72,9 +72,10 @@ function storedIds(response: Json): StoredIds {
   };
 }
 
-export function watchStream(format: WireFormat): StreamWatch {
+/** `choices`: how many answers the request asked for (`n`); an OpenAI-format stream is whole when each has finished. */
+export function watchStream(format: WireFormat, choices = 1): StreamWatch {
   if (format === "responses") return responsesWatch();
-  return format === "anthropic" ? anthropicWatch() : openaiWatch();
+  return format === "anthropic" ? anthropicWatch() : openaiWatch(choices);
 }
 
 export function providerError(value: unknown): ProviderError {
@@ -113,11 +114,23 @@ function read(e: SseEvent): Json | undefined {
   return isObject(parsed) ? parsed : undefined;
 }
 
-function openaiWatch(): StreamWatch {
+/**
+ * An OpenAI-format stream is whole at `[DONE]`, at the final usage chunk (no
+ * choices, sent after every answer ended), or once every one of the `choices`
+ * answers has its finish_reason: with `n > 1` the first answer's end is not
+ * the stream's, and a cut in a later one must not pass for a whole answer.
+ */
+function openaiWatch(choices: number): StreamWatch {
   let usage: UsageReading | undefined;
   const texts = new Texts();
   let error: ProviderError | undefined;
   let complete = false;
+  const finished = new Set<number>();
+  const finish = (index: unknown) => {
+    const i = typeof index === "number" ? index : 0;
+    if (Number.isSafeInteger(i) && i >= 0 && i < choices) finished.add(i);
+    if (finished.size >= choices) complete = true;
+  };
   return {
     event(e) {
       if (e.data === "[DONE]") {
@@ -130,7 +143,11 @@ function openaiWatch(): StreamWatch {
         return { kind: "error", error };
       }
       if (!data) return { kind: "other" };
-      if (isObject(data.usage)) usage = readOpenAIUsage(data.usage);
+      if (isObject(data.usage)) {
+        usage = readOpenAIUsage(data.usage);
+        // The final usage chunk; a provider that reports usage on every chunk sends choices with it.
+        if (arr(data.choices).length === 0) complete = true;
+      }
       for (const c of arr(data.choices)) {
         const choice = obj(c);
         const delta = obj(choice.delta);
@@ -141,7 +158,7 @@ function openaiWatch(): StreamWatch {
           const fn = obj(obj(t).function);
           texts.add(choice.index, (str(fn.name) ?? "") + (str(fn.arguments) ?? ""));
         }
-        if (typeof choice.finish_reason === "string") complete = true;
+        if (typeof choice.finish_reason === "string") finish(choice.index);
       }
       return { kind: "data", data };
     },

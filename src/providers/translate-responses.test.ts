@@ -89,6 +89,8 @@ describe("Responses → Anthropic requests", () => {
     [{ conversation: "conv_1" }, "conversation"],
     [{ prompt: { id: "pmpt_1" } }, "prompt"],
     [{ tools: [{ type: "code_interpreter", container: { type: "auto" } }] }, "tools"],
+    [{ tools: [{ type: "custom", name: "x" }] }, "tools"],
+    [{ tools: [{ type: "namespace", name: "crm", description: "", tools: [] }] }, "tools"],
     [{ text: { format: { type: "json_object" } } }, "text.format"],
     [{ input: [{ type: "item_reference", id: "msg_1" }] }, "input"],
     [{ input: [{ role: "user", content: [{ type: "input_image", file_id: "file_1" }] }] }, "input"],

@@ -27,6 +27,12 @@ export function untranslatable(body: Json): { param: string; message: string } |
     return onlyOpenAI("prompt", "`prompt` (a prompt template stored at OpenAI)");
   const builtin = builtinTools(body.tools);
   if (builtin.length > 0) return onlyOpenAI("tools", `the built-in tool \`${builtin[0]}\``);
+  // Client-run tools other than functions (custom, namespace, computer, shells) have no Anthropic form:
+  // dropped, the model could not call them and nobody would be told.
+  const other = arr(body.tools)
+    .map((t) => str(obj(t).type))
+    .find((type) => type !== "function");
+  if (other !== undefined) return onlyOpenAI("tools", `a \`${other}\` tool`);
   const format = str(obj(obj(body.text).format).type);
   if (format !== undefined && format !== "text")
     return onlyOpenAI("text.format", `structured output (\`text.format\` ${format})`);

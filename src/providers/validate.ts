@@ -1,6 +1,7 @@
 import { TokenpakError } from "../errors.js";
 import { isObject, type Json } from "./json.js";
 import { builtinTools } from "./tools.js";
+import { unseenFiles } from "./unseen-files.js";
 import type { Route } from "./wire.js";
 
 /**
@@ -21,6 +22,8 @@ export interface RequestShape {
   builtinTools: readonly string[];
   /** Responses API: `max_tool_calls`, the most built-in tool calls the answer may make. */
   maxToolCalls?: number | undefined;
+  /** Files the input refers to by id or URL: billed whole by the provider, unseen by the estimate. */
+  unseenFiles: number;
 }
 
 /**
@@ -41,6 +44,16 @@ export const MAX_JSON_DEPTH = 64;
 /** More messages or tools than this in one request are refused: the work per request stays bounded. */
 export const MAX_MESSAGES = 100_000;
 export const MAX_TOOLS = 1_024;
+/**
+ * The largest output cap accepted in any one field: far above any model's
+ * output limit, yet low enough that the worst case it reserves (times
+ * MAX_CHOICES, at any sane price) stays a safe integer of micro-cents.
+ */
+export const MAX_OUTPUT_TOKENS = 100_000_000;
+/** The most answers one request may ask for (`n`, `best_of`): OpenAI's own documented maximum. */
+export const MAX_CHOICES = 128;
+/** The most built-in tool calls one Responses request may allow (`max_tool_calls`): each is reserved at its price. */
+export const MAX_TOOL_CALLS = 10_000;
 
 /** The output-cap fields each route reads, in the order a provider prefers them. */
 export const OUTPUT_CAP_FIELDS: Readonly<Record<Route, readonly string[]>> = {
@@ -57,16 +70,26 @@ const MULTIPLIERS: Readonly<Record<Route, readonly string[]>> = {
   responses: [],
 };
 
-function invalid(param: string, message: string): TokenpakError {
+/** `param` null: the error is about the body as a whole, as OpenAI reports such errors. */
+function invalid(param: string | null, message: string): TokenpakError {
   return new TokenpakError("invalid_request", message, { param });
 }
 
-/** A positive integer field, if present; null reads as absent (clients send it for "the default"). */
-function positiveInteger(body: Json, field: string): number | undefined {
+/**
+ * A positive integer field of at most `max`, if present; null reads as absent
+ * (clients send it for "the default"). Unbounded, a cap would be reserved as
+ * sent, and past safe integers the ledger cannot count it.
+ */
+function positiveInteger(body: Json, field: string, max: number): number | undefined {
   const value = body[field];
   if (value === undefined || value === null) return undefined;
-  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 1) return value;
-  throw invalid(field, `\`${field}\` must be a positive integer, got ${JSON.stringify(value)?.slice(0, 40)}`);
+  const got = JSON.stringify(value)?.slice(0, 40);
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw invalid(field, `\`${field}\` must be a positive integer, got ${got}`);
+  }
+  if (value > max)
+    throw invalid(field, `\`${field}\` must be at most ${max.toLocaleString("en-US")}, got ${got}`);
+  return value;
 }
 
 /** Whether some object or array in `value` sits deeper than `limit`; iterative, so depth cannot overflow it. */
@@ -91,7 +114,7 @@ export function nestedDeeperThan(value: unknown, limit: number): boolean {
 /** Checks the request's pricing fields and reads them; throws `invalid_request` naming the field. */
 export function validateRequest(route: Route, body: Json): RequestShape {
   if (nestedDeeperThan(body, MAX_JSON_DEPTH)) {
-    throw invalid("", `request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    throw invalid(null, `request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
   }
   const model = body.model;
   if (model === undefined || model === null) throw invalid("model", "`model` is required");
@@ -115,17 +138,19 @@ export function validateRequest(route: Route, body: Json): RequestShape {
   }
   let maxOutputTokens: number | undefined;
   for (const field of OUTPUT_CAP_FIELDS[route]) {
-    const n = positiveInteger(body, field);
+    const n = positiveInteger(body, field, MAX_OUTPUT_TOKENS);
     if (n !== undefined) maxOutputTokens = Math.min(n, maxOutputTokens ?? n);
   }
   let choices = 1;
-  for (const field of MULTIPLIERS[route]) choices = Math.max(choices, positiveInteger(body, field) ?? 1);
+  for (const field of MULTIPLIERS[route])
+    choices = Math.max(choices, positiveInteger(body, field, MAX_CHOICES) ?? 1);
   const shape: RequestShape = {
     model,
     stream: stream === true && route !== "embeddings",
     maxOutputTokens,
     choices,
     builtinTools: [],
+    unseenFiles: unseenFiles(route, body),
   };
   if (route === "responses") {
     if (body.background === true) {
@@ -137,7 +162,7 @@ export function validateRequest(route: Route, body: Json): RequestShape {
     }
     shape.stored = storedInput(body);
     shape.builtinTools = builtinTools(body.tools);
-    shape.maxToolCalls = positiveInteger(body, "max_tool_calls");
+    shape.maxToolCalls = positiveInteger(body, "max_tool_calls", MAX_TOOL_CALLS);
   }
   return shape;
 }
@@ -155,12 +180,20 @@ function checkList(body: Json, field: string): void {
 /** The stored input a Responses request refers to; undefined when it sends all of its input. */
 function storedInput(body: Json): StoredInput | undefined {
   const previous = body.previous_response_id;
-  if (previous !== undefined && previous !== null && typeof previous !== "string") {
-    throw invalid("previous_response_id", "`previous_response_id` must be a string");
+  // An empty id names no response: read as one tokenpak has not seen, it would reserve a whole context window.
+  if (previous !== undefined && previous !== null && (typeof previous !== "string" || previous === "")) {
+    throw invalid(
+      "previous_response_id",
+      "`previous_response_id` must be a response id (a non-empty string)",
+    );
   }
   const conversation = body.conversation;
   const conversationId = isObject(conversation) ? conversation.id : conversation;
-  if (conversationId !== undefined && conversationId !== null && typeof conversationId !== "string") {
+  if (
+    conversationId !== undefined &&
+    conversationId !== null &&
+    (typeof conversationId !== "string" || conversationId === "")
+  ) {
     throw invalid("conversation", "`conversation` must be a conversation id or `{id}`");
   }
   const prompt = body.prompt !== undefined && body.prompt !== null;

@@ -21,7 +21,19 @@ export interface AdjustmentBatch {
   provider: string;
   source: string;
   adjustments: Adjustment[];
-  drift: { day: string; message: string }[];
+  drift: DriftDay[];
+}
+
+/** A day that drifted beyond the threshold in this run. */
+export interface DriftDay {
+  day: string;
+  message: string;
+  /**
+   * Provider − metered spend (µ¢): how far the ledger's own metering was off
+   * that day, whatever earlier runs corrected. A day alerts again when this
+   * changes sign or doubles. Absent from older clients: then it alerts once.
+   */
+  off_by?: number;
 }
 
 export interface BatchResult {
@@ -29,11 +41,14 @@ export interface BatchResult {
   /** µ¢ */
   cost: number;
   tokens: number;
-  /** Days whose drift raised an alert now (each (provider, day) alerts once). */
+  /** Days whose drift raised an alert now (once per (provider, day), unless its drift turns or doubles). */
   alerted: string[];
 }
 
-/** The ledger mark holding the (provider, day) drifts that alerted: { "openai|2026-03-24": "<when>" }. */
+/**
+ * The ledger mark holding the (provider, day) drifts that alerted:
+ * { "openai|2026-03-24": { at: "<when>", off_by: µ¢ } } (older marks: "<when>").
+ */
 export const DRIFT_MARK = "reconcile.drift_alerted";
 const KEEP_DAYS = 92;
 /** Corrections booked per event-loop turn (about 10 ms of work). */
@@ -82,21 +97,52 @@ export async function writeAdjustments(
   return { written: written.length, cost, tokens, alerted };
 }
 
+interface Alerted {
+  at: string;
+  off_by?: number;
+}
+
+function alertedOf(value: unknown): Alerted | undefined {
+  if (typeof value === "string") return { at: value };
+  if (value === null || typeof value !== "object") return undefined;
+  const { at, off_by } = value as Record<string, unknown>;
+  if (typeof at !== "string") return undefined;
+  return typeof off_by === "number" ? { at, off_by } : { at };
+}
+
+/**
+ * Whether a day that alerted before alerts again: only when its drift has
+ * turned the other way or at least doubled since — the same drift seen by
+ * the next hourly run is not news, a day going wrong again is.
+ */
+export function alertsAgain(before: Alerted, offBy: number | undefined): boolean {
+  if (before.off_by === undefined || offBy === undefined) return false;
+  if (Math.sign(offBy) !== Math.sign(before.off_by) && offBy !== 0) return true;
+  return Math.abs(offBy) >= 2 * Math.abs(before.off_by);
+}
+
 function raiseDrift(
   target: { ledger: Ledger; alerts: AlertMonitor },
   batch: AdjustmentBatch,
   now: number,
 ): string[] {
   const held = target.ledger.mark(DRIFT_MARK);
-  const fired: Record<string, string> = held !== null && typeof held === "object" ? { ...held } : {};
+  const fired: Record<string, Alerted> = {};
+  if (held !== null && typeof held === "object") {
+    for (const [key, value] of Object.entries(held)) {
+      const a = alertedOf(value);
+      if (a) fired[key] = a;
+    }
+  }
   const oldest = new Date(now - KEEP_DAYS * 86_400_000).toISOString().slice(0, 10);
   for (const key of Object.keys(fired)) if ((key.split("|")[1] ?? "") < oldest) delete fired[key];
   const alerted: string[] = [];
-  for (const { day, message } of batch.drift) {
+  for (const { day, message, off_by } of batch.drift) {
     const key = `${batch.provider}|${day}`;
-    if (fired[key] !== undefined) continue;
+    const before = fired[key];
+    if (before !== undefined && !alertsAgain(before, off_by)) continue;
     target.alerts.raise({ event: "reconcile_drift", message });
-    fired[key] = new Date(now).toISOString();
+    fired[key] = { at: new Date(now).toISOString(), ...(off_by !== undefined ? { off_by } : {}) };
     alerted.push(day);
   }
   // Into the outbox before the mark can reach a snapshot: a crash then repeats an alert, never loses one.

@@ -3,7 +3,7 @@ import type { JournalEntry } from "../ledger/journal.js";
 import { NO_USAGE } from "../pricing/usage.js";
 import { type Billing, type Diff, diffSpend, type Part } from "./diff.js";
 import { LedgerFigures } from "./ledger-figures.js";
-import { canonicalModel, lineItemModel } from "./models.js";
+import { billedModel, canonicalModel, lineItemModel } from "./models.js";
 
 const D1 = "2026-03-22";
 const D2 = "2026-03-23";
@@ -66,7 +66,7 @@ function run(
   return diffSpend({
     billing,
     days: DAYS,
-    provisional: options.provisional,
+    provisional: options.provisional !== undefined ? [options.provisional] : undefined,
     ledger: figures.days,
     billedName,
     thresholdPct: options.threshold ?? 5,
@@ -116,13 +116,23 @@ describe("diffSpend", () => {
       {
         day: D1,
         provisional: false,
+        metered_cost: 1050,
         ledger_cost: 1050,
         provider_cost: 1150,
         delta: 100,
         delta_pct: (100 / 1050) * 100,
         drift: false,
       },
-      { day: D2, provisional: false, ledger_cost: 0, provider_cost: 0, delta: 0, delta_pct: 0, drift: false },
+      {
+        day: D2,
+        provisional: false,
+        metered_cost: 0,
+        ledger_cost: 0,
+        provider_cost: 0,
+        delta: 0,
+        delta_pct: 0,
+        drift: false,
+      },
     ]);
   });
 
@@ -294,6 +304,96 @@ describe("diffSpend", () => {
       tokens_written: 0,
     });
   });
+
+  it("tokens of a day the usage report returned no bucket for are left alone, not zeroed", () => {
+    const costs = [{ day: D1, model: "gpt-4o", cost: 1000 }];
+    const tokens = [{ day: D1, model: "gpt-4o", tokens: 120 }];
+    const diff = run(spend, billing(costs, { tokens, tokenDays: [D2] }));
+    expect(diff.lines.find((x) => x.model === "gpt-4o")).toMatchObject({
+      provider_tokens: null,
+      tokens_written: 0,
+    });
+    const covered = run(spend, billing(costs, { tokens, tokenDays: [D1, D2] }));
+    expect(covered.lines.find((x) => x.model === "gpt-4o")?.tokens_written).toBe(20);
+  });
+
+  it("a provisional day keeps the correction it has: a later, lower figure writes nothing", () => {
+    // An earlier run raised +50 on metered 100 (provider 150); since, metered 200 and the provider says 180.
+    const earlier = [settle(D2, { user: "a" }, "gpt-4o", 100)];
+    const first = run(earlier, billing([{ day: D2, model: "gpt-4o", cost: 150 }]), { provisional: D2 });
+    expect(first.lines[0]?.written).toBe(50);
+    const later = [...earlier, ...journalled(first), settle(D2, { user: "a" }, "gpt-4o", 100)];
+    const now = run(later, billing([{ day: D2, model: "gpt-4o", cost: 180 }]), { provisional: D2 });
+    expect(now.lines[0]).toMatchObject({ ledger_cost: 250, delta: -70, written: 0, parts: [] });
+    // once final, the latest figure wins
+    const final = run(later, billing([{ day: D2, model: "gpt-4o", cost: 180 }]));
+    expect(final.lines[0]).toMatchObject({ written: -70 });
+  });
+
+  it("a provisional day lowers nobody's correction when the shares move, and the parts still sum", () => {
+    const morning = [settle(D2, { user: "a" }, "gpt-4o", 100)];
+    const first = run(morning, billing([{ day: D2, model: "gpt-4o", cost: 150 }]), { provisional: D2 });
+    expect(parts(first, D2, "gpt-4o").map((p) => [p.identity.user, p.cost])).toEqual([["a", 50]]);
+    // b spends as much as a; the day's correction rises to 60, of which a's share would be 30 (< 50)
+    const later = [...morning, ...journalled(first), settle(D2, { user: "b" }, "gpt-4o", 100)];
+    const b = billing([{ day: D2, model: "gpt-4o", cost: 260 }]);
+    const second = run(later, b, { provisional: D2 });
+    expect(parts(second, D2, "gpt-4o").map((p) => [p.identity.user, p.cost])).toEqual([["b", 10]]);
+    expect(second.lines[0]?.written).toBe(10);
+    // and a rerun on the same figures writes nothing
+    const again = run([...later, ...journalled(second)], b, { provisional: D2 });
+    expect(again.lines.flatMap((l) => l.parts)).toEqual([]);
+  });
+
+  it("a ledger model and a billed model that do not match by name are compared together, not zeroed", () => {
+    // The config says gpt-4-turbo-preview; the provider bills the snapshot it resolved to.
+    const turbo = [
+      settle(D1, { user: "alice" }, "gpt-4-turbo-preview", 600),
+      settle(D1, { user: "bob" }, "gpt-4-turbo-preview", 200),
+      settle(D1, { user: "carol" }, "mini", 50),
+    ];
+    const diff = run(
+      turbo,
+      billing([
+        { day: D1, ...billedModel("gpt-4-0125-preview"), cost: 1000 },
+        { day: D1, model: "gpt-4o-mini", cost: 50 },
+      ]),
+    );
+    expect(diff.lines.map((l) => [l.model, l.ledger_cost, l.provider_cost, l.written])).toEqual([
+      ["", 800, 1000, 200],
+      ["gpt-4o-mini", 50, 50, 0],
+    ]);
+    // alice and bob carry the difference in proportion; nobody is corrected to $0, nothing is the workspace's
+    expect(parts(diff, D1, "").map((p) => [p.identity.user, p.model, p.cost])).toEqual([
+      ["alice", "gpt-4-turbo-preview", 150],
+      ["bob", "gpt-4-turbo-preview", 50],
+    ]);
+    expect(diff.mismatches).toEqual([
+      {
+        day: D1,
+        ledger: ["gpt-4-turbo-preview"],
+        billed: ["gpt-4-preview"],
+        billed_as: ["gpt-4-0125-preview"],
+        compared: { "gpt-4-turbo-preview": "gpt-4-turbo-preview" },
+      },
+    ]);
+    // a model only in the ledger, with nothing unclaimed billed, is still corrected to what was billed
+    const alone = run(turbo, billing([{ day: D1, model: "gpt-4o-mini", cost: 50 }]));
+    expect(alone.mismatches).toEqual([]);
+    expect(alone.lines.find((l) => l.model === "gpt-4-turbo-preview")?.written).toBe(-800);
+  });
+
+  it("an OpenAI 4-digit snapshot matches its configured model: alice keeps her spend", () => {
+    const ledger = [settle(D1, { user: "alice" }, "gpt-3.5-turbo", 63_375)];
+    const diff = run(
+      ledger,
+      billing([{ day: D1, model: canonicalModel("gpt-3.5-turbo-0125"), cost: 63_375 }]),
+    );
+    expect(diff.lines.map((l) => [l.model, l.ledger_cost, l.provider_cost, l.written])).toEqual([
+      ["gpt-3.5-turbo", 63_375, 63_375, 0],
+    ]);
+    expect(diff.mismatches).toEqual([]);
+  });
 });
 
 describe("model names", () => {
@@ -303,6 +403,22 @@ describe("model names", () => {
     ["claude-3-5-sonnet-latest", "claude-3-5-sonnet"],
     ["gpt-4o", "gpt-4o"],
     ["o3-mini", "o3-mini"],
+    // OpenAI's older snapshots: month and day only
+    ["gpt-3.5-turbo-0125", "gpt-3.5-turbo"],
+    ["gpt-4-0613", "gpt-4"],
+    ["gpt-4-32k-0314", "gpt-4-32k"],
+    ["gpt-4o-mini-2024-07-18", "gpt-4o-mini"],
+    // a dated preview keeps "-preview": GPT-4 Turbo previews are not gpt-4
+    ["gpt-4-1106-preview", "gpt-4-preview"],
+    ["gpt-4-0125-preview", "gpt-4-preview"],
+    ["o1-preview-2024-09-12", "o1-preview"],
+    // other models stay apart
+    ["gpt-4-turbo", "gpt-4-turbo"],
+    ["gpt-4-turbo-2024-04-09", "gpt-4-turbo"],
+    ["gpt-4", "gpt-4"],
+    // four digits that are no month and day are part of the name
+    ["llama3-8b-8192", "llama3-8b-8192"],
+    ["mistral-large-2411", "mistral-large-2411"],
   ])("canonical %s → %s", (name, canonical) => expect(canonicalModel(name)).toBe(canonical));
 
   it.each([

@@ -34,8 +34,10 @@ export function summaryLine(s: RunSummary): string {
       ["delta", delta > 0 ? `+${formatUsd(delta)}` : formatUsd(delta)],
       ["adjustments", String(o.adjustments_written)],
     );
-    if (o.period.provisional) fields.push(["provisional", o.period.provisional]);
+    if (o.period.provisional.length > 0) fields.push(["provisional", o.period.provisional.join(",")]);
     if (o.drift_days.length > 0) fields.push(["drift", o.drift_days.join(",")]);
+    if (o.missing_days.length > 0) fields.push(["no_figures", o.missing_days.join(",")]);
+    if (o.warnings.length > 0) fields.push(["warnings", String(o.warnings.length)]);
     if (o.dry_run) fields.push(["dry_run", "true"]);
     if (o.via) fields.push(["via", o.via]);
   }

@@ -1,14 +1,27 @@
 import type { Config } from "../config/types.generated.js";
 
-const SNAPSHOT = /-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$/;
+/** A month and day as OpenAI's older snapshots write them ("0613"): only real dates, so "-8192" stays. */
+const MMDD = "(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\\d|3[01])";
+const SNAPSHOT = new RegExp(`-(?:\\d{4}-\\d{2}-\\d{2}|\\d{8}|${MMDD}|latest)$`);
+/** A dated preview ("gpt-4-1106-preview"): the date goes, "-preview" stays. */
+const DATED_PREVIEW = new RegExp(`-${MMDD}-preview$`);
 
 /**
  * A model name as both sides can agree on it: providers bill the dated
  * snapshot an alias resolved to ("gpt-4o" → "gpt-4o-2024-08-06",
- * "claude-sonnet-4-20250514"), so the date suffix (or "-latest") goes.
+ * "gpt-3.5-turbo" → "gpt-3.5-turbo-0125", "claude-sonnet-4-20250514"), so
+ * the date suffix (or "-latest") goes. Only the date: "gpt-4-turbo" and
+ * "gpt-4-1106-preview" (→ "gpt-4-preview") stay apart from "gpt-4", as they
+ * are other models at other prices.
  */
 export function canonicalModel(name: string): string {
-  return name.trim().replace(SNAPSHOT, "");
+  return name.trim().replace(SNAPSHOT, "").replace(DATED_PREVIEW, "-preview");
+}
+
+/** A billed model's canonical name, and the provider's own spelling when it differs (for messages). */
+export function billedModel(name: string): { model: string; billed_as?: string } {
+  const model = canonicalModel(name);
+  return model === name ? { model } : { model, billed_as: name };
 }
 
 /** Token kinds OpenAI appends to a cost line item: "gpt-4o-2024-08-06, cached input". */

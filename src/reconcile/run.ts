@@ -1,21 +1,34 @@
-import { mkdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { Config, ResolvedProvider } from "../config/types.generated.js";
 import { TokenpakError } from "../errors.js";
-import { acquireLock } from "../ledger/lock.js";
+import { acquireLock, LOCK_FILE, lockHolder } from "../ledger/lock.js";
 import { formatUsd, type Micros } from "../money/money.js";
 import { DEFAULT_BASE_URL } from "../providers/wire.js";
 import type { AdjustmentBatch, BatchResult } from "./apply.js";
-import { type Billing, type DayResult, diffSpend, type Line } from "./diff.js";
+import { type Billing, type DayResult, diffSpend, type Line, type Mismatch } from "./diff.js";
 import { readLedgerFigures } from "./ledger-figures.js";
 import { billedNames } from "./models.js";
-import { correctionMoment, type Period, reconcilePeriod, utcDay } from "./period.js";
+import { correctionMoment, DEFAULT_SETTLE_HOURS, type Period, reconcilePeriod, utcDay } from "./period.js";
 import { anthropicBilling } from "./sources/anthropic.js";
 import { csvBilling } from "./sources/csv.js";
 import { openaiBilling } from "./sources/openai.js";
 import type { Filter, SourceRequest } from "./sources/source.js";
 
-export const RECONCILE_LOCK = "reconcile.lock";
+/**
+ * One run per provider at a time: `<data-dir>/reconcile-<provider>.lock`. Runs
+ * for different providers touch different lines of the ledger and may run
+ * side by side (an hourly cron line each, at the same minute).
+ */
+export function reconcileLockFile(provider: string): string {
+  const plain = /^[A-Za-z0-9_.-]{1,64}$/.test(provider);
+  const name = plain ? provider : createHash("sha256").update(provider).digest("hex").slice(0, 16);
+  return `reconcile-${name}.lock`;
+}
+const RECONCILE_LOCK_NAME = /^reconcile-[A-Za-z0-9_.-]+\.lock$/;
+/** Without a daemon, how long a run waits for another provider's run to let go of the ledger. */
+const LEDGER_WAIT_MS = 120_000;
 export const DEFAULT_THRESHOLD_PCT = 5;
 
 export interface ReconcileOptions {
@@ -43,7 +56,8 @@ export interface LedgerWriter {
 export interface ReconcileResult {
   provider: string;
   source: string;
-  period: { since: string; until: string; provisional: string | null };
+  /** provisional: the days not final yet (today, days that ended less than settle_hours ago). */
+  period: { since: string; until: string; provisional: string[] };
   filter: Filter | null;
   threshold_pct: number;
   dry_run: boolean;
@@ -57,6 +71,8 @@ export interface ReconcileResult {
   /** Days whose drift alerted in this run (each (provider, day) alerts once). */
   alerted: string[];
   adjustments_written: number;
+  /** Days of the period the provider returned no figures for: not compared, left as they were. */
+  missing_days: string[];
   warnings: string[];
 }
 
@@ -104,18 +120,59 @@ function sourceRequest(name: string, provider: ResolvedProvider, period: Period)
 }
 
 /** With a CSV and no --since/--until, the period is the file's days up to the last complete one. */
-function csvPeriod(billing: Billing, options: ReconcileOptions, now: number): Period {
+function csvPeriod(billing: Billing, options: ReconcileOptions, now: number, settleHours: number): Period {
   const first = billing.days[0];
   const last = billing.days.at(-1);
   if (options.since !== undefined || options.until !== undefined || !first || !last) {
-    return reconcilePeriod({ ...options, now });
+    return reconcilePeriod({ ...options, settleHours, now });
   }
   const latest = options.includeToday ? utcDay(now) : utcDay(now - DAY_MS);
   return reconcilePeriod({
     since: first,
     until: last < latest ? last : latest,
     includeToday: options.includeToday,
+    settleHours,
     now,
+  });
+}
+
+/** Consecutive days as ranges: "2026-03-01 … 2026-03-03, 2026-03-07". */
+function dayList(days: readonly string[]): string {
+  const ranges: string[][] = [];
+  for (const d of days) {
+    const run = ranges.at(-1);
+    const prev = run?.at(-1);
+    if (run && prev && Date.parse(`${d}T00:00:00Z`) - Date.parse(`${prev}T00:00:00Z`) === DAY_MS) run.push(d);
+    else ranges.push([d]);
+  }
+  return ranges.map((r) => (r.length > 2 ? `${r[0]} … ${r.at(-1)}` : r.join(", "))).join(", ");
+}
+
+/** The days of the period the provider returned no figures for: compared with nothing, so left as they are. */
+function uncovered(billing: Billing, period: Period): string[] {
+  const covered = new Set(billing.days);
+  return period.days.filter((d) => !covered.has(d));
+}
+
+/** One warning per name mismatch, over all the days it occurred on. */
+function mismatchWarnings(provider: string, mismatches: readonly Mismatch[]): string[] {
+  const byNames = new Map<string, { m: Mismatch; days: string[] }>();
+  for (const m of mismatches) {
+    const key = JSON.stringify([m.ledger, m.billed]);
+    const held = byNames.get(key);
+    if (held) held.days.push(m.day);
+    else byNames.set(key, { m, days: [m.day] });
+  }
+  return [...byNames.values()].map(({ m, days }) => {
+    const ours = m.ledger
+      .map((name) => (m.compared[name] === name ? name : `${name} (compared as ${m.compared[name]})`))
+      .join(", ");
+    const theirs = m.billed_as.join(", ");
+    const one = m.ledger.length === 1 && m.billed_as.length === 1;
+    const fix = one
+      ? `models.${m.ledger[0]}.upstream_model: ${m.billed_as[0]}`
+      : "models.<name>.upstream_model to the snapshot billed";
+    return `${provider} billed ${theirs} on ${dayList(days)}, which matches no model in the ledger, while the ledger's ${ours} matches nothing billed: compared as one whole-day line instead of correcting ${m.ledger.length === 1 ? "it" : "them"} to $0. If they are the same model, pin it with ${fix} (what the proxy sends upstream)`;
   });
 }
 
@@ -147,6 +204,7 @@ function batchOf(
   drift: DayResult[],
   threshold: number,
   now: number,
+  timeZone: string,
 ) {
   const batch: AdjustmentBatch = {
     provider,
@@ -157,7 +215,7 @@ function batchOf(
         ...(p.model !== "" ? { model: p.model } : {}),
         cost: p.cost,
         tokens: p.tokens,
-        at: new Date(correctionMoment(l.day, now)).toISOString(),
+        at: new Date(correctionMoment(l.day, now, timeZone)).toISOString(),
         reconcile: {
           day: l.day,
           model: l.model,
@@ -167,22 +225,26 @@ function batchOf(
         },
       })),
     ),
-    drift: drift.map((d) => ({ day: d.day, message: driftMessage(provider, d, threshold) })),
+    drift: drift.map((d) => ({
+      day: d.day,
+      message: driftMessage(provider, d, threshold),
+      off_by: d.provider_cost - d.metered_cost,
+    })),
   };
   return batch;
 }
 
-function takeReconcileLock(dataDir: string): () => void {
+function takeReconcileLock(dataDir: string, provider: string): () => void {
   mkdirSync(dataDir, { recursive: true });
   try {
-    const lock = acquireLock(dataDir, process.pid, RECONCILE_LOCK);
+    const lock = acquireLock(dataDir, process.pid, reconcileLockFile(provider));
     return () => lock.release();
   } catch (error) {
     if (error instanceof TokenpakError && error.code === "ledger_locked") {
       const pid = error.details.pid;
       throw new TokenpakError(
         "reconcile_running",
-        `another reconcile-spend is running on ${dataDir}${pid !== undefined ? ` (pid ${String(pid)})` : ""}; runs never overlap, try again when it is done`,
+        `another reconcile-spend --provider ${provider} is running on ${dataDir}${pid !== undefined ? ` (pid ${String(pid)})` : ""}; runs for one provider never overlap, try again when it is done`,
         { dir: dataDir, ...(pid !== undefined ? { pid } : {}) },
       );
     }
@@ -194,8 +256,9 @@ function takeReconcileLock(dataDir: string): () => void {
  * One reconciliation: the provider's figures for the period (admin API or
  * CSV), compared per UTC day and model with the ledger, and — unless a dry
  * run — the corrections written by whoever owns the ledger. The whole run
- * holds <data-dir>/reconcile.lock, so two runs never interleave and the
- * later run's figures win. Anything failing before the write writes nothing.
+ * holds <data-dir>/reconcile-<provider>.lock, so two runs for one provider
+ * never interleave and the later run's figures win. Anything failing before
+ * the write writes nothing.
  */
 export async function reconcileSpend(
   options: ReconcileOptions,
@@ -211,7 +274,10 @@ export async function reconcileSpend(
 
   // A CSV is read and checked whole before anything else: a bad row stops the run with nothing done.
   const fromCsv = options.fromFile !== undefined ? await readCsv(options.fromFile) : undefined;
-  const period = fromCsv ? csvPeriod(fromCsv, options, now) : reconcilePeriod({ ...options, now });
+  const settleHours = provider.reconcile?.settle_hours ?? DEFAULT_SETTLE_HOURS;
+  const period = fromCsv
+    ? csvPeriod(fromCsv, options, now, settleHours)
+    : reconcilePeriod({ ...options, settleHours, now });
   const source: Source = fromCsv
     ? { csv: fromCsv }
     : { api: sourceRequest(name, provider, period), type: provider.type };
@@ -223,7 +289,7 @@ export async function reconcileSpend(
     );
   }
 
-  const release = dryRun ? () => {} : takeReconcileLock(dataDir);
+  const release = dryRun ? () => {} : takeReconcileLock(dataDir, name);
   let writer: LedgerWriter | undefined;
   try {
     let billing: Billing;
@@ -236,10 +302,13 @@ export async function reconcileSpend(
         warnings.push(`${kept.ignored} CSV row(s) outside ${period.since} … ${period.until} ignored`);
       billing = kept.billing;
     }
+    const missing = uncovered(billing, period);
+    if (missing.length > 0)
+      warnings.push(`${billing.source} returned no figures for ${dayList(missing)} (UTC); left unchanged`);
 
     // The ledger's owner first, then its figures: without a daemon, opening the ledger replays the
     // journal and charges what a crash left in flight, and that spend must be in the comparison.
-    if (!dryRun) writer = await openWriter();
+    if (!dryRun) writer = await patiently(openWriter, dataDir);
     const ledger = readLedgerFigures(dataDir, name, period);
     const diff = diffSpend({
       billing,
@@ -249,10 +318,11 @@ export async function reconcileSpend(
       billedName: billedNames(config, name),
       thresholdPct: threshold,
     });
+    warnings.push(...mismatchWarnings(name, diff.mismatches));
     const drift = diff.days.filter((d) => d.drift);
     let result: BatchResult = { written: 0, cost: 0, tokens: 0, alerted: [] };
     if (writer) {
-      const batch = batchOf(name, billing, diff.lines, drift, threshold, now);
+      const batch = batchOf(name, billing, diff.lines, drift, threshold, now, config.budget.timezone);
       if (batch.adjustments.length > 0 || batch.drift.length > 0) result = await writer.write(batch);
     }
     const sum = (field: "ledger_cost" | "provider_cost" | "delta" | "written") =>
@@ -260,7 +330,7 @@ export async function reconcileSpend(
     return {
       provider: name,
       source: billing.source,
-      period: { since: period.since, until: period.until, provisional: period.provisional ?? null },
+      period: { since: period.since, until: period.until, provisional: period.provisional },
       filter: request ? filterOf(request.filter) : null,
       threshold_pct: threshold,
       dry_run: dryRun,
@@ -277,11 +347,44 @@ export async function reconcileSpend(
       drift_days: drift.map((d) => d.day),
       alerted: result.alerted,
       adjustments_written: result.written,
+      missing_days: missing,
       warnings,
     };
   } finally {
     await writer?.close();
     release();
+  }
+}
+
+/** Whether the ledger is held by another provider's reconcile-spend (which lets go within seconds). */
+function heldByReconcile(dataDir: string): boolean {
+  const holder = lockHolder(dataDir, LOCK_FILE);
+  if (holder === undefined) return false;
+  let names: string[];
+  try {
+    names = readdirSync(dataDir);
+  } catch {
+    return false;
+  }
+  return names.some((n) => RECONCILE_LOCK_NAME.test(n) && lockHolder(dataDir, n) === holder);
+}
+
+/**
+ * The ledger's writer; without a daemon, another provider's run may hold the
+ * ledger lock for its own write (a few seconds): wait for it rather than fail.
+ * Anything else holding the lock (a proxy starting, `ledger compact`) fails
+ * at once, as before.
+ */
+async function patiently(openWriter: () => Promise<LedgerWriter>, dataDir: string): Promise<LedgerWriter> {
+  const until = Date.now() + LEDGER_WAIT_MS;
+  for (;;) {
+    try {
+      return await openWriter();
+    } catch (error) {
+      const locked = error instanceof TokenpakError && error.code === "ledger_locked";
+      if (!locked || Date.now() >= until || !heldByReconcile(dataDir)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 + Math.floor(Math.random() * 100)));
+    }
   }
 }
 

@@ -130,7 +130,11 @@ export const adjustmentsOp: AdminOp<AdjustmentBatch, BatchResult> = {
           type: "object",
           additionalProperties: false,
           required: ["day", "message"],
-          properties: { day: DAY, message: { type: "string", minLength: 1, maxLength: 2000 } },
+          properties: {
+            day: DAY,
+            message: { type: "string", minLength: 1, maxLength: 2000 },
+            off_by: MICROS,
+          },
         },
       },
     },

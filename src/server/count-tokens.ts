@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { isTokenpakError, TokenpakError } from "../errors.js";
+import { TokenpakError } from "../errors.js";
 import { validateRequest } from "../providers/validate.js";
 import { estimateInput } from "../tokenize/estimate.js";
-import { errorResponse, internalError } from "./errors.js";
+import { failureResponse } from "./errors.js";
 import type { ExchangeDeps } from "./exchange.js";
 import { anthropicHeaders, providerRedactor } from "./forward.js";
 import { modelConfig, providerOf, readBody } from "./intake.js";
@@ -54,7 +54,6 @@ export async function countTokens(deps: ExchangeDeps, request: Request): Promise
       headers: { "content-type": "application/json", ...ids, "x-tokenpak-token-count": "estimated" },
     });
   } catch (error) {
-    if (isTokenpakError(error)) return errorResponse(error, "anthropic", ids);
-    return internalError(error, requestId, "anthropic", deps.warn);
+    return failureResponse(error, requestId, "anthropic", deps.warn);
   }
 }

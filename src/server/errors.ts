@@ -1,4 +1,4 @@
-import { type ErrorCode, TokenpakError } from "../errors.js";
+import { type ErrorCode, isTokenpakError, TokenpakError } from "../errors.js";
 import type { WireFormat } from "../providers/wire.js";
 
 /** The one place error codes become HTTP statuses. */
@@ -100,4 +100,22 @@ export function internalError(
     { request_id: requestId },
   );
   return errorResponse(refusal, format, { "x-tokenpak-request-id": requestId });
+}
+
+/**
+ * Any failure of a client's request, answered: a refusal meant for the client
+ * (a bad field, a budget, the provider's failure) as itself; anything of ours
+ * — not a TokenpakError, or one whose code maps to 500 (`internal`, a ledger
+ * or disk fault) — through internalError, so its message stays in the log.
+ */
+export function failureResponse(
+  error: unknown,
+  requestId: string,
+  format: WireFormat,
+  log: (message: string) => void,
+): Response {
+  if (isTokenpakError(error) && HTTP_STATUS[error.code] !== 500) {
+    return errorResponse(error, format, { "x-tokenpak-request-id": requestId });
+  }
+  return internalError(error, requestId, format, log);
 }

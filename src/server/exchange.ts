@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Identity } from "../budget/policy.js";
 import type { Config } from "../config/types.generated.js";
-import { isTokenpakError, TokenpakError } from "../errors.js";
+import { TokenpakError } from "../errors.js";
 import type { Ledger, Reserved } from "../ledger/ledger.js";
 import { microsToCents } from "../money/money.js";
 import type { PriceSource } from "../pricing/book.js";
@@ -11,7 +11,7 @@ import type { StoredIds } from "../providers/stream-watch.js";
 import type { UpstreamResponse, Upstreams } from "../providers/upstream.js";
 import { type Route, routeFormat } from "../providers/wire.js";
 import { abortOnDisconnect, trailersFor } from "./disconnect.js";
-import { errorResponse, internalError } from "./errors.js";
+import { errorResponse, failureResponse } from "./errors.js";
 import { forward, plan } from "./forward.js";
 import { Hold, type ToolAllowance } from "./hold.js";
 import type { Authenticator } from "./identity.js";
@@ -91,9 +91,7 @@ export async function exchange(deps: ExchangeDeps, route: Route, request: Reques
       }
     }
   } catch (error) {
-    response = isTokenpakError(error)
-      ? errorResponse(error, clientFormat, { "x-tokenpak-request-id": requestId })
-      : internalError(error, requestId, clientFormat, deps.warn);
+    response = failureResponse(error, requestId, clientFormat, deps.warn);
   }
   if (deps.metrics) observe(deps.metrics, route, response.status, call, outcome, hold, startedAt);
   return response;
@@ -130,8 +128,17 @@ async function serve(deps: ExchangeDeps, call: Intake, hold: Hold, request: Requ
     remember: (ids) => remember(deps, hold, ids),
   };
   if (abort && upstream.status < 400 && upstream.contentType.includes("text/event-stream")) {
+    // Handed over only once the stream exists: if building it throws, the provider is stopped
+    // and the exchange's `finally` ends the hold.
+    let streamed: Response;
+    try {
+      streamed = relayStream(ctx, upstream, abort, trailersFor(request));
+    } catch (error) {
+      abort.abort();
+      throw error;
+    }
     hold.delegate();
-    return relayStream(ctx, upstream, abort, trailersFor(request));
+    return streamed;
   }
   return relayJson(ctx, upstream);
 }
@@ -152,14 +159,19 @@ function allowance(deps: ExchangeDeps, call: Intake, decision: Reserved): ToolAl
   };
 }
 
-/** A refusal of a turn whose stored context tokenpak could not see says so, and how to avoid it. */
+/** A refusal of a request whose stored input (or files) tokenpak could not see says so, and how to avoid it. */
 function storedHint(error: TokenpakError, call: Intake): TokenpakError {
   if (call.stored?.known !== false) return error;
-  return new TokenpakError(
-    error.code,
-    `${error.message} The request continues a response, conversation or prompt stored at the provider that tokenpak has not seen, so its input is reserved at the model's context window (${call.stored.tokens.toLocaleString("en-US")} tokens); send the conversation in \`input\`, or set models.${call.model.name}.context_window.`,
-    { ...error.details, stored_input_tokens: call.stored.tokens },
-  );
+  const window = `so its input is reserved at the model's context window (${call.stored.tokens.toLocaleString("en-US")} tokens)`;
+  const why =
+    call.stored.files > 0
+      ? `The request refers to ${call.stored.files === 1 ? "a file" : `${call.stored.files} files`} by id or URL, whose content the provider bills as input and tokenpak cannot see, ${window}; send the file inline (base64), or set models.${call.model.name}.context_window.`
+      : `The request continues a response, conversation or prompt stored at the provider that tokenpak has not seen, ${window}; send the conversation in \`input\`, or set models.${call.model.name}.context_window.`;
+  return new TokenpakError(error.code, `${error.message} ${why}`, {
+    ...error.details,
+    stored_input_tokens: call.stored.tokens,
+    ...(call.stored.files > 0 ? { unseen_files: call.stored.files } : {}),
+  });
 }
 
 /**

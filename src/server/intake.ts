@@ -6,9 +6,10 @@ import { ownValue } from "../own.js";
 import { DEFAULT_MAX_TOOL_CALLS, dearestCall, toolPrices } from "../pricing/tool-prices.js";
 import { isObject, type Json, parseJson } from "../providers/json.js";
 import { untranslatable } from "../providers/translate-responses.js";
+import { requestFor } from "../providers/translation.js";
 import { type RequestShape, validateRequest } from "../providers/validate.js";
 import { formatOf, type ProviderType, type Route, type WireFormat } from "../providers/wire.js";
-import { estimateInput, type TokenizerFamily } from "../tokenize/estimate.js";
+import { type BodyKind, estimateInput, type TokenizerFamily } from "../tokenize/estimate.js";
 import type { ExchangeDeps } from "./exchange.js";
 
 /** When neither the config nor the client bounds a model's output, the reservation assumes this much. */
@@ -29,11 +30,16 @@ export interface ToolUse {
   inject: boolean;
 }
 
-/** Input the provider bills from its own store (Responses API): how much was reserved for it. */
+/** Input the provider bills that the request does not carry: how much was reserved for it. */
 export interface StoredReservation {
   tokens: number;
-  /** False when tokenpak has not seen the conversation (or a stored prompt): the context window is reserved. */
+  /**
+   * False when tokenpak has not seen the conversation, a stored prompt or a
+   * file given by id or URL: the context window is reserved.
+   */
   known: boolean;
+  /** Files the input refers to by id or URL (their content is what tokenpak could not see). */
+  files: number;
 }
 
 /** A request read, checked and priced — everything decided before anything is reserved. */
@@ -82,6 +88,11 @@ export async function readBody(request: Request, limit: number): Promise<Json> {
   const text =
     declared === null && request.body ? await readChunked(request.body, limit) : await request.text();
   const body = parseJson(text);
+  // parseJson gives undefined only for text that does not parse: say which of the two is wrong.
+  if (body === undefined) {
+    const why = text.trim() === "" ? "request body is empty" : "request body is not valid JSON";
+    throw new TokenpakError("invalid_request", `${why}; send a JSON object`);
+  }
   if (!isObject(body)) throw new TokenpakError("invalid_request", "request body must be a JSON object");
   return body;
 }
@@ -164,36 +175,77 @@ function toolUse(shape: RequestShape): ToolUse | undefined {
 }
 
 /**
- * The input a Responses turn is billed from the provider's store: the
- * remembered context of the response (or conversation) it continues and of
- * the items it references, or — when tokenpak has not seen one of them, or the
- * request uses a stored prompt — the whole context window, the most input the
- * provider can bill.
+ * The input a request is billed that it does not carry: for a Responses turn,
+ * the remembered context of the response (or conversation) it continues and
+ * of the items it references; and — when tokenpak has not seen one of them,
+ * the request uses a stored prompt, or its input refers to a file by id or URL
+ * (any route) — the whole context window, the most input the provider can bill.
  */
 function storedInput(deps: ExchangeDeps, shape: RequestShape, window: number): StoredReservation | undefined {
   const stored = shape.stored;
-  if (!stored) return undefined;
+  const files = shape.unseenFiles;
+  if (!stored && files === 0) return undefined;
+  if (files > 0 || stored?.prompt) return { tokens: window, known: false, files };
   let tokens = 0;
-  let known = !stored.prompt;
-  for (const id of [stored.previousResponseId, stored.conversationId]) {
+  let known = true;
+  for (const id of [stored?.previousResponseId, stored?.conversationId]) {
     if (id === undefined) continue;
     const n = deps.memory.get(id);
     if (n === undefined) known = false;
     else tokens = Math.max(tokens, n);
   }
   // A referenced item is at most its response's output (items of one response counted each: errs high).
-  for (const id of stored.items) {
+  for (const id of stored?.items ?? []) {
     const n = deps.memory.get(id);
     if (n === undefined) known = false;
     else tokens += n;
   }
-  return known ? { tokens: Math.min(tokens, window), known } : { tokens: window, known };
+  return { tokens: known ? Math.min(tokens, window) : window, known, files };
 }
 
 /** The largest context window of the models that may serve the request. */
 function contextWindow(models: readonly (ResolvedModel | undefined)[]): number {
   let most = 0;
   for (const m of models) if (m) most = Math.max(most, m.context_window ?? DEFAULT_CONTEXT_WINDOW);
+  return most;
+}
+
+/** The route whose body a wire format's requests have, to count a translated body as the provider gets it. */
+const BODY_OF: Readonly<Record<WireFormat, BodyKind>> = {
+  openai: "chat",
+  anthropic: "messages",
+  responses: "responses",
+};
+
+/**
+ * The input tokens the request sends, as its provider counts them: the body
+ * in the provider's format (each format frames messages differently: a
+ * Messages body with a system prompt counts fewer tokens than the chat body it
+ * becomes), with the margin of that provider's tokenizer; the most over the
+ * models that may serve it. A request that needs no translation is counted once.
+ */
+async function freshInput(
+  deps: ExchangeDeps,
+  route: Route,
+  clientFormat: WireFormat,
+  body: Json,
+  models: readonly (ResolvedModel | undefined)[],
+): Promise<number> {
+  let most = 0;
+  const counted = new Set<string>();
+  for (const model of models) {
+    if (!model) continue;
+    const type = providerOf(deps, model).type;
+    const family: TokenizerFamily = type === "anthropic" ? "other" : "openai";
+    const format = route === "embeddings" ? clientFormat : formatOf(type, clientFormat);
+    if (counted.has(`${format} ${family}`)) continue;
+    counted.add(`${format} ${family}`);
+    const sent = format === clientFormat ? body : requestFor(clientFormat, format, body);
+    most = Math.max(
+      most,
+      await estimateInput(format === clientFormat ? route : BODY_OF[format], sent, family),
+    );
+  }
   return most;
 }
 
@@ -220,11 +272,13 @@ export async function intake(
   const cannot = unservable(deps, configured, call);
   if (cannot) throw new TokenpakError("invalid_request", cannot.message, { param: cannot.param });
   const identity = deps.auth.identify(request.headers, body, clientFormat);
-  const family: TokenizerFamily = providerOf(deps, configured).type === "anthropic" ? "other" : "openai";
   const tools = toolUse(shape);
   const model = choice(deps, route, shape.model, shape.maxOutputTokens, tools);
   const fallback = fallbackFor(deps, route, call, tools);
-  const fresh = await estimateInput(route, body, family);
+  const fresh = await freshInput(deps, route, clientFormat, body, [
+    configured,
+    fallback && modelConfig(deps, fallback.name),
+  ]);
   const window = contextWindow([configured, fallback && modelConfig(deps, fallback.name)]);
   const stored = storedInput(deps, shape, window);
   // Stored context and the new input together: never more than the provider can bill in one turn.

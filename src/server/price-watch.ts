@@ -41,7 +41,8 @@ export function watchPrices(options: {
   const { config, ledger, alerts, clock } = options;
   let hours = config.pricing.stale_after_hours;
   const book = new PriceBook({ config, dataDir: options.dataDir, warn: options.warn });
-  const staleModels = (status: PricingStatus) => (status.stale ? book.tablePriced() : []);
+  // The models whose own provider's prices are stale: not every table-priced one.
+  const staleModels = (status: PricingStatus) => (status.stale ? book.stalePriced(clock()) : []);
 
   const check = () => {
     const status = book.status(clock());

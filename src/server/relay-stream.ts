@@ -33,6 +33,7 @@ export function relayStream(
     wantsUsage: obj(call.body.stream_options).include_usage === true,
     redact: plan.redact,
     request: call.body,
+    choices: call.shape.choices,
   });
   const decoder = new TextDecoder();
   const iterator = upstream.body[Symbol.asyncIterator]();

@@ -1,6 +1,11 @@
 import { countTokens } from "gpt-tokenizer";
 import { describe, expect, it } from "vitest";
-import { estimateChatInput, estimateEmbeddingsInput, estimateMessagesInput } from "./estimate.js";
+import {
+  estimateChatInput,
+  estimateEmbeddingsInput,
+  estimateMessagesInput,
+  estimateResponsesInput,
+} from "./estimate.js";
 
 describe("input estimates", () => {
   const text = "Write 100 words of code about budgets.";
@@ -41,6 +46,44 @@ describe("input estimates", () => {
     expect(estimateChatInput({ messages: [], tools }, "openai")).toBe(
       3 + countTokens(JSON.stringify(tools[0])),
     );
+  });
+
+  it("a file sent inline is a token per byte of the file, in every route's format (its base64 text tokenizes at less)", () => {
+    const bytes = 30_000;
+    const data = Buffer.alloc(bytes, 0x9c).toString("base64");
+    expect(countTokens(data)).toBeLessThan(bytes);
+    const responses = estimateResponsesInput(
+      {
+        input: [
+          {
+            role: "user",
+            content: [
+              { type: "input_file", filename: "a.pdf", file_data: `data:application/pdf;base64,${data}` },
+            ],
+          },
+        ],
+      },
+      "openai",
+    );
+    const chat = estimateChatInput(
+      {
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "file", file: { filename: "a.pdf", file_data: `data:application/pdf;base64,${data}` } },
+            ],
+          },
+        ],
+      },
+      "openai",
+    );
+    const document = { type: "document", source: { type: "base64", media_type: "application/pdf", data } };
+    const messages = estimateMessagesInput({ messages: [{ role: "user", content: [document] }] }, "openai");
+    const overhead = 3 + 4 + 4;
+    expect(responses).toBe(overhead + bytes + countTokens("a.pdf"));
+    expect(chat).toBe(overhead + bytes + countTokens("a.pdf"));
+    expect(messages).toBe(overhead + bytes);
   });
 
   it("counts the Anthropic system prompt, and adds a 25% margin for other tokenizers", () => {

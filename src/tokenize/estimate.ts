@@ -50,6 +50,36 @@ const OTHER_MARGIN = 1.25;
 const IMAGE_TOKENS = 1600;
 
 /**
+ * A file sent inline (base64: a PDF, a text file) is billed as what the
+ * provider extracts from it — a PDF's text and an image of each page — not as
+ * its base64 text. One token per byte of the file: more than ordinary PDFs and
+ * text files cost (base64 text itself tokenizes at ~0.91 per byte), and no
+ * slow tokenizing of megabytes of base64.
+ */
+const TOKENS_PER_FILE_BYTE = 1;
+
+type Part = Record<string, unknown>;
+
+const member = (value: unknown, key: string): unknown =>
+  typeof value === "object" && value !== null ? (value as Part)[key] : undefined;
+
+/** The base64 data of an inline file part, in any route's format; undefined for other parts. */
+function inlineFileData(p: Part): string | undefined {
+  // Responses `input_file`, chat/completions `file`, Anthropic `document` with a base64 source.
+  let data: unknown;
+  if (p.type === "input_file") data = p.file_data;
+  else if (p.type === "file") data = member(p.file, "file_data");
+  else if (p.type === "document" && member(p.source, "type") === "base64") data = member(p.source, "data");
+  return typeof data === "string" ? data : undefined;
+}
+
+/** The size in bytes of base64 data (a `data:…;base64,` prefix aside), without decoding it. */
+function decodedBytes(data: string): number {
+  const comma = data.startsWith("data:") ? data.indexOf(",") + 1 : 0;
+  return Math.ceil(((data.length - comma) * 3) / 4);
+}
+
+/**
  * What a body's input is made of: the texts to tokenize, and the tokens of
  * structure around them (per-message overhead, images). Collecting first and
  * counting after lets a large body be counted a slice at a time.
@@ -73,8 +103,12 @@ class Tally {
       this.text(part);
       return;
     }
-    const p = part as Record<string, unknown>;
-    if (typeof p.text === "string") this.text(p.text);
+    const p = part as Part;
+    const inline = inlineFileData(p);
+    if (inline !== undefined) {
+      this.fixed += PER_MESSAGE + Math.ceil(decodedBytes(inline) * TOKENS_PER_FILE_BYTE);
+      this.text(p.filename ?? member(p.file, "filename") ?? p.title);
+    } else if (typeof p.text === "string") this.text(p.text);
     else if (p.type === "image_url" || p.type === "image" || p.type === "input_image")
       this.fixed += IMAGE_TOKENS;
     else if (p.type === "tool_result") {

@@ -240,6 +240,17 @@ export function createFakeAdmin(options: AdminOptions): AdminRoutes {
     }
     const workspaces = list(q, "workspace_ids");
     const keys = list(q, "api_key_ids");
+    // Ids only: the default workspace has none, so "default" (or anything else) is refused.
+    const badWorkspace = workspaces?.find((id) => !/^wrkspc_[A-Za-z0-9_]+$/.test(id));
+    if (badWorkspace !== undefined) {
+      return json(res, 400, {
+        type: "error",
+        error: {
+          type: "invalid_request_error",
+          message: `workspace_ids: invalid workspace id '${badWorkspace}'`,
+        },
+      });
+    }
     const buckets = daysBetween(start, end).map((t) => {
       const d = day(t);
       const rows = fake.spend.filter(

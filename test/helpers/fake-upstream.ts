@@ -16,6 +16,11 @@ export interface SeenRequest {
    * stream cut short, the text it got out before the cut.
    */
   generated?: { input: number; output: number };
+  /**
+   * The status it answered with; undefined while it has not (a hang). A
+   * provider bills a request it answered with an error status for nothing.
+   */
+  status?: number;
 }
 
 /** What the fake does with the next request: answer normally, fail, hang, or cut the connection mid-answer. */
@@ -227,6 +232,7 @@ export async function startFakeUpstream(
       return;
     }
     if (behaviour.kind === "status") {
+      seen.status = behaviour.status;
       res
         .writeHead(behaviour.status, { "content-type": behaviour.contentType ?? "application/json" })
         .end(behaviour.text ?? JSON.stringify(behaviour.body));
@@ -258,12 +264,10 @@ export async function startFakeUpstream(
     const reported = trueUsage?.completion_tokens ?? trueUsage?.output_tokens;
     const fullOutput =
       typeof reported === "number" ? reported : countTextTokens(all.map((p) => p.text).join(""));
-    sse && usages.length < 2 && route === "chat" && !trueUsage
-      ? countTextTokens(all.map((p) => p.text).join(""))
-      : reported;
     // Output counts once it is written out: a JSON answer whole, a stream event by event.
     seen.generated = { input, output: 0 };
 
+    seen.status = mock.status;
     res.writeHead(mock.status, {
       "content-type": mock.contentType,
       "x-request-id": `fake-${fake.requests.length}`,

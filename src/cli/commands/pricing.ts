@@ -3,6 +3,7 @@ import { TokenpakError } from "../../errors.js";
 import type { ModelPricing } from "../../pricing/resolve.js";
 import type { PricesView, RatesView } from "../../pricing/view.js";
 import { type CliContext, type GlobalOptions, line, paint, type SetExitCode } from "../context.js";
+import { exitCodesLine } from "../exit-codes.js";
 import { loadCommandConfig } from "../load.js";
 import { columns } from "../table.js";
 
@@ -18,7 +19,9 @@ export function registerPricing(program: Command, ctx: CliContext, setExitCode: 
         "priced apart from output) and long-context tiers (a request whose input is above the threshold is priced\n" +
         "at the tier, all of it). FROM says where each price comes from: the synced table (the source\n" +
         "entry matched, the source and when it was fetched), the config (estimated_*, or pin_price),\n" +
-        "or pricing.unknown_model. --json prints {table, models: [{model, prices, origin, error?}]}.",
+        "or pricing.unknown_model. --json (global) prints {table: {from, path, revision, updated_at, sources,\n" +
+        "stale, unreadable?}, models: [{model, prices, origin, error?, note?}]}.\n" +
+        exitCodesLine([0, 1, 2, 3], { 1: "invalid input (the config, or MODEL is not configured)" }),
     )
     .action(async (model: string | undefined, _flags: unknown, command: Command) => {
       setExitCode(await pricingShowCommand(ctx, command.optsWithGlobals<GlobalOptions>(), model));
@@ -52,11 +55,10 @@ export async function pricingShowCommand(
   options: GlobalOptions,
   model: string | undefined,
 ): Promise<number> {
-  const { loadTable, storePath } = await import("../../pricing/store.js");
+  const { tableInForce, storePath } = await import("../../pricing/store.js");
   const { resolvePricing } = await import("../../pricing/resolve.js");
-  const { isStale } = await import("../../pricing/book.js");
-  const { oldestSource } = await import("../../pricing/table.js");
-  const { originText, pricesView, pricingJson } = await import("../../pricing/view.js");
+  const { tableStatus } = await import("../../pricing/book.js");
+  const { originText, pricesView, pricingJson, unreadableText } = await import("../../pricing/view.js");
   const { config, dataDir } = await loadCommandConfig(ctx, options);
   const configured = Object.keys(config.models ?? {});
   if (model !== undefined && !configured.includes(model)) {
@@ -65,13 +67,12 @@ export async function pricingShowCommand(
       `model ${model} is not configured${configured.length > 0 ? ` (configured: ${configured.join(", ")})` : ""}`,
     );
   }
-  const { table, from } = loadTable(dataDir);
+  // The table and the staleness exactly as the proxy has them.
+  const { unreadable, ...loaded } = tableInForce(dataDir);
+  const { table, from } = loaded;
   const all = resolvePricing(config, table);
   const shown = [...all.values()].filter((p) => model === undefined || p.model === model);
-  const oldest = oldestSource(table);
-  // As the proxy judges it: a table no configured model is priced from is never stale.
-  const used = [...all.values()].some((p) => "origin" in p && p.origin.kind === "table");
-  const stale = used && isStale(oldest?.fetched_at ?? null, Date.now(), config.pricing.stale_after_hours);
+  const { stale } = tableStatus(loaded, all.values(), Date.now(), config.pricing.stale_after_hours);
   const tableInfo = {
     from,
     path: from === "store" ? storePath(dataDir) : null,
@@ -79,6 +80,7 @@ export async function pricingShowCommand(
     updated_at: table.updated_at,
     sources: table.sources,
     stale,
+    ...(unreadable !== undefined ? { unreadable } : {}),
   };
 
   if (options.json) {
@@ -89,8 +91,11 @@ export async function pricingShowCommand(
   const where =
     from === "store"
       ? `synced table ${tableInfo.path} (revision ${table.revision})`
-      : "bundled snapshot (nothing synced yet)";
+      : unreadable !== undefined
+        ? "bundled snapshot (the synced table cannot be read)"
+        : "bundled snapshot (nothing synced yet)";
   line(ctx.stdout, `Prices in cents per 1k tokens. Table: ${where}`);
+  if (unreadable !== undefined) line(ctx.stderr, `${c.yellow("!")} ${unreadableText(unreadable)}`);
   for (const [provider, info] of Object.entries(table.sources)) {
     if (info)
       line(ctx.stdout, c.dim(`  ${provider}: ${info.source} (${info.format}), fetched ${info.fetched_at}`));

@@ -4,7 +4,7 @@ import { formatUsd } from "../../money/money.js";
 import type { ReconcileResult } from "../../reconcile/run.js";
 import { type CliContext, type GlobalOptions, line, paint, type SetExitCode } from "../context.js";
 import { EXIT_DRIFT, EXIT_OK, exitCodeFor } from "../exit-codes.js";
-import { loadCommandConfig } from "../load.js";
+import { dataDirDespiteConfig, loadCommandConfig } from "../load.js";
 
 interface ReconcileFlags {
   provider: string;
@@ -24,7 +24,10 @@ export function registerReconcileSpend(program: Command, ctx: CliContext, setExi
     .requiredOption("--provider <name>", "the provider to reconcile, as named under providers:")
     .option("--since <date>", "first UTC day (YYYY-MM-DD); default: 3 complete days before --until")
     .option("--until <date>", "last UTC day; default yesterday (UTC)")
-    .option("--include-today", "add today, provisionally: it is only ever corrected upwards until complete")
+    .option(
+      "--include-today",
+      "add today, provisionally: like a day that ended less than reconcile.settle_hours ago, only ever raised",
+    )
     .option("--from-file <file>", "read the costs from a CSV (date,model,cost_usd) instead of the admin API")
     .option("--dry-run", "compare and show, write nothing")
     .option("--quiet", "print nothing unless a day drifted or the run failed")
@@ -37,8 +40,11 @@ export function registerReconcileSpend(program: Command, ctx: CliContext, setExi
         "it corrects. Rerunning writes only what changed since. With the proxy running, the\n" +
         "corrections go through its control socket (<data-dir>/tokenpak.sock); without, this command\n" +
         "takes the ledger lock and writes them itself. Each run appends a line to <data-dir>/reconcile.log.\n" +
+        "A day is final settle_hours (providers.<name>.reconcile, default 6) after it ends; until then it\n" +
+        "is provisional: only ever raised, never drift.\n" +
         "\nExit codes: 0 every day within --threshold-pct, 12 some day drifted beyond it (corrected unless\n" +
-        "--dry-run; a reconcile_drift alert fires once per provider and day), 1 bad config, arguments,\n" +
+        "--dry-run; a reconcile_drift alert fires once per provider and day, again if its drift turns\n" +
+        "or doubles), 1 bad config, arguments,\n" +
         "CSV or an admin key the provider refused, 4 another reconcile-spend running or the ledger\n" +
         "locked, 7 the provider's admin API failed (error, timeout, bad page). See docs/reconcile.md.",
     )
@@ -66,12 +72,11 @@ export async function reconcileSpendCommand(
   const { appendRunLog } = await import("../../reconcile/log.js");
   const { openAdminSession } = await import("../../server/control-client.js");
   const { adjustmentsOp } = await import("../../server/admin.js");
-  const { config, dataDir } = await loadCommandConfig(ctx, options);
   const started = Date.now();
   // The run's record must not hide what happened to the run itself (a data directory gone read-only).
-  const record = (summary: Parameters<typeof appendRunLog>[1]) => {
+  const record = (dir: string, summary: Parameters<typeof appendRunLog>[1]) => {
     try {
-      appendRunLog(dataDir, summary);
+      appendRunLog(dir, summary);
     } catch (error) {
       line(
         ctx.stderr,
@@ -79,6 +84,25 @@ export async function reconcileSpendCommand(
       );
     }
   };
+  const failed = (dir: string, error: unknown) => {
+    const code = isTokenpakError(error) ? error.code : "internal";
+    const message = error instanceof Error ? error.message : String(error);
+    record(dir, {
+      at: started,
+      provider: options.provider,
+      outcome: { code, message },
+      exitCode: exitCodeFor(code),
+    });
+  };
+  let loaded: Awaited<ReturnType<typeof loadCommandConfig>>;
+  try {
+    loaded = await loadCommandConfig(ctx, options);
+  } catch (error) {
+    // An unset ${OPENAI_ADMIN_KEY} in cron's environment is the likeliest failure of all: it is recorded too.
+    failed(await dataDirDespiteConfig(ctx, options), error);
+    throw error;
+  }
+  const { config, dataDir } = loaded;
   let result: ReconcileResult;
   try {
     result = await reconcileSpend(
@@ -109,18 +133,11 @@ export async function reconcileSpendCommand(
       },
     );
   } catch (error) {
-    const code = isTokenpakError(error) ? error.code : "internal";
-    const message = error instanceof Error ? error.message : String(error);
-    record({
-      at: started,
-      provider: options.provider,
-      outcome: { code, message },
-      exitCode: exitCodeFor(code),
-    });
+    failed(dataDir, error);
     throw error;
   }
   const exitCode = result.drift_days.length > 0 ? EXIT_DRIFT : EXIT_OK;
-  record({ at: started, provider: options.provider, outcome: result, exitCode });
+  record(dataDir, { at: started, provider: options.provider, outcome: result, exitCode });
   if (options.json) {
     line(ctx.stdout, JSON.stringify({ ...result, exit_code: exitCode }, null, 2));
     return exitCode;

@@ -7,7 +7,7 @@ import type { FormatOption } from "../../pricing/parse.js";
 import type { SyncResult } from "../../pricing/sync.js";
 import { PRICE_PROVIDERS, type PriceProvider } from "../../pricing/table.js";
 import { type CliContext, type GlobalOptions, line, paint, type SetExitCode } from "../context.js";
-import { exitCodeFor } from "../exit-codes.js";
+import { exitCodeFor, exitCodesLine } from "../exit-codes.js";
 import { loadCommandConfig } from "../load.js";
 import { columns } from "../table.js";
 
@@ -47,9 +47,12 @@ export function registerSyncPricing(program: Command, ctx: CliContext, setExitCo
         "timeout, a document that is truncated, in the wrong format, or would drop a configured model's\n" +
         "price leaves the table as it was; so does a $0 price or a >10× change for a paid model, unless\n" +
         "--allow-zero / --force. A running proxy picks the new table up by itself.\n" +
-        "Exit codes: 0 updated (or unchanged; also --dry-run), 1 bad config or arguments, 3 I/O error,\n" +
-        "4 another sync holds the lock, 9 the source could not be fetched, 10 it is not a valid price\n" +
-        "document, 11 a safety rule refused the new prices. --json prints the same as data.",
+        "--json (global) prints the same as data: {written, dry_run, path, revision, before, sources,\n" +
+        "entries, models: [{model, changed, change_pct, before, after}], warnings, refusals, notes, error?}.\n" +
+        exitCodesLine([0, 1, 2, 3, 4, 9, 10, 11], {
+          0: "updated (or unchanged; also --dry-run)",
+          4: "another sync holds the lock",
+        }),
     )
     .action(async (_flags: SyncFlags, command: Command) => {
       setExitCode(await syncPricingCommand(ctx, command.optsWithGlobals<GlobalOptions & SyncFlags>()));
@@ -132,8 +135,9 @@ export async function syncPricingCommand(
   const { file, config, dataDir } = await loadCommandConfig(ctx, options);
   const providers = options.provider === "all" ? [...PRICE_PROVIDERS] : [options.provider];
   // A path typed on the command line is relative to where it was typed; pricing.sources' to the config file.
+  // A URL of any scheme is left as typed: the fetch names an unsupported one.
   const source =
-    options.source === undefined || /^(https?|file):/i.test(options.source)
+    options.source === undefined || /^[a-z][a-z0-9+.-]+:/i.test(options.source)
       ? options.source
       : resolve(ctx.cwd, options.source);
   const result = await syncPricing({

@@ -11,7 +11,6 @@ import type { ConfigSummary, LimitsSummary } from "../../config/summary.js";
 import type { Config } from "../../config/types.generated.js";
 import { formatCents } from "../../money/money.js";
 import type { ModelPricing } from "../../pricing/resolve.js";
-import type { LoadedTable } from "../../pricing/store.js";
 import { type CliContext, type GlobalOptions, line, paint, type SetExitCode } from "../context.js";
 
 export function registerValidateConfig(program: Command, ctx: CliContext, setExitCode: SetExitCode): void {
@@ -94,8 +93,9 @@ async function priceCheck(
   result: CheckResult,
   dataDir: string,
 ): Promise<Map<string, ModelPricing> | undefined> {
-  const { loadTable } = await import("../../pricing/store.js");
+  const { tableInForce } = await import("../../pricing/store.js");
   const { resolvePricing } = await import("../../pricing/resolve.js");
+  const { unreadableText } = await import("../../pricing/view.js");
   const config = result.config as Config;
   const warn = (path: PathSegment[], message: string, hint: string) =>
     result.warnings.push({
@@ -105,16 +105,9 @@ async function priceCheck(
       message,
       hint,
     });
-  let table: LoadedTable["table"] | undefined;
-  try {
-    table = loadTable(dataDir).table;
-  } catch (error) {
-    warn(
-      ["pricing"],
-      `the price table cannot be used: ${(error as Error).message}`,
-      "run tokenpak sync-pricing",
-    );
-  }
+  // The table the proxy would price from: an unreadable store means the bundled snapshot, not no prices.
+  const { table, unreadable } = tableInForce(dataDir);
+  if (unreadable !== undefined) warn(["pricing"], unreadableText(unreadable), "run tokenpak sync-pricing");
   const pricing = resolvePricing(config, table);
   for (const p of pricing.values()) {
     if (p.note !== undefined) warn(["models", p.model], `${p.model}: ${p.note}`, "or set pin_price: true");

@@ -1,10 +1,9 @@
 import { TokenpakError } from "../../errors.js";
-import { decimalToMicros } from "../../money/decimal.js";
 import { type Json, num, obj, str } from "../../providers/json.js";
 import type { BilledCost, BilledTokens, Billing } from "../diff.js";
-import { canonicalModel } from "../models.js";
+import { billedModel, canonicalModel } from "../models.js";
 import { utcDay } from "../period.js";
-import { type Buckets, forEachResult, requireUsd } from "./pages.js";
+import { type Buckets, billedAmount, forEachResult, requireUsd } from "./pages.js";
 import type { SourceRequest } from "./source.js";
 
 /** Daily buckets per page: at most 31. */
@@ -51,20 +50,21 @@ export async function anthropicBilling(req: SourceRequest): Promise<Billing> {
   };
   const costs: BilledCost[] = [];
   const costsQuery = { ...common, group_by: ["workspace_id", "description"] };
-  await forEachResult(
+  const costDays = await forEachResult(
     { ...get, path: "/v1/organizations/cost_report", query: costsQuery },
     buckets,
-    (day, result) => {
+    (at, result) => {
       requireUsd(provider, str(result.currency) ?? "USD");
       const amount = str(result.amount);
       if (amount === undefined) {
-        throw new TokenpakError("provider_error", `${provider}: a cost result on ${day} has no amount`);
+        throw new TokenpakError("provider_error", `${provider}: a cost result in ${at.where} has no amount`);
       }
       // model is null for costs that are not tokens (web search, code execution): the whole day's.
+      const name = str(result.model) ?? "";
       costs.push({
-        day,
-        model: canonicalModel(str(result.model) ?? ""),
-        cost: decimalToMicros(amount, "cents"),
+        day: at.day,
+        ...billedModel(name),
+        cost: billedAmount(provider, at, "amount", amount, "cents"),
       });
     },
   );
@@ -76,10 +76,10 @@ export async function anthropicBilling(req: SourceRequest): Promise<Billing> {
     workspace_ids: workspaces?.includes(DEFAULT_WORKSPACE) ? undefined : workspaces,
     api_key_ids: filter.api_key_ids,
   };
-  await forEachResult(
+  const tokenDays = await forEachResult(
     { ...get, path: "/v1/organizations/usage_report/messages", query: usageQuery },
     buckets,
-    (day, result) => {
+    (at, result) => {
       const created = obj(result.cache_creation);
       const n =
         (num(result.uncached_input_tokens) ?? 0) +
@@ -87,8 +87,15 @@ export async function anthropicBilling(req: SourceRequest): Promise<Billing> {
         (num(created.ephemeral_5m_input_tokens) ?? 0) +
         (num(created.ephemeral_1h_input_tokens) ?? 0) +
         (num(result.output_tokens) ?? 0);
-      tokens.push({ day, model: canonicalModel(str(result.model) ?? ""), tokens: n });
+      tokens.push({ day: at.day, model: canonicalModel(str(result.model) ?? ""), tokens: n });
     },
   );
-  return { source: `${provider}:cost_report`, days: req.period.days, costs, tokens };
+  // Only the days the report has a bucket for: there, a model without results was billed nothing.
+  return {
+    source: `${provider}:cost_report`,
+    days: req.period.days.filter((d) => costDays.has(d)),
+    costs,
+    tokens,
+    tokenDays: req.period.days.filter((d) => tokenDays.has(d)),
+  };
 }

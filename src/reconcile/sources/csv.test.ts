@@ -13,9 +13,14 @@ describe("csvBilling", () => {
       source: "csv:march.csv",
       days: ["2026-03-01", "2026-03-02"],
       costs: [
-        { day: "2026-03-01", model: "gpt-4o", cost: 150_000_000 },
+        { day: "2026-03-01", model: "gpt-4o", billed_as: "gpt-4o-2024-08-06", cost: 150_000_000 },
         { day: "2026-03-01", model: "", cost: 25_000_000 },
-        { day: "2026-03-02", model: "claude-sonnet-4", cost: -10_000_000 },
+        {
+          day: "2026-03-02",
+          model: "claude-sonnet-4",
+          billed_as: "claude-sonnet-4-20250514",
+          cost: -10_000_000,
+        },
       ],
     });
   });

@@ -3,7 +3,7 @@ import { CsvError, parse } from "csv-parse/sync";
 import { TokenpakError } from "../../errors.js";
 import { decimalToMicros } from "../../money/decimal.js";
 import type { BilledCost, Billing } from "../diff.js";
-import { canonicalModel } from "../models.js";
+import { billedModel } from "../models.js";
 import { dayStart } from "../period.js";
 
 /** The columns a cost CSV must have (any order, any case; other columns are ignored). */
@@ -70,7 +70,7 @@ export function csvBilling(text: string, file: string): Billing {
       );
     }
     days.add(date);
-    costs.push({ day: date, model: canonicalModel(record.model ?? ""), cost });
+    costs.push({ day: date, ...billedModel(record.model ?? ""), cost });
   }
   return { source: `csv:${name}`, days: [...days].sort(), costs };
 }

@@ -1,10 +1,9 @@
 import { TokenpakError } from "../../errors.js";
-import { decimalToMicros } from "../../money/decimal.js";
 import { type Json, num, obj, str } from "../../providers/json.js";
 import type { BilledCost, BilledTokens, Billing } from "../diff.js";
-import { canonicalModel, lineItemModel } from "../models.js";
+import { billedModel, canonicalModel, lineItemModel } from "../models.js";
 import { utcDay } from "../period.js";
-import { type Buckets, forEachResult, requireUsd } from "./pages.js";
+import { type Buckets, billedAmount, forEachResult, requireUsd } from "./pages.js";
 import type { SourceRequest } from "./source.js";
 
 /** Buckets per page: costs allow up to 180, usage up to 31 daily buckets. */
@@ -51,28 +50,45 @@ export async function openaiBilling(req: SourceRequest): Promise<Billing> {
   };
   const costs: BilledCost[] = [];
   const costsQuery = { ...common, group_by: ["line_item", "project_id"], limit: COSTS_LIMIT };
-  await forEachResult({ ...get, path: "/organization/costs", query: costsQuery }, buckets, (day, result) => {
-    const amount = obj(result.amount);
-    requireUsd(provider, str(amount.currency) ?? "usd");
-    const value = amount.value;
-    if (typeof value !== "number" && typeof value !== "string") {
-      throw new TokenpakError("provider_error", `${provider}: a cost result on ${day} has no amount.value`);
-    }
-    const item = str(result.line_item);
-    const model = item ? canonicalModel(lineItemModel(item)) : "";
-    costs.push({ day, model, cost: decimalToMicros(value, "usd") });
-  });
-  const tokens: BilledTokens[] = [];
-  const usageQuery = { ...common, group_by: ["model", "project_id"], limit: USAGE_LIMIT };
-  await forEachResult(
-    { ...get, path: "/organization/usage/completions", query: usageQuery },
+  const costDays = await forEachResult(
+    { ...get, path: "/organization/costs", query: costsQuery },
     buckets,
-    (day, result) => {
-      // input_tokens includes the cached ones.
-      const n = (num(result.input_tokens) ?? 0) + (num(result.output_tokens) ?? 0);
-      tokens.push({ day, model: canonicalModel(str(result.model) ?? ""), tokens: n });
+    (at, result) => {
+      const amount = obj(result.amount);
+      requireUsd(provider, str(amount.currency) ?? "usd");
+      const value = amount.value;
+      if (typeof value !== "number" && typeof value !== "string") {
+        throw new TokenpakError(
+          "provider_error",
+          `${provider}: a cost result in ${at.where} has no amount.value`,
+        );
+      }
+      const item = str(result.line_item);
+      const name = item ? lineItemModel(item) : "";
+      costs.push({
+        day: at.day,
+        ...billedModel(name),
+        cost: billedAmount(provider, at, "amount.value", value, "usd"),
+      });
     },
   );
-  // The report covers the whole period: a day without results was billed nothing.
-  return { source: `${provider}:costs`, days: req.period.days, costs, tokens };
+  const tokens: BilledTokens[] = [];
+  const usageQuery = { ...common, group_by: ["model", "project_id"], limit: USAGE_LIMIT };
+  const tokenDays = await forEachResult(
+    { ...get, path: "/organization/usage/completions", query: usageQuery },
+    buckets,
+    (at, result) => {
+      // input_tokens includes the cached ones.
+      const n = (num(result.input_tokens) ?? 0) + (num(result.output_tokens) ?? 0);
+      tokens.push({ day: at.day, model: canonicalModel(str(result.model) ?? ""), tokens: n });
+    },
+  );
+  // Only the days the report has a bucket for: there, a model without results was billed nothing.
+  return {
+    source: `${provider}:costs`,
+    days: req.period.days.filter((d) => costDays.has(d)),
+    costs,
+    tokens,
+    tokenDays: req.period.days.filter((d) => tokenDays.has(d)),
+  };
 }

@@ -1,5 +1,6 @@
 import { Agent, request } from "undici";
 import { TokenpakError } from "../../errors.js";
+import { type DecimalUnit, decimalToMicros } from "../../money/decimal.js";
 import { arr, isObject, type Json, obj, str } from "../../providers/json.js";
 import { upstreamError } from "../../providers/upstream.js";
 
@@ -51,7 +52,10 @@ function providerMessage(text: string): string {
  * (401/403) is `provider_rejected`, anything else the provider does wrong
  * `provider_error`, no answer in time `upstream_timeout`.
  */
-export async function getAllPages(get: PagedGet, onPage: (page: Json) => void): Promise<number> {
+export async function getAllPages(
+  get: PagedGet,
+  onPage: (page: Json, n: number, what: string) => void,
+): Promise<number> {
   const agent = new Agent({ headersTimeout: get.timeoutMs, bodyTimeout: get.timeoutMs });
   const base = get.baseUrl.replace(/\/$/, "");
   const what = `GET ${new URL(base + get.path).pathname}`;
@@ -112,7 +116,7 @@ export async function getAllPages(get: PagedGet, onPage: (page: Json) => void): 
           },
         );
       }
-      onPage(page);
+      onPage(page, n, what);
       if (page.has_more !== true) return n;
       const next = str(page.next_page);
       if (!next || seen.has(next)) {
@@ -144,19 +148,61 @@ export interface Buckets {
   wanted(result: Json): boolean;
 }
 
-/** Every wanted result of every daily bucket in the period, over all the report's pages. */
+/** Where a result came from, for a message about it: "the bucket of 2026-03-22 on page 2 of GET /v1/…". */
+export interface ResultAt {
+  day: string;
+  where: string;
+}
+
+/**
+ * Every wanted result of every daily bucket in the period, over all the
+ * report's pages; returns the days the report had a bucket for. A day without
+ * a bucket is a day the provider said nothing about, not a day it billed
+ * nothing for; a bucket without a results list is a broken answer.
+ */
 export async function forEachResult(
   get: PagedGet,
   buckets: Buckets,
-  onResult: (day: string, result: Json) => void,
-): Promise<void> {
-  await getAllPages(get, (page) => {
+  onResult: (at: ResultAt, result: Json) => void,
+): Promise<Set<string>> {
+  const covered = new Set<string>();
+  await getAllPages(get, (page, n, what) => {
     for (const bucket of arr(page.data).map(obj)) {
       const day = buckets.day(bucket);
       if (!buckets.days.has(day)) continue;
-      for (const result of arr(bucket.results).map(obj)) if (buckets.wanted(result)) onResult(day, result);
+      const where = `the bucket of ${day} on page ${n} of ${what}`;
+      if (!Array.isArray(bucket.results)) {
+        throw new TokenpakError(
+          "provider_error",
+          `${get.provider}: ${where} has no results list; nothing was compared or written`,
+          { provider: get.provider },
+        );
+      }
+      covered.add(day);
+      for (const result of bucket.results.map(obj))
+        if (buckets.wanted(result)) onResult({ day, where }, result);
     }
   });
+  return covered;
+}
+
+/** A provider's decimal amount as µ¢; an amount that is not one is the provider's error, not ours. */
+export function billedAmount(
+  provider: string,
+  at: ResultAt,
+  field: string,
+  value: string | number,
+  unit: DecimalUnit,
+): number {
+  try {
+    return decimalToMicros(value, unit);
+  } catch {
+    throw new TokenpakError(
+      "provider_error",
+      `${provider}: ${field} ${JSON.stringify(value)} in ${at.where} is not a decimal amount (or is out of range); nothing was compared or written`,
+      { provider },
+    );
+  }
 }
 
 /** Money in USD only: a bill in another currency cannot be compared with a ledger in dollars. */
