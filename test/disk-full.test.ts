@@ -227,3 +227,78 @@ describe("the disk fills up mid-load", () => {
     },
   );
 });
+
+/** A streamed answer read to its end; `fill` runs once the first bytes are in. */
+async function streamed(
+  url: string,
+  route: StreamRoute,
+  fill: () => void,
+): Promise<{ id: string; text: string }> {
+  const path = { chat: "chat/completions", messages: "messages", responses: "responses" }[route];
+  const body =
+    route === "responses"
+      ? { model: "m", stream: true, max_output_tokens: 50, input: "hi" }
+      : { model: "m", stream: true, max_tokens: 50, messages: [{ role: "user", content: "hi" }] };
+  const res = await fetch(`${url}/v1/${path}`, {
+    method: "POST",
+    headers: { authorization: "Bearer streamer", "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBe(200);
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  for (let next = await reader.read(); !next.done; next = await reader.read()) {
+    if (text === "") fill();
+    text += decoder.decode(next.value, { stream: true });
+  }
+  return { id: res.headers.get("x-tokenpak-request-id") ?? "", text };
+}
+
+type StreamRoute = "chat" | "messages" | "responses";
+/** What would tell each route's client that the answer is whole. */
+const WHOLE: Record<StreamRoute, string> = {
+  chat: "[DONE]",
+  messages: "message_stop",
+  responses: "response.completed",
+};
+
+describe("a stream that ends while the journal cannot be written", () => {
+  it.each(["chat", "messages", "responses"] as const)(
+    "%s: the client gets an error event in its format, not cost_cents=0; the spend is journalled once the disk is back",
+    async (route) => {
+      const fs = faultyFs();
+      const dataDir = mkdtempSync(join(tmpdir(), "tokenpak-diskfull-stream-"));
+      const proxy = await startProxy({
+        config: config(),
+        dataDir,
+        port: 0,
+        warn: () => {},
+        ledger: { journalIo: fs.io, journalRetryMs: 20 },
+      });
+      // The reservation is in the journal before the request goes upstream; the disk fills mid-answer.
+      fake.next.push({ kind: "drip", ms: 20 });
+      const { id, text } = await streamed(proxy.url, route, () => {
+        fs.room = 0;
+      });
+      expect(fs.failures).toBeGreaterThan(0);
+      expect(text).toContain("cannot write its journal");
+      expect(text).toMatch(route === "chat" ? /"code":"store_unavailable"/ : /event: error/);
+      expect(text).not.toContain("cost_cents=");
+      expect(text).not.toContain(WHOLE[route]);
+
+      fs.room = Number.POSITIVE_INFINITY;
+      await until(() => proxy.ledger.writable, "the journal to take writes again");
+      await proxy.close();
+      // Charged once, at what the provider reported, in a journal of whole lines.
+      const settles = settleEntries(dataDir).filter((e) => e.request_id === id);
+      expect(settles).toHaveLength(1);
+      expect(settles[0]?.status).toBe("ok");
+      expect(settles[0]?.cost).toBeGreaterThan(0);
+      expect(settles[0]?.usage.output).toBe(30);
+      for (const file of journalFiles(join(dataDir, "journal")))
+        expect(readFileSync(file, "utf8").endsWith("\n"), file).toBe(true);
+    },
+    30_000,
+  );
+});

@@ -57,6 +57,9 @@ describe("exit codes", () => {
       const r = await runCli(["proxy", "--config", "examples/demo.yaml", "--data-dir", dir, "--port", "0"]);
       expect(r.code, r.stderr).toBe(3);
       expect(r.stderr).toMatch(/^tokenpak: cannot (lock|write|create) .*(EROFS|EACCES)/m);
+      // The lock file the user knows, not the private file the failing call was making.
+      expect(r.stderr).toContain(join(dir, "tokenpak.lock"));
+      expect(r.stderr).not.toMatch(/tokenpak\.lock\.\d+\.[0-9a-f-]+\.tmp/);
       expect(r.stderr).not.toContain("internal error");
       expect(r.stderr).not.toMatch(/^\s+at /m);
     });

@@ -57,11 +57,17 @@ function describe(error: unknown): string {
   return e.code ? `${e.code}: ${e.message.replace(/^\w+: /, "")}` : String(error);
 }
 
-/** The error every append waiting on a failed write gets: a 503 for the request behind it. */
-export function storeUnavailable(cause: Error): TokenpakError {
+/**
+ * The error every append waiting on a failed write gets: a 503 for the
+ * request behind it; at a start (`starting`), the reason it refuses to.
+ */
+export function storeUnavailable(cause: Error, starting = false): TokenpakError {
+  const then = starting
+    ? "it cannot start until it can: make room (or fix the disk) and start again"
+    : "requests are refused until it can";
   return new TokenpakError(
     "store_unavailable",
-    `the ledger cannot write its journal (${describe(cause)}); requests are refused until it can`,
+    `the ledger cannot write its journal (${describe(cause)}); ${then}`,
   );
 }
 
@@ -146,7 +152,7 @@ export class Journal {
   queue(entry: JournalEntry): void {
     const month = monthOf(entry.ts);
     if (month !== this.pendingMonth) {
-      if (this.pending) this.backlog.push({ month: this.pendingMonth, text: this.pending });
+      if (this.pending) this.toBacklog(this.pendingMonth, this.pending);
       this.pending = "";
       this.pendingMonth = month;
     }
@@ -163,7 +169,7 @@ export class Journal {
     const batch = this.batch;
     this.batch = undefined;
     if (this.pending) {
-      this.backlog.push({ month: this.pendingMonth, text: this.pending });
+      this.toBacklog(this.pendingMonth, this.pending);
       this.pending = "";
     }
     // While failing, only the retry timer writes: a batch queued meanwhile fails at once.
@@ -172,6 +178,19 @@ export class Journal {
     if (this.failure) batch.reject(storeUnavailable(this.failure));
     else batch.resolve();
     this.options.onBatch?.(this.failure === undefined);
+  }
+
+  /**
+   * Lines of one month wait as one segment, written in one piece or not at
+   * all: the lines a failure left and those queued after it (the releases of
+   * the reservations it refused) reach the file together. Written apart, a
+   * disk with room for the first part only would keep a reservation that was
+   * never forwarded without its release, and the next start would charge it.
+   */
+  private toBacklog(month: string, text: string): void {
+    const last = this.backlog.at(-1);
+    if (last !== undefined && last.month === month) last.text += text;
+    else this.backlog.push({ month, text });
   }
 
   /** Writes the backlog in order; on failure keeps what is left and starts retrying. */

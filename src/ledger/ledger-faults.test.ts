@@ -157,6 +157,43 @@ describe("ledger on a failing disk (injected fs errors)", () => {
     expect(entries(dir).at(-1)).toMatchObject({ type: "settle", request_id: r.requestId, cost: 777 });
   });
 
+  it("obs 9: a reservation refused for a full disk is not charged at the next start, however little room the disk had", async () => {
+    const refusedReserve = (ledger: Ledger) => {
+      const r = ledger.reserve({
+        requestId: "refused-1",
+        identity: { user: "u" },
+        model: MODEL,
+        inputTokens: 10,
+        requestedMaxTokens: 10,
+      });
+      if (r.action !== "allow") throw new Error("blocked");
+      return r;
+    };
+    // How long its reserve line is: the same reservation on a disk with room.
+    const twinDir = await mkdtemp(join(tmpdir(), "tokenpak-faults-"));
+    const { ledger: twin } = await openLedger(twinDir);
+    await refusedReserve(twin).written;
+    const reserveLine = Buffer.byteLength(journalText(twinDir));
+    expect(entries(twinDir).map((e) => e.type)).toEqual(["reserve"]);
+
+    const dir = await mkdtemp(join(tmpdir(), "tokenpak-faults-"));
+    const disk = faultyFs();
+    const { ledger } = await openLedger(dir, { journalIo: disk.io, journalRetryMs: 5 });
+    disk.room = 0;
+    await expect(refusedReserve(ledger).written).rejects.toMatchObject({ code: "store_unavailable" });
+    await new Promise((r) => setTimeout(r, 0)); // its release is queued behind it
+    disk.room = reserveLine; // room for the reservation's line, not for its release as well
+    await new Promise((r) => setTimeout(r, 50)); // the retries
+    // A clean stop that cannot write everything says so...
+    await expect(ledger.close()).rejects.toMatchObject({ code: "store_unavailable" });
+    open.pop();
+    expect(journalText(dir)).toMatch(/^$|\n$/);
+    // ...and the next start has nothing in flight to charge: the request never reached the provider.
+    const { ledger: again, report } = await openLedger(dir);
+    expect(report.recovered).toBe(0);
+    expect(again.usage("user:u", DAY)).toEqual({ spent: 0, reserved: 0 });
+  });
+
   it("obs 1: a restart on a full disk refuses cleanly with store_unavailable and leaves the journal as it was", async () => {
     const dir = await mkdtemp(join(tmpdir(), "tokenpak-faults-"));
     const { ledger } = await openLedger(dir);
@@ -167,10 +204,15 @@ describe("ledger on a failing disk (injected fs errors)", () => {
 
     const disk = faultyFs();
     disk.room = 25; // the recovery line tears
-    await expect(Ledger.open({ dir, policy, clock, journalIo: disk.io })).rejects.toMatchObject({
+    const refused = Ledger.open({ dir, policy, clock, journalIo: disk.io });
+    await expect(refused).rejects.toMatchObject({
       code: "store_unavailable",
       message: expect.stringContaining("ENOSPC"),
     });
+    // Worded for a start: no requests are being refused, nothing runs.
+    const { message } = (await refused.catch((e: unknown) => e)) as Error;
+    expect(message).toContain("it cannot start until it can");
+    expect(message).not.toContain("requests are refused");
     expect(journalText(dir)).toBe(before);
     expect(existsSync(join(dir, "tokenpak.lock"))).toBe(false); // let go: a later start may proceed
 

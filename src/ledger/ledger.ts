@@ -233,7 +233,7 @@ export class Ledger {
     for (const r of open) this.record(this.books.chargeEntry(r, now, "recovered"));
     this.journal.flushSync();
     const failure = this.journal.error;
-    if (failure !== undefined) throw storeUnavailable(failure);
+    if (failure !== undefined) throw storeUnavailable(failure, true);
     return {
       replayed: replay.replayed,
       recovered: open.length,

@@ -138,11 +138,18 @@ function sweepLeftovers(dir: string, file: string): void {
   }
 }
 
-function ioError(dir: string, error: unknown): TokenpakError {
+/**
+ * The error for a data directory the lock cannot be taken in. It names the
+ * lock file the user knows, not the private file the failing call was making
+ * (`tokenpak.lock.<pid>.<uuid>.tmp`): "EROFS: read-only file system, open
+ * '…'" becomes "EROFS (read-only file system)".
+ */
+function ioError(dir: string, path: string, error: unknown): TokenpakError {
   const e = error as NodeJS.ErrnoException;
+  const reason = e.message.replace(/^\w+: /, "").replace(/, \w+ '[^']*'( -> '[^']*')?$/, "");
   return new TokenpakError(
     "io_error",
-    `cannot lock data directory ${dir}: ${e.code ?? "error"} (${e.message}); it must be writable`,
+    `cannot lock data directory ${dir}: ${e.code ?? "error"} (${reason}) taking ${path}; it must be writable`,
     { dir },
   );
 }
@@ -191,7 +198,7 @@ export function acquireLock(dir: string, pid: number = process.pid, file: string
     }
   } catch (error) {
     if (error instanceof TokenpakError) throw error;
-    throw ioError(dir, error);
+    throw ioError(dir, path, error);
   }
   throw new TokenpakError("ledger_locked", `could not lock data directory ${dir}`, { dir });
 }

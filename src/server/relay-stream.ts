@@ -1,7 +1,8 @@
+import { TokenpakError } from "../errors.js";
 import { microsToCents } from "../money/money.js";
 import type { UsageReading } from "../pricing/usage.js";
 import { obj } from "../providers/json.js";
-import { StreamRelay } from "../providers/stream-relay.js";
+import { errorEvent, StreamRelay } from "../providers/stream-relay.js";
 import type { UpstreamAbort, UpstreamResponse } from "../providers/upstream.js";
 import type { TrailerSender } from "./disconnect.js";
 import type { RelayContext } from "./relay-json.js";
@@ -36,24 +37,58 @@ export function relayStream(
   });
   const decoder = new TextDecoder();
   const iterator = upstream.body[Symbol.asyncIterator]();
-  const settle = async (status: string) => {
-    const { watch } = relay;
-    const reported: UsageReading | undefined = watch.usage();
-    const usage = reported ?? { ok: true, usage: watch.countedUsage(call.inputTokens, hold.maxOutput) };
-    const note = reported ? undefined : "the stream ended without its usage; output counted from its text";
-    const cost = await hold.settle(usage, status, note, watch.toolCalls());
-    ctx.remember(watch.ids());
-    return cost;
+  /** The one settle of this stream, whichever way it ends first (a later call gets the same outcome). */
+  let settling: Promise<number> | undefined;
+  const settle = (status: string): Promise<number> => {
+    settling ??= (async () => {
+      const { watch } = relay;
+      const reported: UsageReading | undefined = watch.usage();
+      const usage = reported ?? { ok: true, usage: watch.countedUsage(call.inputTokens, hold.maxOutput) };
+      const note = reported ? undefined : "the stream ended without its usage; output counted from its text";
+      const cost = await hold.settle(usage, status, note, watch.toolCalls());
+      ctx.remember(watch.ids());
+      return cost;
+    })();
+    return settling;
   };
+
+  /**
+   * For a client that is gone: a settle the journal cannot take yet is still
+   * booked (its line follows once the disk takes writes), and the journal
+   * has already said that it cannot write.
+   */
+  const settleQuietly = (status: string) => settle(status).catch(() => 0);
+
+  /**
+   * What the client gets once the provider said the answer is whole (a
+   * finish reason, `[DONE]`, `message_stop`, `response.completed`): held
+   * back until the settle is in the journal, so that an answer the journal
+   * could not take ends in an error instead of passing for a complete one.
+   */
+  let held = "";
 
   /**
    * The client's last events: the relay's end (an error event if the answer
    * is incomplete), then the cost — in a closing comment, and in the HTTP
-   * trailer when the client asked for trailers.
+   * trailer when the client asked for trailers. When the settle cannot be
+   * written, an error event in the client's format instead: the spend is
+   * booked (its line is written once the disk takes writes again), but the
+   * answer is not acknowledged.
    */
   const finish = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
-    let tail = relay.push(decoder.decode()) + relay.end();
-    const cents = microsToCents(await settle(relay.errored ? "upstream_error" : "ok"));
+    let tail = held + relay.push(decoder.decode()) + relay.end();
+    held = "";
+    let cost: number;
+    try {
+      cost = await settle(relay.errored ? "upstream_error" : "ok");
+    } catch (error) {
+      const message = error instanceof TokenpakError ? error.message : "the answer could not be recorded";
+      const code = error instanceof TokenpakError ? error.code : "internal";
+      controller.enqueue(encoder.encode(errorEvent(call.clientFormat, { type: "api_error", code, message })));
+      controller.close();
+      return;
+    }
+    const cents = microsToCents(cost);
     tail += `: tokenpak cost_cents=${cents} request_id=${hold.requestId}\n\n`;
     controller.enqueue(encoder.encode(tail));
     trailers?.({ [COST_TRAILER]: String(cents) });
@@ -69,7 +104,8 @@ export function relayStream(
           const piece = relay.push(
             typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true }),
           );
-          if (piece) {
+          if (relay.watch.complete()) held += piece;
+          else if (piece) {
             controller.enqueue(encoder.encode(piece));
             return;
           }
@@ -77,7 +113,7 @@ export function relayStream(
         await finish(controller);
       } catch (error) {
         if (abort.aborted) {
-          await settle("aborted"); // the client is gone: nobody to tell
+          await settleQuietly("aborted"); // the client is gone: nobody to tell
           return;
         }
         // The provider's connection failed mid-answer: the client is told so in its own format.
@@ -92,7 +128,7 @@ export function relayStream(
       // The client went away: stop the provider and pay for what was generated.
       abort.abort();
       await iterator.return?.();
-      await settle("aborted");
+      await settleQuietly("aborted");
     },
   });
   return new Response(stream, {

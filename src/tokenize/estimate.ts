@@ -1,12 +1,37 @@
 import { countTokens as count } from "gpt-tokenizer";
-import { memoByText } from "./memo.js";
+import { TextCounts } from "./memo.js";
+import { countSteps, SLICE_CHARS, TokenWork } from "./pieces.js";
 
 // User text may contain "<|endoftext|>" and the like: providers read it as plain text, so do we
 // (gpt-tokenizer would otherwise throw on it).
 const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 const countTokens = (text: string) => count(text, PLAIN_TEXT);
 /** Input texts repeat from request to request (history, system prompts): about 8 MB of them are remembered. */
-const inputTokens = memoByText(countTokens, 4_000_000);
+const remembered = new TextCounts(4_000_000);
+
+/**
+ * Counts `text` a window at a time (`pieces.ts`), yielding the work of
+ * each step so that an async driver can give the event loop a turn in
+ * between; returns the tokens, never fewer than the text's own count. A count
+ * is remembered only when it did not depend on `work`'s budget.
+ */
+function* counting(text: string, work: TokenWork): Generator<number, number> {
+  const known = remembered.get(text);
+  if (known !== undefined) return known;
+  const longRuns = work.longRuns;
+  const n = yield* countSteps(text, work, countTokens);
+  if (work.longRuns === longRuns) remembered.set(text, n);
+  return n;
+}
+
+/** `counting` run to its end at once (for a text known to be small, or a caller that cannot wait). */
+function countAtOnce(text: string, work: TokenWork): number {
+  const steps = counting(text, work);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
 
 /**
  * Input-token estimates for the worst-case reservation. gpt-tokenizer
@@ -174,8 +199,9 @@ function tally(route: BodyKind, body: Record<string, unknown>): Tally {
 }
 
 function countNow(t: Tally): number {
+  const work = new TokenWork();
   let n = t.fixed;
-  for (const text of t.texts) n += inputTokens(text);
+  for (const text of t.texts) n += countAtOnce(text, work);
   return n;
 }
 
@@ -199,33 +225,12 @@ export function estimateEmbeddingsInput(body: Record<string, unknown>, family: T
   return withMargin(countNow(tally("embeddings", body)), family);
 }
 
-/**
- * Tokenizing runs at a few MB a second: a body of several MB would hold the
- * event loop (every other request, /healthz) for seconds. Past this many
- * characters the count is taken a slice at a time, yielding to the loop
- * between slices (each a few milliseconds of work).
- */
-export const SLICE_CHARS = 16_384;
-
-/** A long text cut near `SLICE_CHARS`, at whitespace where there is some: slices count no less than the whole. */
-function* slices(text: string): Generator<string> {
-  for (let at = 0; at < text.length; ) {
-    let end = Math.min(text.length, at + SLICE_CHARS);
-    if (end < text.length) {
-      const space = text.lastIndexOf(" ", end);
-      if (space > at + SLICE_CHARS / 2) end = space;
-    }
-    yield text.slice(at, end);
-    at = end;
-  }
-}
-
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * The input estimate of a request body, as the sync estimates give it, but
- * never holding the event loop for more than a slice's work: small bodies
- * (the usual case) are counted at once, large ones a slice at a time.
+ * never holding the event loop for more than a slice's work (`pieces.ts`):
+ * after each `SLICE_CHARS` tokenized, other requests and /healthz get a turn.
  */
 export async function estimateInput(
   route: BodyKind,
@@ -233,32 +238,31 @@ export async function estimateInput(
   family: TokenizerFamily,
 ): Promise<number> {
   const t = tally(route, body);
-  let chars = 0;
-  for (const text of t.texts) chars += text.length;
-  if (chars <= SLICE_CHARS) return withMargin(countNow(t), family);
+  const work = new TokenWork();
   let n = t.fixed;
   let sinceYield = 0;
   for (const text of t.texts) {
-    if (text.length <= SLICE_CHARS) {
-      n += inputTokens(text);
-      sinceYield += text.length;
-    } else {
-      // Cut into slices: not remembered (the memo keeps only shorter texts anyway).
-      for (const slice of slices(text)) {
-        if (sinceYield > 0) await yieldToLoop();
-        n += countTokens(slice);
-        sinceYield = slice.length;
+    const steps = counting(text, work);
+    for (let step = steps.next(); ; step = steps.next()) {
+      if (step.done) {
+        n += step.value;
+        break;
       }
-    }
-    if (sinceYield >= SLICE_CHARS) {
-      await yieldToLoop();
-      sinceYield = 0;
+      sinceYield += step.value;
+      if (sinceYield >= SLICE_CHARS) {
+        await yieldToLoop();
+        sinceYield = 0;
+      }
     }
   }
   return withMargin(n, family);
 }
 
-/** Tokens in a text by gpt-tokenizer (exact for OpenAI models). */
+/**
+ * Tokens in a text by gpt-tokenizer, exact for OpenAI models, in one call:
+ * for text the mock provider generated itself, never for a client's or a
+ * provider's (its time grows with the square of a long word's length).
+ */
 export function countTextTokens(text: string): number {
   return text.length === 0 ? 0 : countTokens(text);
 }
@@ -269,5 +273,5 @@ export function countTextTokens(text: string): number {
  * count errs high as the estimate does.
  */
 export function countOutputTokens(text: string, family: TokenizerFamily): number {
-  return withMargin(countTextTokens(text), family);
+  return withMargin(text.length === 0 ? 0 : countAtOnce(text, new TokenWork()), family);
 }

@@ -85,7 +85,7 @@ export async function proxyCommand(ctx: CliContext, options: GlobalOptions & Pro
     if (proxy.recovery.recovered > 0) {
       line(
         ctx.stderr,
-        `${c.yellow("!")} charged ${proxy.recovery.recovered} request(s) that were in flight at the last crash at their reservation`,
+        `${c.yellow("!")} charged ${proxy.recovery.recovered} request(s) at their reservation: in flight when tokenpak last stopped, their end never reached the journal (a crash, or a full disk)`,
       );
     }
     for (const w of proxy.recovery.warnings) line(ctx.stderr, `${c.yellow("!")} ${w}`);
