@@ -292,6 +292,10 @@ max_output_tokens?: Count
  */
 context_window?: number
 /**
+ * The most input tokens one image in a request may bill on this model: what the estimate reserves per image. Default by model name (or upstream_model): gpt-4o-mini* 48,200; gpt-4.1-mini* 2,489; gpt-4.1-nano* 3,779; o4-mini* 2,642; any other 1,600.
+ */
+image_input_tokens?: number
+/**
  * Price of one call of each built-in tool of the Responses API, in US cents: {web_search: 1, file_search: 0.25, code_interpreter: 3}.
  */
 tool_call_cents?: {
@@ -714,6 +718,10 @@ max_output_tokens?: ResolvedCount
  * The most input tokens the model takes. A Responses API turn that continues a conversation tokenpak has not seen, and a request whose input refers to a file by id or URL, reserve this much input. Default: 1,048,576.
  */
 context_window?: number
+/**
+ * The most input tokens one image in a request may bill on this model: what the estimate reserves per image. Default by model name (or upstream_model): gpt-4o-mini* 48,200; gpt-4.1-mini* 2,489; gpt-4.1-nano* 3,779; o4-mini* 2,642; any other 1,600.
+ */
+image_input_tokens?: number
 /**
  * Price of one call of each built-in tool of the Responses API, in US cents: {web_search: 1, file_search: 0.25, code_interpreter: 3}.
  */

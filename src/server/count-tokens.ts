@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { TokenpakError } from "../errors.js";
 import { validateRequest } from "../providers/validate.js";
 import { estimateInput } from "../tokenize/estimate.js";
+import { imageTokens } from "../tokenize/image-tokens.js";
 import { failureResponse } from "./errors.js";
 import type { ExchangeDeps } from "./exchange.js";
 import { anthropicHeaders, providerRedactor } from "./forward.js";
@@ -48,7 +49,9 @@ export async function countTokens(deps: ExchangeDeps, request: Request): Promise
         );
       }
     }
-    const tokens = await estimateInput("messages", body, provider.type === "anthropic" ? "other" : "openai");
+    const family = provider.type === "anthropic" ? "other" : "openai";
+    const image = imageTokens(model.upstream_model ?? shape.model, model.image_input_tokens);
+    const tokens = await estimateInput("messages", body, family, image);
     return new Response(JSON.stringify({ input_tokens: tokens }), {
       status: 200,
       headers: { "content-type": "application/json", ...ids, "x-tokenpak-token-count": "estimated" },

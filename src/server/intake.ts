@@ -10,6 +10,7 @@ import { requestFor } from "../providers/translation.js";
 import { type RequestShape, validateRequest } from "../providers/validate.js";
 import { formatOf, type ProviderType, type Route, type WireFormat } from "../providers/wire.js";
 import { type BodyKind, estimateInput, type TokenizerFamily } from "../tokenize/estimate.js";
+import { imageTokens } from "../tokenize/image-tokens.js";
 import type { ExchangeDeps } from "./exchange.js";
 
 /** When neither the config nor the client bounds a model's output, the reservation assumes this much. */
@@ -221,7 +222,8 @@ const BODY_OF: Readonly<Record<WireFormat, BodyKind>> = {
  * The input tokens the request sends, as its provider counts them: the body
  * in the provider's format (each format frames messages differently: a
  * Messages body with a system prompt counts fewer tokens than the chat body it
- * becomes), with the margin of that provider's tokenizer; the most over the
+ * becomes), with the margin of that provider's tokenizer and each image as the
+ * most one may bill on the model (`image-tokens.ts`); the most over the
  * models that may serve it. A request that needs no translation is counted once.
  */
 async function freshInput(
@@ -229,21 +231,24 @@ async function freshInput(
   route: Route,
   clientFormat: WireFormat,
   body: Json,
-  models: readonly (ResolvedModel | undefined)[],
+  names: readonly (string | undefined)[],
 ): Promise<number> {
   let most = 0;
   const counted = new Set<string>();
-  for (const model of models) {
-    if (!model) continue;
+  for (const name of names) {
+    const model = name === undefined ? undefined : modelConfig(deps, name);
+    if (name === undefined || !model) continue;
     const type = providerOf(deps, model).type;
     const family: TokenizerFamily = type === "anthropic" ? "other" : "openai";
     const format = route === "embeddings" ? clientFormat : formatOf(type, clientFormat);
-    if (counted.has(`${format} ${family}`)) continue;
-    counted.add(`${format} ${family}`);
+    const image = imageTokens(model.upstream_model ?? name, model.image_input_tokens);
+    const key = `${format} ${family} ${image}`;
+    if (counted.has(key)) continue;
+    counted.add(key);
     const sent = format === clientFormat ? body : requestFor(clientFormat, format, body);
     most = Math.max(
       most,
-      await estimateInput(format === clientFormat ? route : BODY_OF[format], sent, family),
+      await estimateInput(format === clientFormat ? route : BODY_OF[format], sent, family, image),
     );
   }
   return most;
@@ -275,10 +280,7 @@ export async function intake(
   const tools = toolUse(shape);
   const model = choice(deps, route, shape.model, shape.maxOutputTokens, tools);
   const fallback = fallbackFor(deps, route, call, tools);
-  const fresh = await freshInput(deps, route, clientFormat, body, [
-    configured,
-    fallback && modelConfig(deps, fallback.name),
-  ]);
+  const fresh = await freshInput(deps, route, clientFormat, body, [shape.model, fallback?.name]);
   const window = contextWindow([configured, fallback && modelConfig(deps, fallback.name)]);
   const stored = storedInput(deps, shape, window);
   // Stored context and the new input together: never more than the provider can bill in one turn.

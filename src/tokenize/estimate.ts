@@ -1,4 +1,5 @@
 import { countTokens as count } from "gpt-tokenizer";
+import { DEFAULT_IMAGE_TOKENS } from "./image-tokens.js";
 import { TextCounts } from "./memo.js";
 import { countSteps, SLICE_CHARS, TokenWork } from "./pieces.js";
 
@@ -46,8 +47,6 @@ export type TokenizerFamily = "openai" | "other";
 const PER_MESSAGE = 4;
 const PER_REQUEST = 3;
 const OTHER_MARGIN = 1.25;
-/** A conservative flat charge for an image part (OpenAI high detail of a large image ≈ 1,100). */
-const IMAGE_TOKENS = 1600;
 
 /**
  * A file sent inline (base64: a PDF, a text file) is billed as what the
@@ -88,6 +87,9 @@ class Tally {
   fixed = 0;
   readonly texts: string[] = [];
 
+  /** `image`: the tokens one image part may bill on the model counted for (`image-tokens.ts`). */
+  constructor(private readonly image: number) {}
+
   text(value: unknown): void {
     if (value === undefined || value === null) return;
     if (typeof value === "string") {
@@ -110,7 +112,7 @@ class Tally {
       this.text(p.filename ?? member(p.file, "filename") ?? p.title);
     } else if (typeof p.text === "string") this.text(p.text);
     else if (p.type === "image_url" || p.type === "image" || p.type === "input_image")
-      this.fixed += IMAGE_TOKENS;
+      this.fixed += this.image;
     else if (p.type === "tool_result") {
       this.text(p.content);
       this.fixed += PER_MESSAGE;
@@ -165,8 +167,8 @@ export function smallestChatInput(family: TokenizerFamily): number {
 /** Which API the body is for: OpenAI chat/completions, Anthropic messages, OpenAI embeddings and responses. */
 export type BodyKind = "chat" | "messages" | "embeddings" | "responses";
 
-function tally(route: BodyKind, body: Record<string, unknown>): Tally {
-  const t = new Tally();
+function tally(route: BodyKind, body: Record<string, unknown>, image: number): Tally {
+  const t = new Tally(image);
   if (route === "embeddings") {
     // `input` is a string, a list of strings, or token arrays.
     const input = body.input;
@@ -206,29 +208,46 @@ function countNow(t: Tally): number {
 }
 
 /** OpenAI chat/completions body. */
-export function estimateChatInput(body: Record<string, unknown>, family: TokenizerFamily): number {
-  return withMargin(countNow(tally("chat", body)), family);
+export function estimateChatInput(
+  body: Record<string, unknown>,
+  family: TokenizerFamily,
+  image = DEFAULT_IMAGE_TOKENS,
+): number {
+  return withMargin(countNow(tally("chat", body, image)), family);
 }
 
 /** Anthropic messages body. */
-export function estimateMessagesInput(body: Record<string, unknown>, family: TokenizerFamily): number {
-  return withMargin(countNow(tally("messages", body)), family);
+export function estimateMessagesInput(
+  body: Record<string, unknown>,
+  family: TokenizerFamily,
+  image = DEFAULT_IMAGE_TOKENS,
+): number {
+  return withMargin(countNow(tally("messages", body, image)), family);
 }
 
 /** OpenAI Responses API body. */
-export function estimateResponsesInput(body: Record<string, unknown>, family: TokenizerFamily): number {
-  return withMargin(countNow(tally("responses", body)), family);
+export function estimateResponsesInput(
+  body: Record<string, unknown>,
+  family: TokenizerFamily,
+  image = DEFAULT_IMAGE_TOKENS,
+): number {
+  return withMargin(countNow(tally("responses", body, image)), family);
 }
 
 /** OpenAI embeddings body. */
-export function estimateEmbeddingsInput(body: Record<string, unknown>, family: TokenizerFamily): number {
-  return withMargin(countNow(tally("embeddings", body)), family);
+export function estimateEmbeddingsInput(
+  body: Record<string, unknown>,
+  family: TokenizerFamily,
+  image = DEFAULT_IMAGE_TOKENS,
+): number {
+  return withMargin(countNow(tally("embeddings", body, image)), family);
 }
 
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
- * The input estimate of a request body, as the sync estimates give it, but
+ * The input estimate of a request body, as the sync estimates give it (each
+ * image part as `image` tokens: the most one may bill on the model), but
  * never holding the event loop for more than a slice's work (`pieces.ts`):
  * after each `SLICE_CHARS` tokenized, other requests and /healthz get a turn.
  */
@@ -236,8 +255,9 @@ export async function estimateInput(
   route: BodyKind,
   body: Record<string, unknown>,
   family: TokenizerFamily,
+  image = DEFAULT_IMAGE_TOKENS,
 ): Promise<number> {
-  const t = tally(route, body);
+  const t = tally(route, body, image);
   const work = new TokenWork();
   let n = t.fixed;
   let sinceYield = 0;
