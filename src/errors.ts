@@ -39,7 +39,7 @@ export type ErrorCode =
   | "daemon_unavailable"
   /** A reload found the new config (or key store) unusable: the one in force keeps serving. */
   | "reload_refused"
-  | "internal";
+  | "internal_error";
 
 export class TokenpakError extends Error {
   readonly code: ErrorCode;

@@ -257,7 +257,7 @@ describe("the admin API on the proxy port", () => {
     };
     const res = await admin(proxy, "GET", "/admin/keys");
     expect(res.status).toBe(500);
-    expect(res.json.error.code).toBe("internal");
+    expect(res.json.error.code).toBe("internal_error");
     expect(res.json.error.message).not.toContain("hunter2");
     expect(proxy.warnings.join("\n")).toMatch(/internal error in request .*hunter2\n\s+at /);
     const local = await overSocket(proxy, "GET", "/admin/keys");

@@ -540,7 +540,7 @@ describe("#10 audit: what the first fixes left open", () => {
     expect(res.status).toBe(500);
     const id = res.headers.get("x-tokenpak-request-id");
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(json().error).toMatchObject({ code: "internal", request_id: id });
+    expect(json().error).toMatchObject({ code: "internal_error", request_id: id });
     expect(json().error.message).toBe(`internal error (request id ${id}); the details are in tokenpak's log`);
     expect(logged.join("\n")).toContain(
       `internal error in request ${id}: TokenpakError: refusing a non-integer`,
@@ -577,7 +577,7 @@ describe("#10 audit: what the first fixes left open", () => {
     const { proxy, dataDir } = await h.start("", { warn: (m) => logged.push(m) });
     // The relay asks for the remaining budget as it builds the stream: make that fail.
     proxy.ledger.remaining = () => {
-      throw new TokenpakError("internal", "remaining: the counters are gone");
+      throw new TokenpakError("internal_error", "remaining: the counters are gone");
     };
     const { res, json } = await post(proxy, "/v1/chat/completions", {
       model: "gpt",

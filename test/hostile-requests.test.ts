@@ -315,7 +315,7 @@ describe("#11: hostile requests", () => {
     expect(res.status).toBe(500);
     const body = (await res.json()) as Parsed;
     const id = res.headers.get("x-tokenpak-request-id");
-    expect(body).toMatchObject({ type: "error", error: { code: "internal", request_id: id } });
+    expect(body).toMatchObject({ type: "error", error: { code: "internal_error", request_id: id } });
     expect(body.error.message).not.toContain("Maximum call stack");
     expect(logged.join("\n")).toContain(
       `internal error in request ${id}: RangeError: Maximum call stack size exceeded`,

@@ -104,7 +104,7 @@ export const EXIT_CODE_TABLE = [
     code: 70,
     brief: "internal error",
     meaning: "internal error (a bug: please report it)",
-    errors: ["internal"],
+    errors: ["internal_error"],
   },
 ] as const satisfies readonly {
   code: number;
@@ -165,7 +165,7 @@ export function asTokenpakError(error: unknown): TokenpakError {
   const text = error instanceof Error ? error.message : String(error);
   return isIoError(error)
     ? new TokenpakError("io_error", `I/O error: ${text}`)
-    : new TokenpakError("internal", `internal error: ${text}`);
+    : new TokenpakError("internal_error", `internal error: ${text}`);
 }
 
 /** The table as `--help` shows it. */

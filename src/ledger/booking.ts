@@ -251,7 +251,7 @@ export class Books {
     | { action: "allow"; decision: Allowed; entry: ReserveEntry; reservation: Reservation } {
     const { policy } = this;
     if (this.reservations.has(request.requestId)) {
-      throw new TokenpakError("internal", `request id ${request.requestId} is already reserved`);
+      throw new TokenpakError("internal_error", `request id ${request.requestId} is already reserved`);
     }
     const scopes = policy.scopesFor(request.identity, request.model.name);
     const fallback = request.fallback;

@@ -114,7 +114,7 @@ async function compactMonth(dir: string, month: string, options: CompactOptions)
     const header = await readRollupAsync(temp, {});
     if (!sameTotals(header.totals, builder.totals) || header.last_seq !== read.lastSeq) {
       throw new TokenpakError(
-        "internal",
+        "internal_error",
         `the rollup written for ${month} does not add up to the month's journal; nothing was removed`,
       );
     }

@@ -69,7 +69,10 @@ export function assertAmounts(amounts: Amounts): void {
     Number.isSafeInteger(amounts.requests)
   )
     return;
-  throw new TokenpakError("internal", `refusing a non-integer ledger amount: ${JSON.stringify(amounts)}`);
+  throw new TokenpakError(
+    "internal_error",
+    `refusing a non-integer ledger amount: ${JSON.stringify(amounts)}`,
+  );
 }
 
 /** A count the ledger can hold: a safe integer, not negative. */

@@ -291,7 +291,7 @@ export class Ledger {
 
   /** Gives the entry its sequence number and queues it for the journal. */
   private append(entry: JournalEntry): Promise<void> {
-    if (this.closed) throw new TokenpakError("internal", "ledger is closed");
+    if (this.closed) throw new TokenpakError("internal_error", "ledger is closed");
     entry.seq = ++this.seq;
     this.month = entry.ts.slice(0, 7);
     return this.journal.append(entry);
@@ -356,10 +356,10 @@ export class Ledger {
   /** Replaces the reservation by the real cost; resolves once the settle line is written. */
   settle(requestId: string, input: SettleInput): Promise<void> {
     const r = this.books.reservations.get(requestId);
-    if (!r) return Promise.reject(new TokenpakError("internal", `no open reservation ${requestId}`));
+    if (!r) return Promise.reject(new TokenpakError("internal_error", `no open reservation ${requestId}`));
     if (!isCount(input.cost) || !isUsage(input.usage)) {
       return Promise.reject(
-        new TokenpakError("internal", `refusing to settle ${requestId} at a non-integer amount`, {
+        new TokenpakError("internal_error", `refusing to settle ${requestId} at a non-integer amount`, {
           cost: input.cost,
           usage: input.usage,
         }),
@@ -386,7 +386,7 @@ export class Ledger {
   adjust(input: AdjustInput): Promise<void> {
     // Signed, both: a correction takes away as well as adds (the provider counted fewer tokens).
     if (!Number.isSafeInteger(input.cost) || !Number.isSafeInteger(input.tokens ?? 0)) {
-      throw new TokenpakError("internal", "refusing a non-integer adjustment", { cost: input.cost });
+      throw new TokenpakError("internal_error", "refusing a non-integer adjustment", { cost: input.cost });
     }
     const { entry, scopes, at } = this.books.adjustEntry(input, this.now());
     const written = this.record(entry);

@@ -23,7 +23,7 @@ import type { WireFormat } from "./wire.js";
  */
 
 function unsupported(from: WireFormat, to: WireFormat): TokenpakError {
-  return new TokenpakError("internal", `no translation from the ${from} format to ${to}`);
+  return new TokenpakError("internal_error", `no translation from the ${from} format to ${to}`);
 }
 
 /** The client's request body in the provider's format (a copy when the two agree). */

@@ -283,7 +283,7 @@ export function createAdminRouter(ctx: AdminContext): Hono<{ Bindings: AdminEnv 
     const log = c.env?.log;
     // On the proxy port the caller may be anyone with the token: the details stay in the log.
     if (log) return internalError(error, randomUUID(), "openai", log);
-    return errorResponse(new TokenpakError("internal", `internal error: ${error.message}`), "openai");
+    return errorResponse(new TokenpakError("internal_error", `internal error: ${error.message}`), "openai");
   });
   return app;
 }

@@ -69,7 +69,7 @@ export function requestOf(op: AdminOp<unknown, unknown>, body: unknown): { path:
 export function errorOf(status: number, parsed: unknown): TokenpakError {
   const { type: _type, code, message, param: _param, ...details } = obj(obj(parsed).error);
   return new TokenpakError(
-    (str(code) as ErrorCode | undefined) ?? "internal",
+    (str(code) as ErrorCode | undefined) ?? "internal_error",
     str(message) ?? `the daemon answered ${status}`,
     details,
   );

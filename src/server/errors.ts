@@ -36,7 +36,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   pricing_invalid: 502,
   pricing_refused: 409,
   pricing_locked: 409,
-  internal: 500,
+  internal_error: 500,
 };
 
 /** The error `type` both SDKs use for a status. */
@@ -95,7 +95,7 @@ export function internalError(
     `internal error in request ${requestId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
   );
   const refusal = new TokenpakError(
-    "internal",
+    "internal_error",
     `internal error (request id ${requestId}); the details are in tokenpak's log`,
     { request_id: requestId },
   );

@@ -57,7 +57,8 @@ function upstreamText(
 
 export function plan(deps: ExchangeDeps, call: Intake, decision: Reserved, request: Request): Plan {
   const chosen = modelConfig(deps, decision.model.name);
-  if (!chosen) throw new TokenpakError("internal", `model ${decision.model.name} vanished from the config`);
+  if (!chosen)
+    throw new TokenpakError("internal_error", `model ${decision.model.name} vanished from the config`);
   const provider = providerOf(deps, chosen);
   const upstreamFormat = formatOf(provider.type, call.clientFormat);
   const base = { provider, upstreamFormat, streaming: call.shape.stream };

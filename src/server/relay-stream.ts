@@ -83,7 +83,7 @@ export function relayStream(
       cost = await settle(relay.errored ? "upstream_error" : "ok");
     } catch (error) {
       const message = error instanceof TokenpakError ? error.message : "the answer could not be recorded";
-      const code = error instanceof TokenpakError ? error.code : "internal";
+      const code = error instanceof TokenpakError ? error.code : "internal_error";
       controller.enqueue(encoder.encode(errorEvent(call.clientFormat, { type: "api_error", code, message })));
       controller.close();
       return;

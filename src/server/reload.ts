@@ -79,7 +79,7 @@ export async function reloadConfig(options: {
       rebuilt_from_journal: applied.rebuilt ?? null,
     };
   } catch (error) {
-    if (!isTokenpakError(error) || error.code === "internal") throw error;
+    if (!isTokenpakError(error) || error.code === "internal_error") throw error;
     return refuse([asProblem(error.message)]);
   }
 }
@@ -116,7 +116,7 @@ export function reloader(options: {
         options.log({ ok: true, by, ...result });
         return result;
       } catch (error) {
-        const e = isTokenpakError(error) ? error : new TokenpakError("internal", String(error));
+        const e = isTokenpakError(error) ? error : new TokenpakError("internal_error", String(error));
         options.log({ ok: false, by, code: e.code, error: e.message, problems: e.details.problems });
         throw error;
       }

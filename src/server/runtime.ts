@@ -141,7 +141,7 @@ export class Runtime {
       JSON.stringify([...providerSettings(old.config)]) === JSON.stringify([...providerSettings(config)]);
     return () => {
       if (this.deps !== old)
-        throw new TokenpakError("internal", "the runtime changed between prepare and apply");
+        throw new TokenpakError("internal_error", "the runtime changed between prepare and apply");
       // The one step that can still fail (a rebuild that cannot read the journal): nothing is swapped yet.
       const { rebuilt } = this.parts.ledger.usePolicy(policy, new Set(fresh !== undefined ? [fresh] : []));
       const upstreams = sameProviders ? old.upstreams : new Upstreams(providerSettings(config));

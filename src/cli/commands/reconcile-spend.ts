@@ -85,7 +85,7 @@ export async function reconcileSpendCommand(
     }
   };
   const failed = (dir: string, error: unknown) => {
-    const code = isTokenpakError(error) ? error.code : "internal";
+    const code = isTokenpakError(error) ? error.code : "internal_error";
     const message = error instanceof Error ? error.message : String(error);
     record(dir, {
       at: started,
