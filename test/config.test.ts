@@ -125,6 +125,23 @@ describe("the other examples", () => {
 });
 
 describe("one problem, one error", () => {
+  it("an amount of money beyond what integer micro-cents hold exactly is refused, not rounded", () => {
+    const result = check(
+      [
+        "budget:",
+        "  daily_limit_cents: 10000000000", // $100M: 1e16 micro-cents, past Number.MAX_SAFE_INTEGER
+        "  monthly_limit_cents: 1000000000", // $10M: the most a limit may be
+        "providers:",
+        "  openai: { type: openai, api_key: sk-x }",
+        "models:",
+        "  m: { provider: openai, estimated_input_cost_per_1k: 1, estimated_output_cost_per_1k: 1 }",
+      ].join("\n"),
+    );
+    expect(result.errors.map((e) => [e.path, e.message])).toEqual([
+      ["budget.daily_limit_cents", "must be at most 1000000000"],
+    ]);
+  });
+
   it("obs 10: reports every problem in a file at once, schema, environment and semantic, in file order", () => {
     const result = check(
       [

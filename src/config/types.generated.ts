@@ -72,7 +72,7 @@ requests_per_month?: Count
 }
 })
 /**
- * An amount of money in US cents (1000 = $10.00).
+ * An amount of money in US cents (1000 = $10.00), at most 1,000,000,000 ($10M): the ledger counts in integer micro-cents, which stay exact up to about $90M.
  */
 export type Cents = number
 export type Count = number
@@ -499,7 +499,7 @@ requests_per_month?: ResolvedCount
 }
 })
 /**
- * An amount of money in US cents (1000 = $10.00).
+ * An amount of money in US cents (1000 = $10.00), at most 1,000,000,000 ($10M): the ledger counts in integer micro-cents, which stay exact up to about $90M.
  */
 export type ResolvedCents = number
 export type ResolvedCount = number
