@@ -36,7 +36,18 @@ const FAMILIES: readonly (readonly [RegExp, number])[] = [
  */
 export function imageTokens(modelName: string, configured: number | undefined): number {
   if (configured !== undefined) return configured;
-  const name = modelName.toLowerCase();
+  let tokens = byName.get(modelName);
+  if (tokens === undefined) {
+    tokens = familyTokens(modelName.toLowerCase());
+    byName.set(modelName, tokens);
+  }
+  return tokens;
+}
+
+/** Asked per request, answered per model: the names are the config's, so few. */
+const byName = new Map<string, number>();
+
+function familyTokens(name: string): number {
   for (const [pattern, tokens] of FAMILIES) if (pattern.test(name)) return tokens;
   return DEFAULT_IMAGE_TOKENS;
 }
