@@ -1,3 +1,4 @@
+import { DATE_SUFFIX, undated } from "./dated.js";
 import {
   PRICE_PROVIDERS,
   type PriceEntries,
@@ -32,16 +33,10 @@ export type MatchResult =
   | { none: true };
 
 const PREFIX = new RegExp(`^(${PRICE_PROVIDERS.join("|")})/`);
-/** -2024-08-06, -20241022, -0613, -latest */
-const DATE_SUFFIX = /-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|latest)$/;
 
 /** A name without provider prefix, lower case, `.` read as `-`: claude-3.5-sonnet = claude-3-5-sonnet. */
 function canonical(name: string): string {
   return name.toLowerCase().replace(PREFIX, "").replace(/\./g, "-");
-}
-
-function undated(name: string): string {
-  return name.replace(DATE_SUFFIX, "");
 }
 
 /** Which of several equal-priced candidates to show: unprefixed first, the undated one, then `-latest`, then the newest. */

@@ -1,10 +1,5 @@
 import type { Config } from "../config/types.generated.js";
-
-/** A month and day as OpenAI's older snapshots write them ("0613"): only real dates, so "-8192" stays. */
-const MMDD = "(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\\d|3[01])";
-const SNAPSHOT = new RegExp(`-(?:\\d{4}-\\d{2}-\\d{2}|\\d{8}|${MMDD}|latest)$`);
-/** A dated preview ("gpt-4-1106-preview"): the date goes, "-preview" stays. */
-const DATED_PREVIEW = new RegExp(`-${MMDD}-preview$`);
+import { undatedPreview } from "../pricing/dated.js";
 
 /**
  * A model name as both sides can agree on it: providers bill the dated
@@ -15,7 +10,7 @@ const DATED_PREVIEW = new RegExp(`-${MMDD}-preview$`);
  * are other models at other prices.
  */
 export function canonicalModel(name: string): string {
-  return name.trim().replace(SNAPSHOT, "").replace(DATED_PREVIEW, "-preview");
+  return undatedPreview(name.trim());
 }
 
 /** A billed model's canonical name, and the provider's own spelling when it differs (for messages). */
