@@ -7,7 +7,7 @@ import { acquireLock, LOCK_FILE, lockHolder } from "../ledger/lock.js";
 import { formatUsd, type Micros } from "../money/money.js";
 import { DEFAULT_BASE_URL } from "../providers/wire.js";
 import type { AdjustmentBatch, BatchResult } from "./apply.js";
-import { type Billing, type DayResult, diffSpend, type Line, type Mismatch } from "./diff.js";
+import { type Billing, type DayResult, type Diff, diffSpend, type Line, type Mismatch } from "./diff.js";
 import { readLedgerFigures } from "./ledger-figures.js";
 import { billedNames } from "./models.js";
 import { correctionMoment, DEFAULT_SETTLE_HOURS, type Period, reconcilePeriod, utcDay } from "./period.js";
@@ -252,22 +252,27 @@ function takeReconcileLock(dataDir: string, provider: string): () => void {
   }
 }
 
+/** What a run compares and how, settled before the lock is taken. */
+interface RunPlan {
+  now: number;
+  name: string;
+  threshold: number;
+  dryRun: boolean;
+  period: Period;
+  source: Source;
+  request: SourceRequest | undefined;
+  warnings: string[];
+}
+
 /**
- * One reconciliation: the provider's figures for the period (admin API or
- * CSV), compared per UTC day and model with the ledger, and — unless a dry
- * run — the corrections written by whoever owns the ledger. The whole run
- * holds <data-dir>/reconcile-<provider>.lock, so two runs for one provider
- * never interleave and the later run's figures win. Anything failing before
- * the write writes nothing.
+ * The provider, the period and where its figures come from. Everything here
+ * can fail on bad input, and it fails before the lock is taken or anything
+ * fetched.
  */
-export async function reconcileSpend(
-  options: ReconcileOptions,
-  openWriter: () => Promise<LedgerWriter>,
-): Promise<ReconcileResult> {
+async function planRun(options: ReconcileOptions): Promise<RunPlan> {
   const now = options.now ?? Date.now();
-  const { config, dataDir } = options;
   const name = options.provider;
-  const provider = providerOf(config, name);
+  const provider = providerOf(options.config, name);
   const threshold = options.thresholdPct ?? DEFAULT_THRESHOLD_PCT;
   const dryRun = options.dryRun === true;
   const warnings: string[] = [];
@@ -288,23 +293,87 @@ export async function reconcileSpend(
       `no providers.${name}.reconcile.${filter}: comparing the whole organisation's bill, including traffic that never went through tokenpak`,
     );
   }
+  return { now, name, threshold, dryRun, period, source, request, warnings };
+}
+
+/** The provider's figures for the period only, and the period's days it has none for. */
+async function fetchBilling(
+  source: Source,
+  period: Period,
+  warnings: string[],
+): Promise<{ billing: Billing; missing: string[] }> {
+  let billing: Billing;
+  if ("api" in source) {
+    billing = source.type === "openai" ? await openaiBilling(source.api) : await anthropicBilling(source.api);
+  } else {
+    const kept = withoutLeaks(source.csv, period);
+    if (kept.ignored > 0)
+      warnings.push(`${kept.ignored} CSV row(s) outside ${period.since} … ${period.until} ignored`);
+    billing = kept.billing;
+  }
+  const missing = uncovered(billing, period);
+  if (missing.length > 0)
+    warnings.push(`${billing.source} returned no figures for ${dayList(missing)} (UTC); left unchanged`);
+  return { billing, missing };
+}
+
+/** The run as reported: totals over the compared lines; nothing counts as written in a dry run. */
+function resultOf(
+  plan: RunPlan,
+  billing: Billing,
+  missing: string[],
+  diff: Diff,
+  drift: DayResult[],
+  writer: LedgerWriter | undefined,
+  result: BatchResult,
+): ReconcileResult {
+  const sum = (field: "ledger_cost" | "provider_cost" | "delta" | "written") =>
+    diff.lines.reduce((s, l) => s + l[field], 0);
+  return {
+    provider: plan.name,
+    source: billing.source,
+    period: { since: plan.period.since, until: plan.period.until, provisional: plan.period.provisional },
+    filter: plan.request ? filterOf(plan.request.filter) : null,
+    threshold_pct: plan.threshold,
+    dry_run: plan.dryRun,
+    via: writer?.via ?? null,
+    daemon_pid: writer?.pid ?? null,
+    days: diff.days,
+    lines: diff.lines,
+    totals: {
+      ledger_cost: sum("ledger_cost"),
+      provider_cost: sum("provider_cost"),
+      delta: sum("delta"),
+      written: plan.dryRun ? 0 : sum("written"),
+    },
+    drift_days: drift.map((d) => d.day),
+    alerted: result.alerted,
+    adjustments_written: result.written,
+    missing_days: missing,
+    warnings: plan.warnings,
+  };
+}
+
+/**
+ * One reconciliation: the provider's figures for the period (admin API or
+ * CSV), compared per UTC day and model with the ledger, and — unless a dry
+ * run — the corrections written by whoever owns the ledger. The whole run
+ * holds <data-dir>/reconcile-<provider>.lock, so two runs for one provider
+ * never interleave and the later run's figures win. Anything failing before
+ * the write writes nothing.
+ */
+export async function reconcileSpend(
+  options: ReconcileOptions,
+  openWriter: () => Promise<LedgerWriter>,
+): Promise<ReconcileResult> {
+  const { config, dataDir } = options;
+  const plan = await planRun(options);
+  const { name, period, threshold, dryRun, warnings } = plan;
 
   const release = dryRun ? () => {} : takeReconcileLock(dataDir, name);
   let writer: LedgerWriter | undefined;
   try {
-    let billing: Billing;
-    if ("api" in source) {
-      billing =
-        source.type === "openai" ? await openaiBilling(source.api) : await anthropicBilling(source.api);
-    } else {
-      const kept = withoutLeaks(source.csv, period);
-      if (kept.ignored > 0)
-        warnings.push(`${kept.ignored} CSV row(s) outside ${period.since} … ${period.until} ignored`);
-      billing = kept.billing;
-    }
-    const missing = uncovered(billing, period);
-    if (missing.length > 0)
-      warnings.push(`${billing.source} returned no figures for ${dayList(missing)} (UTC); left unchanged`);
+    const { billing, missing } = await fetchBilling(plan.source, period, warnings);
 
     // The ledger's owner first, then its figures: without a daemon, opening the ledger replays the
     // journal and charges what a crash left in flight, and that spend must be in the comparison.
@@ -322,34 +391,10 @@ export async function reconcileSpend(
     const drift = diff.days.filter((d) => d.drift);
     let result: BatchResult = { written: 0, cost: 0, tokens: 0, alerted: [] };
     if (writer) {
-      const batch = batchOf(name, billing, diff.lines, drift, threshold, now, config.budget.timezone);
+      const batch = batchOf(name, billing, diff.lines, drift, threshold, plan.now, config.budget.timezone);
       if (batch.adjustments.length > 0 || batch.drift.length > 0) result = await writer.write(batch);
     }
-    const sum = (field: "ledger_cost" | "provider_cost" | "delta" | "written") =>
-      diff.lines.reduce((s, l) => s + l[field], 0);
-    return {
-      provider: name,
-      source: billing.source,
-      period: { since: period.since, until: period.until, provisional: period.provisional },
-      filter: request ? filterOf(request.filter) : null,
-      threshold_pct: threshold,
-      dry_run: dryRun,
-      via: writer?.via ?? null,
-      daemon_pid: writer?.pid ?? null,
-      days: diff.days,
-      lines: diff.lines,
-      totals: {
-        ledger_cost: sum("ledger_cost"),
-        provider_cost: sum("provider_cost"),
-        delta: sum("delta"),
-        written: dryRun ? 0 : sum("written"),
-      },
-      drift_days: drift.map((d) => d.day),
-      alerted: result.alerted,
-      adjustments_written: result.written,
-      missing_days: missing,
-      warnings,
-    };
+    return resultOf(plan, billing, missing, diff, drift, writer, result);
   } finally {
     await writer?.close();
     release();

@@ -310,10 +310,14 @@ export class ProxyMetrics {
   }
 
   private gauges(): Gauge[] {
-    const { ledger, alerts, prices, clock, config } = this.sources;
+    return [...this.budgetGauges(), ...this.stateGauges()];
+  }
+
+  /** The limits of the scopes the config names, as `tokenpak status` judges them, and how many are left out. */
+  private budgetGauges(): Gauge[] {
+    const { ledger, alerts, prices, config } = this.sources;
     // The policy is read at each scrape: a reload replaces it.
     const shown = () => ledger.policy.namedScopes.slice(0, MAX_BUDGET_SCOPES);
-    const labelNames = ["scope", "window", "unit"] as const;
     // The rows `tokenpak status` shows, so that "blocked" means the same in both.
     const budgets = () => {
       const { policy } = ledger;
@@ -323,78 +327,109 @@ export class ProxyMetrics {
       };
       return ledger.status(shown()).map((s) => toRow(s, policy, judges));
     };
-    const scoped = (name: string, help: string, value: (r: StatusRow) => number): Gauge =>
-      new Gauge({
-        name,
-        help,
-        labelNames,
-        registers: [],
-        collect() {
-          this.reset();
-          for (const s of budgets()) {
-            this.set({ scope: s.scope, window: s.window, unit: s.unit }, value(s));
-          }
-        },
-      });
-    const single = (name: string, help: string, value: () => number | undefined): Gauge =>
-      new Gauge({
-        name,
-        help,
-        registers: [],
-        collect() {
-          this.reset();
-          const v = value();
-          if (v !== undefined) this.set(v);
-        },
-      });
     return [
-      scoped(
+      scopedGauge(
         "tokenpak_budget_utilization_ratio",
         `Settled spend / limit of each limit of the scopes the config names (the first ${MAX_BUDGET_SCOPES}).`,
+        budgets,
         (s) => (s.limit > 0 ? s.spent / s.limit : 0),
       ),
-      scoped("tokenpak_budget_reserved_ratio", "Held by requests in flight / limit, same scopes.", (s) =>
-        s.limit > 0 ? s.reserved / s.limit : 0,
+      scopedGauge(
+        "tokenpak_budget_reserved_ratio",
+        "Held by requests in flight / limit, same scopes.",
+        budgets,
+        (s) => (s.limit > 0 ? s.reserved / s.limit : 0),
       ),
-      scoped(
+      scopedGauge(
         "tokenpak_budget_blocked",
         "1 while the limit refuses new requests: what spend (or requests in flight) leave cannot pay for the smallest request, or it refused one in this window (status's BLOCKED or full).",
+        budgets,
         (r) => (r.blocked ? 1 : 0),
       ),
-      single(
+      singleGauge(
         "tokenpak_budget_scopes_omitted",
         `Limited scopes the config names beyond the first ${MAX_BUDGET_SCOPES}, which have no utilisation gauges.`,
         () => Math.max(0, ledger.policy.namedScopes.length - MAX_BUDGET_SCOPES),
       ),
-      single(
+    ];
+  }
+
+  /** The daemon's own state: reservations, the journal, alert deliveries, the price table. */
+  private stateGauges(): Gauge[] {
+    const { ledger, alerts, prices, clock } = this.sources;
+    return [
+      singleGauge(
         "tokenpak_reservations_in_flight",
         "Requests reserved and not yet settled.",
         () => ledger.openReservations,
       ),
-      single("tokenpak_ledger_writable", "1 while the journal takes writes; 0 while requests get 503.", () =>
-        ledger.writable ? 1 : 0,
+      singleGauge(
+        "tokenpak_ledger_writable",
+        "1 while the journal takes writes; 0 while requests get 503.",
+        () => (ledger.writable ? 1 : 0),
       ),
-      single(
+      singleGauge(
         "tokenpak_alert_deliveries_pending",
         "Alert deliveries queued, waiting for a retry or in flight.",
         () => alerts.pendingDeliveries,
       ),
-      single(
+      singleGauge(
         "tokenpak_alert_deliveries_dead",
         "Alert deliveries given up on (dead letters) since the daemon started.",
         () => alerts.deadDeliveries,
       ),
-      single("tokenpak_pricing_age_seconds", "Age of the price table in use (since it was fetched).", () => {
-        const at = prices.status(clock()).fetched_at;
-        return at === null ? undefined : (clock() - Date.parse(at)) / 1000;
-      }),
-      single(
+      singleGauge(
+        "tokenpak_pricing_age_seconds",
+        "Age of the price table in use (since it was fetched).",
+        () => {
+          const at = prices.status(clock()).fetched_at;
+          return at === null ? undefined : (clock() - Date.parse(at)) / 1000;
+        },
+      ),
+      singleGauge(
         "tokenpak_pricing_stale",
         "1 while prices in use are older than pricing.stale_after_hours.",
         () => (prices.status(clock()).stale ? 1 : 0),
       ),
     ];
   }
+}
+
+const BUDGET_LABELS = ["scope", "window", "unit"] as const;
+
+/** A gauge per limit of the named scopes; it is emptied at each scrape so a scope gone from the config goes too. */
+function scopedGauge(
+  name: string,
+  help: string,
+  rows: () => StatusRow[],
+  value: (r: StatusRow) => number,
+): Gauge {
+  return new Gauge({
+    name,
+    help,
+    labelNames: BUDGET_LABELS,
+    registers: [],
+    collect() {
+      this.reset();
+      for (const s of rows()) {
+        this.set({ scope: s.scope, window: s.window, unit: s.unit }, value(s));
+      }
+    },
+  });
+}
+
+/** An unlabelled gauge read at each scrape; undefined (nothing known yet) leaves it without a sample. */
+function singleGauge(name: string, help: string, value: () => number | undefined): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers: [],
+    collect() {
+      this.reset();
+      const v = value();
+      if (v !== undefined) this.set(v);
+    },
+  });
 }
 
 /** Who may GET /metrics: nobody, anyone who reaches the port, or requests bearing the admin token. */

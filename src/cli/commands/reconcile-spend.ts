@@ -1,7 +1,8 @@
 import type { Command } from "commander";
+import type { Config } from "../../config/types.generated.js";
 import { isTokenpakError, TokenpakError } from "../../errors.js";
 import { formatUsd } from "../../money/money.js";
-import type { ReconcileResult } from "../../reconcile/run.js";
+import type { LedgerWriter, ReconcileResult } from "../../reconcile/run.js";
 import { type CliContext, type GlobalOptions, line, paint, type SetExitCode } from "../context.js";
 import { EXIT_DRIFT, EXIT_OK, exitCodeFor } from "../exit-codes.js";
 import { dataDirDespiteConfig, loadCommandConfig } from "../load.js";
@@ -64,17 +65,18 @@ function thresholdOf(text: string | undefined): number | undefined {
   return n;
 }
 
-export async function reconcileSpendCommand(
+type RunLog = typeof import("../../reconcile/log.js");
+type Summary = Parameters<RunLog["appendRunLog"]>[1];
+
+/** The run's line in reconcile.log, for a run that finished and for one that failed. */
+function runRecorder(
   ctx: CliContext,
-  options: GlobalOptions & ReconcileFlags,
-): Promise<number> {
-  const { reconcileSpend } = await import("../../reconcile/run.js");
-  const { appendRunLog } = await import("../../reconcile/log.js");
-  const { openAdminSession } = await import("../../server/control-client.js");
-  const { adjustmentsOp } = await import("../../server/admin.js");
-  const started = Date.now();
+  appendRunLog: RunLog["appendRunLog"],
+  provider: string,
+  started: number,
+): { record: (dir: string, summary: Summary) => void; failed: (dir: string, error: unknown) => void } {
   // The run's record must not hide what happened to the run itself (a data directory gone read-only).
-  const record = (dir: string, summary: Parameters<typeof appendRunLog>[1]) => {
+  const record = (dir: string, summary: Summary) => {
     try {
       appendRunLog(dir, summary);
     } catch (error) {
@@ -89,11 +91,68 @@ export async function reconcileSpendCommand(
     const message = error instanceof Error ? error.message : String(error);
     record(dir, {
       at: started,
-      provider: options.provider,
+      provider,
       outcome: { code, message },
       exitCode: exitCodeFor(code),
     });
   };
+  return { record, failed };
+}
+
+/** The ledger's writer: the running proxy over its control socket, or this process under the ledger lock. */
+function writerOpener(
+  ctx: CliContext,
+  config: Readonly<Config>,
+  dataDir: string,
+  openAdminSession: typeof import("../../server/control-client.js")["openAdminSession"],
+  adjustmentsOp: typeof import("../../server/admin.js")["adjustmentsOp"],
+): () => Promise<LedgerWriter> {
+  return async () => {
+    const session = await openAdminSession({
+      config,
+      dataDir,
+      warn: (message) => line(ctx.stderr, `tokenpak: ${message}`),
+    });
+    return {
+      via: session.via,
+      pid: session.pid,
+      write: (batch) => session.call(adjustmentsOp, batch),
+      close: () => session.close(),
+    };
+  };
+}
+
+/** JSON, or the warnings, the table and the verdict; --quiet keeps only a verdict that is not OK. */
+function printResult(
+  ctx: CliContext,
+  options: GlobalOptions & ReconcileFlags,
+  result: ReconcileResult,
+  exitCode: number,
+): void {
+  if (options.json) {
+    line(ctx.stdout, JSON.stringify({ ...result, exit_code: exitCode }, null, 2));
+    return;
+  }
+  const c = paint(ctx, options);
+  if (!options.quiet) {
+    for (const w of result.warnings) line(ctx.stderr, `${c.yellow("!")} ${w}`);
+    for (const text of tableLines(result, c)) line(ctx.stdout, text);
+  }
+  const verdict = verdictLine(result, c);
+  if (exitCode !== EXIT_OK) line(ctx.stderr, verdict);
+  else if (!options.quiet) line(ctx.stdout, verdict);
+}
+
+export async function reconcileSpendCommand(
+  ctx: CliContext,
+  options: GlobalOptions & ReconcileFlags,
+): Promise<number> {
+  const { reconcileSpend } = await import("../../reconcile/run.js");
+  const { appendRunLog } = await import("../../reconcile/log.js");
+  const { openAdminSession } = await import("../../server/control-client.js");
+  const { adjustmentsOp } = await import("../../server/admin.js");
+  const started = Date.now();
+  const { record, failed } = runRecorder(ctx, appendRunLog, options.provider, started);
   let loaded: Awaited<ReturnType<typeof loadCommandConfig>>;
   try {
     loaded = await loadCommandConfig(ctx, options);
@@ -118,19 +177,7 @@ export async function reconcileSpendCommand(
         thresholdPct: thresholdOf(options.thresholdPct),
         now: started,
       },
-      async () => {
-        const session = await openAdminSession({
-          config,
-          dataDir,
-          warn: (message) => line(ctx.stderr, `tokenpak: ${message}`),
-        });
-        return {
-          via: session.via,
-          pid: session.pid,
-          write: (batch) => session.call(adjustmentsOp, batch),
-          close: () => session.close(),
-        };
-      },
+      writerOpener(ctx, config, dataDir, openAdminSession, adjustmentsOp),
     );
   } catch (error) {
     failed(dataDir, error);
@@ -138,18 +185,7 @@ export async function reconcileSpendCommand(
   }
   const exitCode = result.drift_days.length > 0 ? EXIT_DRIFT : EXIT_OK;
   record(dataDir, { at: started, provider: options.provider, outcome: result, exitCode });
-  if (options.json) {
-    line(ctx.stdout, JSON.stringify({ ...result, exit_code: exitCode }, null, 2));
-    return exitCode;
-  }
-  const c = paint(ctx, options);
-  if (!options.quiet) {
-    for (const w of result.warnings) line(ctx.stderr, `${c.yellow("!")} ${w}`);
-    for (const text of tableLines(result, c)) line(ctx.stdout, text);
-  }
-  const verdict = verdictLine(result, c);
-  if (exitCode !== EXIT_OK) line(ctx.stderr, verdict);
-  else if (!options.quiet) line(ctx.stdout, verdict);
+  printResult(ctx, options, result, exitCode);
   return exitCode;
 }
 

@@ -45,6 +45,89 @@ function providerMessage(text: string): string {
   return shown.length > 200 ? `${shown.slice(0, 200)}…` : shown;
 }
 
+/** One call's answer, read whole. */
+interface Answer {
+  status: number;
+  type: string;
+  text: string;
+}
+
+/** One page's answer; no answer in time is told as the admin API's, with the page it stalled on. */
+async function fetchPage(get: PagedGet, url: string, agent: Agent, what: string, n: number): Promise<Answer> {
+  try {
+    const res = await request(url, { method: "GET", headers: get.headers, dispatcher: agent });
+    const status = res.statusCode;
+    const type = String(res.headers["content-type"] ?? "");
+    const text = await res.body.text();
+    return { status, type, text };
+  } catch (error) {
+    const mapped = upstreamError(error, get.provider);
+    if (mapped instanceof TokenpakError && mapped.code === "upstream_timeout") {
+      throw new TokenpakError(
+        "upstream_timeout",
+        `${get.provider}'s admin API did not answer ${what} (page ${n}) within ${get.timeoutMs} ms`,
+        { provider: get.provider },
+      );
+    }
+    throw mapped;
+  }
+}
+
+/** The answer as a page with a data list, or why it is none: a refused key first, then any other failure. */
+function pageOf(get: PagedGet, what: string, n: number, { status, type, text }: Answer): Json {
+  if (status === 401 || status === 403) {
+    throw new TokenpakError(
+      "provider_rejected",
+      `${get.provider} refused the admin key (${status} on ${what}: ${providerMessage(text)}); reconcile-spend needs an admin key in providers.${get.provider}.admin_api_key`,
+      { provider: get.provider, status },
+    );
+  }
+  if (status < 200 || status > 299) {
+    throw new TokenpakError(
+      "provider_error",
+      `${get.provider}'s admin API answered ${status} to ${what} (page ${n}): ${providerMessage(text)}`,
+      { provider: get.provider, status },
+    );
+  }
+  let page: unknown;
+  try {
+    page = JSON.parse(text);
+  } catch {
+    throw new TokenpakError(
+      "provider_error",
+      `page ${n} of ${what} from ${get.provider} is not JSON (${type || "no content type"}): ${JSON.stringify(text.slice(0, 60))}`,
+      { provider: get.provider },
+    );
+  }
+  if (!isObject(page) || !Array.isArray(page.data)) {
+    throw new TokenpakError("provider_error", `page ${n} of ${what} from ${get.provider} has no data list`, {
+      provider: get.provider,
+    });
+  }
+  return page;
+}
+
+/** The next page's cursor, or undefined after the last; a cursor that is missing or comes round again is broken. */
+function nextCursor(
+  get: PagedGet,
+  what: string,
+  n: number,
+  page: Json,
+  seen: Set<string>,
+): string | undefined {
+  if (page.has_more !== true) return undefined;
+  const next = str(page.next_page);
+  if (!next || seen.has(next)) {
+    throw new TokenpakError(
+      "provider_error",
+      `page ${n} of ${what} from ${get.provider} says has_more but gives ${next ? "a next_page already seen" : "no next_page"}`,
+      { provider: get.provider },
+    );
+  }
+  seen.add(next);
+  return next;
+}
+
 /**
  * Every page of a paginated admin endpoint (`data`, `has_more`,
  * `next_page`): fetched in order, each handed to `onPage`. Any failure
@@ -64,70 +147,10 @@ export async function getAllPages(
   try {
     for (let n = 1; n <= MAX_PAGES; n++) {
       const url = `${base}${get.path}?${queryString(get.query, cursor)}`;
-      let status: number;
-      let text: string;
-      let type: string;
-      try {
-        const res = await request(url, { method: "GET", headers: get.headers, dispatcher: agent });
-        status = res.statusCode;
-        type = String(res.headers["content-type"] ?? "");
-        text = await res.body.text();
-      } catch (error) {
-        const mapped = upstreamError(error, get.provider);
-        if (mapped instanceof TokenpakError && mapped.code === "upstream_timeout") {
-          throw new TokenpakError(
-            "upstream_timeout",
-            `${get.provider}'s admin API did not answer ${what} (page ${n}) within ${get.timeoutMs} ms`,
-            { provider: get.provider },
-          );
-        }
-        throw mapped;
-      }
-      if (status === 401 || status === 403) {
-        throw new TokenpakError(
-          "provider_rejected",
-          `${get.provider} refused the admin key (${status} on ${what}: ${providerMessage(text)}); reconcile-spend needs an admin key in providers.${get.provider}.admin_api_key`,
-          { provider: get.provider, status },
-        );
-      }
-      if (status < 200 || status > 299) {
-        throw new TokenpakError(
-          "provider_error",
-          `${get.provider}'s admin API answered ${status} to ${what} (page ${n}): ${providerMessage(text)}`,
-          { provider: get.provider, status },
-        );
-      }
-      let page: unknown;
-      try {
-        page = JSON.parse(text);
-      } catch {
-        throw new TokenpakError(
-          "provider_error",
-          `page ${n} of ${what} from ${get.provider} is not JSON (${type || "no content type"}): ${JSON.stringify(text.slice(0, 60))}`,
-          { provider: get.provider },
-        );
-      }
-      if (!isObject(page) || !Array.isArray(page.data)) {
-        throw new TokenpakError(
-          "provider_error",
-          `page ${n} of ${what} from ${get.provider} has no data list`,
-          {
-            provider: get.provider,
-          },
-        );
-      }
+      const page = pageOf(get, what, n, await fetchPage(get, url, agent, what, n));
       onPage(page, n, what);
-      if (page.has_more !== true) return n;
-      const next = str(page.next_page);
-      if (!next || seen.has(next)) {
-        throw new TokenpakError(
-          "provider_error",
-          `page ${n} of ${what} from ${get.provider} says has_more but gives ${next ? "a next_page already seen" : "no next_page"}`,
-          { provider: get.provider },
-        );
-      }
-      seen.add(next);
-      cursor = next;
+      cursor = nextCursor(get, what, n, page, seen);
+      if (cursor === undefined) return n;
     }
     throw new TokenpakError(
       "provider_error",
