@@ -192,6 +192,42 @@ function modelScopeId(kind: "project_model" | "team_model" | "model"): (name: st
  */
 export function compilePolicy(config: Config, keyList: readonly KeyLimits[] = config.keys ?? []): Policy {
   const b = config.budget;
+  const tables = compileLimits(config, keyList);
+  const { windowsKey, windowSets: sets } = windowIndex(tables);
+  return {
+    enabled: tables.on,
+    rejectOnExceed: b.reject_on_exceed,
+    hardStopPct: b.hard_stop_pct,
+    timeZone: b.timezone,
+    ...(b.fallback_model_on_exceed !== undefined ? { fallbackModel: b.fallback_model_on_exceed } : {}),
+    perRequest: perRequestRules(b, tables.on),
+    rollingWindows: rollingWindows(tables),
+    windowsKey,
+    windowSets: sets,
+    namedScopes: [...sets].flatMap(([id, windows]) => (windows.size > 0 && !id.endsWith(":*") ? [id] : [])),
+    ...scopeLookups(tables),
+  };
+}
+
+/** Every scope's limits as lookup tables; model tables are keyed `owner\nmodel`. */
+interface LimitTables {
+  /** budget.enabled: when false, the tables hold only quotas and rate limits. */
+  on: boolean;
+  workspace: readonly Limit[];
+  workspaceModel: ReadonlyMap<string, readonly Limit[]>;
+  teams: ReadonlyMap<string, readonly Limit[]>;
+  teamModel: ReadonlyMap<string, readonly Limit[]>;
+  projects: ReadonlyMap<string, readonly Limit[]>;
+  projectModel: ReadonlyMap<string, readonly Limit[]>;
+  projectTeam: ReadonlyMap<string, string | undefined>;
+  keys: ReadonlyMap<string, readonly Limit[]>;
+  users: ReadonlyMap<string, readonly Limit[]>;
+  defaultUser: readonly Limit[];
+  runLimits: readonly Limit[];
+}
+
+function compileLimits(config: Config, keyList: readonly KeyLimits[]): LimitTables {
+  const b = config.budget;
   const on = b.enabled;
   const budgets = (limits: Limit[]): readonly Limit[] => (on ? limits : NO_LIMITS);
 
@@ -199,33 +235,40 @@ export function compilePolicy(config: Config, keyList: readonly KeyLimits[] = co
   if (b.quota?.requests_per_month !== undefined) {
     workspace.push({ window: MONTH, unit: "requests", amount: b.quota.requests_per_month, kind: "quota" });
   }
-  const workspaceModel = modelLimitTable({ "": b });
-  const teams = new Map(Object.entries(config.teams ?? {}).map(([n, t]) => [n, budgets(scopeLimits(t))]));
-  const teamModel = modelLimitTable(config.teams);
-  const projects = new Map(
-    Object.entries(config.projects ?? {}).map(([n, p]) => [n, budgets(scopeLimits(p))]),
-  );
-  const projectModel = modelLimitTable(config.projects);
-  const projectTeam = new Map(Object.entries(config.projects ?? {}).map(([n, p]) => [n, p?.team]));
-  const keys = new Map(
-    keyList.map((k) => {
-      const limits = [...budgets(periodLimits(k))];
-      const rate = k.rate_limit;
-      if (rate?.requests_per_minute !== undefined) {
-        limits.push({ window: MINUTE, unit: "requests", amount: rate.requests_per_minute, kind: "rate" });
-      }
-      if (rate?.tokens_per_minute !== undefined) {
-        limits.push({ window: MINUTE, unit: "tokens", amount: rate.tokens_per_minute, kind: "rate" });
-      }
-      return [k.name, limits];
-    }),
-  );
   const perUser = b.per_user_limits;
   const usersOn = on && perUser?.enabled === true;
-  const users = new Map(
-    Object.entries(perUser?.user_limits ?? {}).map(([u, l]) => [u, usersOn ? periodLimits(l) : NO_LIMITS]),
-  );
-  const defaultUser = usersOn ? periodLimits(perUser?.default) : NO_LIMITS;
+  return {
+    on,
+    workspace,
+    workspaceModel: modelLimitTable({ "": b }),
+    teams: new Map(Object.entries(config.teams ?? {}).map(([n, t]) => [n, budgets(scopeLimits(t))])),
+    teamModel: modelLimitTable(config.teams),
+    projects: new Map(Object.entries(config.projects ?? {}).map(([n, p]) => [n, budgets(scopeLimits(p))])),
+    projectModel: modelLimitTable(config.projects),
+    projectTeam: new Map(Object.entries(config.projects ?? {}).map(([n, p]) => [n, p?.team])),
+    keys: new Map(keyList.map((k) => [k.name, clientKeyLimits(k, budgets(periodLimits(k)))])),
+    users: new Map(
+      Object.entries(perUser?.user_limits ?? {}).map(([u, l]) => [u, usersOn ? periodLimits(l) : NO_LIMITS]),
+    ),
+    defaultUser: usersOn ? periodLimits(perUser?.default) : NO_LIMITS,
+    runLimits: budgets(perRunLimits(b)),
+  };
+}
+
+/** A key's budgets, then its rate limits, which hold even with budgets off. */
+function clientKeyLimits(k: KeyLimits, budgets: readonly Limit[]): Limit[] {
+  const limits = [...budgets];
+  const rate = k.rate_limit;
+  if (rate?.requests_per_minute !== undefined) {
+    limits.push({ window: MINUTE, unit: "requests", amount: rate.requests_per_minute, kind: "rate" });
+  }
+  if (rate?.tokens_per_minute !== undefined) {
+    limits.push({ window: MINUTE, unit: "tokens", amount: rate.tokens_per_minute, kind: "rate" });
+  }
+  return limits;
+}
+
+function perRunLimits(b: Config["budget"]): Limit[] {
   const run: Limit[] = [];
   if (b.per_run_limits?.max_cost_cents !== undefined) {
     run.push({
@@ -238,20 +281,58 @@ export function compilePolicy(config: Config, keyList: readonly KeyLimits[] = co
   if (b.per_run_limits?.max_requests !== undefined) {
     run.push({ window: TOTAL, unit: "requests", amount: b.per_run_limits.max_requests, kind: "budget" });
   }
-  const runLimits = budgets(run);
+  return run;
+}
 
-  const rolling = new Map<string, WindowSpec>();
-  for (const limits of [workspace, ...teams.values(), ...projects.values(), ...keys.values()]) {
-    for (const l of limits) if (l.window.kind === "rolling") rolling.set(l.window.label, l.window);
-  }
-
+function perRequestRules(b: Config["budget"], on: boolean): PerRequestRules {
   const pr = b.per_request;
   const perRequest: PerRequestRules = {};
   if (on && pr?.max_cost_cents !== undefined) perRequest.maxCost = centsToMicros(pr.max_cost_cents);
   if (on && pr?.max_input_tokens !== undefined) perRequest.maxInputTokens = pr.max_input_tokens;
   if (on && pr?.max_output_tokens !== undefined) perRequest.maxOutputTokens = pr.max_output_tokens;
+  return perRequest;
+}
 
-  const lookup = (table: Map<string, readonly Limit[]>, name: string) =>
+/** Policy.rollingWindows: model limits are calendar-only, so only these tables can hold rolling ones. */
+function rollingWindows(t: LimitTables): WindowSpec[] {
+  const rolling = new Map<string, WindowSpec>();
+  for (const limits of [t.workspace, ...t.teams.values(), ...t.projects.values(), ...t.keys.values()]) {
+    for (const l of limits) if (l.window.kind === "rolling") rolling.set(l.window.label, l.window);
+  }
+  return [...rolling.values()];
+}
+
+/** Policy.windowsKey and Policy.windowSets; model tables count only when budgets are on. */
+function windowIndex(t: LimitTables): { windowsKey: string; windowSets: Map<string, ReadonlySet<string>> } {
+  const windowsKey = digestWindows(
+    [t.workspace, t.defaultUser, t.runLimits],
+    [t.teams, t.projects, t.keys, t.users, ...(t.on ? [t.workspaceModel, t.projectModel, t.teamModel] : [])],
+  );
+  const named = (kind: "team" | "project" | "key" | "user") => (name: string) =>
+    formatScopeId({ kind, name });
+  const sets = windowSets({ workspace: t.workspace, "user:*": t.defaultUser, "run:*": t.runLimits }, [
+    [named("team"), t.teams],
+    [named("project"), t.projects],
+    [named("key"), t.keys],
+    [named("user"), t.users],
+    ...(t.on
+      ? ([
+          [modelScopeId("model"), t.workspaceModel],
+          [modelScopeId("project_model"), t.projectModel],
+          [modelScopeId("team_model"), t.teamModel],
+        ] as const)
+      : []),
+  ]);
+  return { windowsKey, windowSets: sets };
+}
+
+/** The per-request half of the Policy: resolving identities to scopes, through caches built here once. */
+function scopeLookups(
+  t: LimitTables,
+): Pick<Policy, "scopesFor" | "scopeById" | "forgetScopes" | "limitsById"> {
+  const { on, workspace, workspaceModel, teams, teamModel, projects, projectModel, projectTeam } = t;
+  const { keys, users, defaultUser, runLimits } = t;
+  const lookup = (table: ReadonlyMap<string, readonly Limit[]>, name: string) =>
     on ? (table.get(name) ?? NO_LIMITS) : NO_LIMITS;
 
   const WORKSPACE: Scope = { id: "workspace", kind: "workspace", name: "workspace", limits: workspace };
@@ -314,41 +395,12 @@ export function compilePolicy(config: Config, keyList: readonly KeyLimits[] = co
     scopes.push(scopeOf({ kind: "model", name: model }), WORKSPACE);
     return scopes;
   };
-  const windowsKey = digestWindows(
-    [workspace, defaultUser, runLimits],
-    [teams, projects, keys, users, ...(on ? [workspaceModel, projectModel, teamModel] : [])],
-  );
-  const named = (kind: "team" | "project" | "key" | "user") => (name: string) =>
-    formatScopeId({ kind, name });
-  const sets = windowSets({ workspace, "user:*": defaultUser, "run:*": runLimits }, [
-    [named("team"), teams],
-    [named("project"), projects],
-    [named("key"), keys],
-    [named("user"), users],
-    ...(on
-      ? ([
-          [modelScopeId("model"), workspaceModel],
-          [modelScopeId("project_model"), projectModel],
-          [modelScopeId("team_model"), teamModel],
-        ] as const)
-      : []),
-  ]);
   const resolved = new Map<string, readonly Scope[]>();
   // Length-prefixed, so that no choice of user or run id (client input) can spell another identity's key.
   const part = (v: string | undefined | null) =>
     v === undefined ? "-" : v === null ? "!" : `${v.length}:${v}`;
 
   return {
-    enabled: on,
-    rejectOnExceed: b.reject_on_exceed,
-    hardStopPct: b.hard_stop_pct,
-    timeZone: b.timezone,
-    ...(b.fallback_model_on_exceed !== undefined ? { fallbackModel: b.fallback_model_on_exceed } : {}),
-    perRequest,
-    rollingWindows: [...rolling.values()],
-    windowsKey,
-    windowSets: sets,
-    namedScopes: [...sets].flatMap(([id, windows]) => (windows.size > 0 && !id.endsWith(":*") ? [id] : [])),
     scopesFor(identity, model) {
       // One lookup per request instead of a lookup per scope (a request resolves them twice).
       const id = `${part(identity.run)}${part(identity.key)}${part(identity.user)}${part(identity.project)}${part(identity.team)}${model}`;

@@ -45,6 +45,44 @@ export function unsupportedSourceScheme(source: string): string | undefined {
 /** Checks that need the whole config: references between sections, and choices that are legal but unwise. */
 export function semanticProblems(config: Config, source: Source): Problem[] {
   const problems: Problem[] = [];
+  const r = reporter(source, problems);
+  const models = entries(config.models);
+  const users = perUserLimits(config.budget);
+  // The problems are listed in the order they are found, and tests (and
+  // operators diffing validate-config output) compare those lists: keep the order.
+  checkReferences(config, models, r);
+  checkKeys(config, r);
+  reconcileFilters(config, r.error, r.warn);
+  checkTimezone(config.budget, r);
+  warnModelPrices(config, models, r);
+  warnPerUserLimits(config.budget, users, r);
+  warnDailyCapsBelowDearest(config, models, users, r);
+  warnToolPrices(config, models, r);
+  warnAdminToken(config, source, r);
+  warnOpenMode(config, r);
+  checkPriceSources(config, r);
+  warnAlertTargets(config, r);
+  return problems;
+}
+
+type Report = (path: PathSegment[], message: string, hint?: string) => void;
+
+interface Reporter {
+  /** `at: "key"` when the problem is the mapping key itself, not its value. */
+  error: (path: PathSegment[], message: string, hint?: string, at?: "key" | "value") => void;
+  warn: Report;
+  /** A name that refers to nothing defined, with the closest defined name as a hint. */
+  missingRef: (
+    path: PathSegment[],
+    kind: string,
+    name: string,
+    defined: string[],
+    at?: "key" | "value",
+  ) => void;
+}
+
+/** Reports into `problems`, each located in the file as the source has it. */
+function reporter(source: Source, problems: Problem[]): Reporter {
   const report = (
     severity: Problem["severity"],
     path: PathSegment[],
@@ -64,7 +102,6 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
     report("error", path, message, hint, at);
   const warn = (path: PathSegment[], message: string, hint?: string) =>
     report("warning", path, message, hint);
-  /** `at: "key"` when the name is a mapping key (model_limits.<model>), not a value. */
   const missingRef = (
     path: PathSegment[],
     kind: string,
@@ -84,29 +121,38 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
       at,
     );
   };
+  return { error, warn, missingRef };
+}
 
-  const models = entries(config.models);
+type Budget = Config["budget"];
+type NamedModel = [string, ResolvedModel];
+type UserLimits = [PathSegment[], ResolvedPeriodLimits][];
+
+/** Models name providers, the fallback and model_limits name models, projects name teams. */
+function checkReferences(config: Config, models: NamedModel[], r: Reporter): void {
   const modelNames = models.map(([name]) => name);
   const providerNames = Object.keys(config.providers ?? {});
   const teamNames = Object.keys(config.teams ?? {});
-  const projectNames = Object.keys(config.projects ?? {});
   const budget = config.budget;
-
-  // --- references ---
   for (const [name, model] of models) {
     if (!providerNames.includes(model.provider)) {
-      missingRef(["models", name, "provider"], "provider", model.provider, providerNames);
+      r.missingRef(["models", name, "provider"], "provider", model.provider, providerNames);
     }
   }
   if (
     budget.fallback_model_on_exceed !== undefined &&
     !modelNames.includes(budget.fallback_model_on_exceed)
   ) {
-    missingRef(["budget", "fallback_model_on_exceed"], "model", budget.fallback_model_on_exceed, modelNames);
+    r.missingRef(
+      ["budget", "fallback_model_on_exceed"],
+      "model",
+      budget.fallback_model_on_exceed,
+      modelNames,
+    );
   }
   for (const [name, project] of entries(config.projects)) {
     if (project.team !== undefined && !teamNames.includes(project.team)) {
-      missingRef(["projects", name, "team"], "team", project.team, teamNames);
+      r.missingRef(["projects", name, "team"], "team", project.team, teamNames);
     }
   }
   const scopesWithModelLimits: [PathSegment[], Record<string, unknown> | undefined][] = [
@@ -123,28 +169,32 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
   for (const [scope, limits] of scopesWithModelLimits) {
     for (const model of Object.keys(limits ?? {})) {
       if (!modelNames.includes(model))
-        missingRef([...scope, "model_limits", model], "model", model, modelNames, "key");
+        r.missingRef([...scope, "model_limits", model], "model", model, modelNames, "key");
     }
   }
+}
 
-  // --- keys ---
+/** Every client key names a defined project (and its team), has exactly one secret, and is unique. */
+function checkKeys(config: Config, r: Reporter): void {
+  const projectNames = Object.keys(config.projects ?? {});
+  const teamNames = Object.keys(config.teams ?? {});
   const secrets = new Map<string, number>();
   const keyNames = new Map<string, number>();
   for (const [i, key] of (config.keys ?? []).entries()) {
     if (!projectNames.includes(key.project))
-      missingRef(["keys", i, "project"], "project", key.project, projectNames);
+      r.missingRef(["keys", i, "project"], "project", key.project, projectNames);
     if (key.team !== undefined) {
-      if (!teamNames.includes(key.team)) missingRef(["keys", i, "team"], "team", key.team, teamNames);
+      if (!teamNames.includes(key.team)) r.missingRef(["keys", i, "team"], "team", key.team, teamNames);
       const projectTeam = config.projects?.[key.project]?.team;
       if (projectTeam !== undefined && projectTeam !== key.team) {
-        error(
+        r.error(
           ["keys", i, "team"],
           `team \`${key.team}\` differs from project ${key.project}'s team \`${projectTeam}\``,
         );
       }
     }
     if ((key.key === undefined) === (key.key_sha256 === undefined)) {
-      error(
+      r.error(
         ["keys", i],
         key.key === undefined
           ? `key \`${key.name}\` has no secret`
@@ -157,7 +207,7 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
       const first = secrets.get(digest);
       if (first !== undefined) {
         const other = config.keys?.[first]?.name ?? String(first);
-        error(
+        r.error(
           ["keys", i, key.key !== undefined ? "key" : "key_sha256"],
           `key \`${key.name}\` has the same secret as key \`${other}\` (keys[${first}])`,
           "every client key must be unique, or spend cannot be attributed",
@@ -166,47 +216,51 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
     }
     const firstName = keyNames.get(key.name);
     if (firstName !== undefined) {
-      error(["keys", i, "name"], `key name \`${key.name}\` is already used by keys[${firstName}]`);
+      r.error(["keys", i, "name"], `key name \`${key.name}\` is already used by keys[${firstName}]`);
     } else keyNames.set(key.name, i);
   }
+}
 
-  reconcileFilters(config, error, warn);
-
+function checkTimezone(budget: Budget, r: Reporter): void {
   if (!isValidTimezone(budget.timezone)) {
-    error(
+    r.error(
       ["budget", "timezone"],
       `unknown time zone \`${budget.timezone}\``,
       "use an IANA name such as UTC or Europe/Berlin",
     );
   }
+}
 
-  // --- warnings ---
+/** No models at all, or a fallback model dearer than a model it would replace. */
+function warnModelPrices(config: Config, models: NamedModel[], r: Reporter): void {
   if (models.length === 0)
-    warn(["models"], "no models configured: every request will be refused", "add a model under `models:`");
+    r.warn(["models"], "no models configured: every request will be refused", "add a model under `models:`");
 
-  const fallback = budget.fallback_model_on_exceed;
+  const fallback = config.budget.fallback_model_on_exceed;
   const fallbackModel = fallback !== undefined ? config.models?.[fallback] : undefined;
-  if (fallback !== undefined && fallbackModel) {
-    for (const [name, model] of models) {
-      // A free model always fits, so the fallback never stands in for it.
-      const free =
-        (model.estimated_input_cost_per_1k ?? 0) === 0 && (model.estimated_output_cost_per_1k ?? 0) === 0;
-      if (name === fallback || free) continue;
-      const dearer = (["estimated_input_cost_per_1k", "estimated_output_cost_per_1k"] as const).filter(
-        (price) => (fallbackModel[price] ?? 0) > (model[price] ?? Number.POSITIVE_INFINITY),
+  if (fallback === undefined || !fallbackModel) return;
+  for (const [name, model] of models) {
+    // A free model always fits, so the fallback never stands in for it.
+    const free =
+      (model.estimated_input_cost_per_1k ?? 0) === 0 && (model.estimated_output_cost_per_1k ?? 0) === 0;
+    if (name === fallback || free) continue;
+    const dearer = (["estimated_input_cost_per_1k", "estimated_output_cost_per_1k"] as const).filter(
+      (price) => (fallbackModel[price] ?? 0) > (model[price] ?? Number.POSITIVE_INFINITY),
+    );
+    if (dearer.length > 0) {
+      r.warn(
+        ["budget", "fallback_model_on_exceed"],
+        `fallback model \`${fallback}\` costs more than \`${name}\`, which it would replace (${dearer.join(", ")})`,
+        "the fallback should be cheaper than every model it stands in for",
       );
-      if (dearer.length > 0) {
-        warn(
-          ["budget", "fallback_model_on_exceed"],
-          `fallback model \`${fallback}\` costs more than \`${name}\`, which it would replace (${dearer.join(", ")})`,
-          "the fallback should be cheaper than every model it stands in for",
-        );
-      }
     }
   }
+}
 
+/** The per-user limits with their paths: the default first, then each listed user. */
+function perUserLimits(budget: Budget): UserLimits {
   const perUser = budget.per_user_limits;
-  const users: [PathSegment[], ResolvedPeriodLimits][] = [
+  return [
     ...(perUser?.default
       ? [[["budget", "per_user_limits", "default"], perUser.default] as [PathSegment[], ResolvedPeriodLimits]]
       : []),
@@ -215,13 +269,16 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
       l,
     ]),
   ];
+}
+
+function warnPerUserLimits(budget: Budget, users: UserLimits, r: Reporter): void {
   for (const [path, limits] of users) {
     for (const window of ["daily", "monthly"] as const) {
       const key = `${window}_limit_cents` as const;
       const own = limits[key];
       const workspace = budget[key];
       if (own !== undefined && workspace !== undefined && own > workspace) {
-        warn(
+        r.warn(
           [...path, key],
           `per-user ${window} limit ${formatCents(own)} is larger than the workspace ${window} limit ${formatCents(workspace)}`,
           "one user could use the whole budget; split it: total / users × 1.2 (the recipe's pitfall 3)",
@@ -229,102 +286,124 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
       }
     }
   }
+}
 
+/** Daily caps, of any scope, that one request to the dearest model could exceed on its own. */
+function warnDailyCapsBelowDearest(
+  config: Config,
+  models: NamedModel[],
+  users: UserLimits,
+  r: Reporter,
+): void {
   const dearest = models
     .map(([name, model]) => ({ name, model, cents: maxRequestCents(model) }))
     .filter((m): m is { name: string; model: ResolvedModel; cents: number } => m.cents !== undefined)
     .sort((a, b) => b.cents - a.cents)[0];
-  if (dearest) {
-    const dailyCaps: [PathSegment[], number | undefined][] = [
-      [["budget", "daily_limit_cents"], budget.daily_limit_cents],
-      ...users.map(([p, l]): [PathSegment[], number | undefined] => [
-        [...p, "daily_limit_cents"],
-        l.daily_limit_cents,
-      ]),
-      ...entries(config.teams).map(([n, t]): [PathSegment[], number | undefined] => [
-        ["teams", n, "daily_limit_cents"],
-        t.daily_limit_cents,
-      ]),
-      ...entries(config.projects).map(([n, p]): [PathSegment[], number | undefined] => [
-        ["projects", n, "daily_limit_cents"],
-        p.daily_limit_cents,
-      ]),
-      ...(config.keys ?? []).map((k, i): [PathSegment[], number | undefined] => [
-        ["keys", i, "daily_limit_cents"],
-        k.daily_limit_cents,
-      ]),
-    ];
-    for (const [path, cap] of dailyCaps) {
-      if (cap !== undefined && cap < dearest.cents) {
-        warn(
-          path,
-          `daily cap ${formatCents(cap)} is below the most expensive single request: ${dearest.name} at max_output_tokens ${dearest.model.max_output_tokens} costs up to ${formatCents(dearest.cents)}`,
-          "such requests will have max_tokens clamped or be refused; leave room for two of them (the recipe's pitfall 4)",
-        );
-      }
+  if (!dearest) return;
+  const dailyCaps: [PathSegment[], number | undefined][] = [
+    [["budget", "daily_limit_cents"], config.budget.daily_limit_cents],
+    ...users.map(([p, l]): [PathSegment[], number | undefined] => [
+      [...p, "daily_limit_cents"],
+      l.daily_limit_cents,
+    ]),
+    ...entries(config.teams).map(([n, t]): [PathSegment[], number | undefined] => [
+      ["teams", n, "daily_limit_cents"],
+      t.daily_limit_cents,
+    ]),
+    ...entries(config.projects).map(([n, p]): [PathSegment[], number | undefined] => [
+      ["projects", n, "daily_limit_cents"],
+      p.daily_limit_cents,
+    ]),
+    ...(config.keys ?? []).map((k, i): [PathSegment[], number | undefined] => [
+      ["keys", i, "daily_limit_cents"],
+      k.daily_limit_cents,
+    ]),
+  ];
+  for (const [path, cap] of dailyCaps) {
+    if (cap !== undefined && cap < dearest.cents) {
+      r.warn(
+        path,
+        `daily cap ${formatCents(cap)} is below the most expensive single request: ${dearest.name} at max_output_tokens ${dearest.model.max_output_tokens} costs up to ${formatCents(dearest.cents)}`,
+        "such requests will have max_tokens clamped or be refused; leave room for two of them (the recipe's pitfall 4)",
+      );
     }
   }
+}
 
+/** Tool prices that are never used, and built-in tools that go uncharged. */
+function warnToolPrices(config: Config, models: NamedModel[], r: Reporter): void {
   for (const [name, model] of models) {
     for (const kind of Object.keys(model.tool_call_cents ?? {})) {
       const problem = toolPriceProblem(kind);
-      if (problem) warn(["models", name, "tool_call_cents", kind], problem.message, problem.hint);
+      if (problem) r.warn(["models", name, "tool_call_cents", kind], problem.message, problem.hint);
     }
   }
   if (config.pricing.unknown_tool === "allow") {
-    warn(
+    r.warn(
       ["pricing", "unknown_tool"],
       "built-in tools without a price in models.<m>.tool_call_cents go through uncharged: their calls count against no budget until reconcile-spend brings in the provider's bill",
       "set tool_call_cents for the tools your clients use",
     );
   }
+}
 
+/** An admin token short enough to guess, or readable by whoever reads the file. */
+function warnAdminToken(config: Config, source: Source, r: Reporter): void {
   const adminToken = config.server.admin_token;
   if (adminToken !== undefined && adminToken !== "" && adminToken.length < 16) {
-    warn(
+    r.warn(
       ["server", "admin_token"],
       `the admin token is ${adminToken.length} characters long: whoever reaches the proxy port can try to guess it, and it changes keys and budgets`,
       "use a long random value, e.g. `openssl rand -hex 32`, through ${ENV}",
     );
   }
   const written = adminTokenWritten(source.data);
-  if (written !== undefined) warn(["server", "admin_token"], written.message, written.hint);
+  if (written !== undefined) r.warn(["server", "admin_token"], written.message, written.hint);
+}
 
+function warnOpenMode(config: Config, r: Reporter): void {
   if ((config.keys ?? []).length === 0) {
-    warn(
+    r.warn(
       ["keys"],
       OPEN_MODE_WARNING,
       "fine on loopback for development; configure `keys:` before exposing the proxy",
     );
   }
+}
 
-  for (const [provider, source] of Object.entries(config.pricing.sources)) {
-    const unsupported = unsupportedSourceScheme(source);
+/** Price sources sync-pricing cannot read, or reads over plain http. */
+function checkPriceSources(config: Config, r: Reporter): void {
+  for (const [provider, url] of Object.entries(config.pricing.sources)) {
+    const unsupported = unsupportedSourceScheme(url);
     if (unsupported !== undefined) {
-      error(
+      r.error(
         ["pricing", "sources", provider],
         `price source scheme \`${unsupported}:\` is not supported: sync-pricing reads http:, https:, file: URLs and local paths`,
         "use an https: URL, or download the file and name its path",
       );
       continue;
     }
-    const host = source.startsWith("http:") ? safeHost(source) : undefined;
+    const host = url.startsWith("http:") ? safeHost(url) : undefined;
     if (host !== undefined && !isLoopbackHost(host)) {
-      warn(
+      r.warn(
         ["pricing", "sources", provider],
         `price source ${host} is plain http: whoever is on the path can set your prices`,
         "use an https: URL or a local file",
       );
     }
   }
+}
 
+/** Alert targets that will only reach the alerts log: mailto without SMTP, webhooks over plain http. */
+function warnAlertTargets(config: Config, r: Reporter): void {
+  const budget = config.budget;
   const webhooks = budget.alert_webhook === undefined ? [] : [budget.alert_webhook].flat();
   for (const [i, target] of webhooks.entries()) {
     const path: PathSegment[] = Array.isArray(budget.alert_webhook)
       ? ["budget", "alert_webhook", i]
       : ["budget", "alert_webhook"];
     if (target.startsWith("mailto:") && config.alerts.smtp === undefined) {
-      warn(
+      r.warn(
         path,
         `alert target ${target} needs alerts.smtp, which is not configured: these alerts only reach the alerts log`,
         "add alerts.smtp: {host, port, user, password: ${SMTP_PASSWORD}}",
@@ -333,15 +412,13 @@ export function semanticProblems(config: Config, source: Source): Problem[] {
     if (!target.startsWith("http:")) continue;
     const host = safeHost(target);
     if (host !== undefined && !isLoopbackHost(host)) {
-      warn(
+      r.warn(
         path,
         `alert webhook ${host} is plain http: alerts are not sent unencrypted, only logged`,
         "use an https: URL",
       );
     }
   }
-
-  return problems;
 }
 
 /**
@@ -371,8 +448,6 @@ function toolPriceProblem(kind: string): { message: string; hint: string } | und
     hint: suggestion ? `did you mean \`${suggestion}\`?` : builtins,
   };
 }
-
-type Report = (path: PathSegment[], message: string, hint?: string) => void;
 
 /** The filter each provider's admin API takes (reconcile-spend): OpenAI projects, Anthropic workspaces. */
 const RECONCILE_FILTER: Readonly<Record<string, "project_ids" | "workspace_ids" | undefined>> = {
