@@ -16,7 +16,7 @@ import { type PriceWatch, watchPrices } from "./price-watch.js";
 import { type ReloadRecord, type ReloadResult, reloader } from "./reload.js";
 import { ResponseMemory } from "./response-memory.js";
 import { Runtime } from "./runtime.js";
-import { closeLedgerServices, openLedgerServices, saveKeyUsage } from "./services.js";
+import { closeLedgerServices, type LedgerServices, openLedgerServices, saveKeyUsage } from "./services.js";
 
 export interface ProxyOptions {
   config: Readonly<Config>;
@@ -116,30 +116,14 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     ...(options.ledger ? { ledger: options.ledger } : {}),
   });
   const { ledger, alerts, recovery: report, keyStore, usage } = services;
-  let prices: PriceWatch;
-  let runtime: Runtime;
+  let opened: { prices: PriceWatch; runtime: Runtime };
   try {
-    prices = watchPrices({ config, dataDir: options.dataDir, ledger, alerts, clock, warn });
-    try {
-      const parts = { ledger, alerts, prices, usage, clock, warn, host, insecure: options.insecure === true };
-      // Requests are counted whether or not /metrics is served (at the cost of a few additions).
-      // The config in force when scraped: runtime is set just below, before anything is served.
-      const metrics = new ProxyMetrics({
-        ledger,
-        alerts,
-        prices: prices.book,
-        config: () => runtime.config,
-        clock,
-      });
-      runtime = new Runtime({ ...parts, memory: new ResponseMemory(ledger), metrics }, config, keyStore.keys);
-    } catch (error) {
-      prices.close();
-      throw error;
-    }
+    opened = openRuntime(options, services, host, clock, warn);
   } catch (error) {
     await closeLedgerServices(services);
     throw error;
   }
+  const { prices, runtime } = opened;
   ledger.onHealth((health) => reportHealth(health, alerts, warn));
   const keys = runtime.keyRing(keyStore, usage);
   const reload = reloader({
@@ -163,77 +147,23 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   };
   const admin = createAdminRouter(adminContext);
   const app = createApp(() => runtime.current(), admin, host);
-
-  const server = createAdaptorServer({
-    fetch: (request: Request, env: HttpBindings | Http2Bindings) => {
-      if (env.outgoing instanceof ServerResponse) bindResponse(request, env.outgoing);
-      return app.fetch(request, env);
-    },
-  }) as Server;
-  server.keepAliveTimeout = 65_000;
-  // Responses not yet fully sent (a stream's lasts until its end): shutdown waits for these,
-  // not merely for app.fetch to return a Response whose body is still to be written.
-  const active = new Set<ServerResponse>();
-  let closingDown = false;
-  let drained: (() => void) | undefined;
-  server.on("request", (_req: IncomingMessage, res: ServerResponse) => {
-    // Requests that still arrive on kept-alive connections while draining: answer, then hang up.
-    if (closingDown && !res.headersSent) res.shouldKeepAlive = false;
-    active.add(res);
-    res.once("close", () => {
-      active.delete(res);
-      if (active.size === 0) drained?.();
-    });
-  });
+  const { server, inFlight } = createHttpServer(app);
 
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    await listen(server, port, host);
   } catch (error) {
     prices.close();
     await runtime.close();
     await closeLedgerServices(services);
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new TokenpakError(
-      "io_error",
-      code === "EADDRINUSE"
-        ? `${host}:${port} is already in use`
-        : `cannot listen on ${host}:${port}: ${code ?? String(error)}`,
-    );
+    throw listenFailure(error, host, port);
   }
-  // Commands that change the ledger, the keys or the config while we run come through here.
-  let control: ControlChannel | undefined;
-  try {
-    control = await listenControl(admin, controlSocketPath(options.dataDir));
-  } catch (error) {
-    warn(
-      `no control channel (${error instanceof Error ? error.message : String(error)}): commands that change the ledger will refuse while the proxy runs`,
-    );
-  }
-  const sweeper = setInterval(() => ledger.sweep(), SWEEP_MS);
-  sweeper.unref();
-  const usageSaver = setInterval(() => saveKeyUsage(services), USAGE_MS);
-  usageSaver.unref();
+  const control = await openControl(admin, options.dataDir, warn);
+  const timers = startTimers(services);
   const address = server.address() as AddressInfo;
   const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${shownHost}:${address.port}`;
   const openMode = () => runtime.current().auth.openMode;
-  log({
-    event: "start",
-    url,
-    pid: process.pid,
-    data_dir: options.dataDir,
-    config: options.configFile ?? null,
-    keys: keys.list().filter((k) => k.state === "active").length,
-    open_mode: openMode(),
-    control_socket: control?.path ?? null,
-    admin_api: config.server.admin_token !== undefined && config.server.admin_token !== "",
-  });
+  log(startEvent(options, url, keys, openMode, control));
 
   let closing: Promise<CloseReport> | undefined;
   return {
@@ -256,24 +186,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     reload,
     close() {
       closing ??= (async () => {
-        closingDown = true;
+        inFlight.closingDown = true;
         // No admin call starts from now on; one in flight finishes before the ledger closes.
         const controlClosed = control?.close();
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        // Each connection busy with a response closes once that response is out.
-        for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false;
-        server.closeIdleConnections();
-        const idle = new Promise<void>((resolve) => {
-          drained = resolve;
-        });
-        if (active.size > 0) {
-          const drainMs = options.drainMs ?? 10_000;
-          await Promise.race([idle, new Promise<void>((resolve) => setTimeout(resolve, drainMs).unref())]);
-        }
-        server.closeAllConnections();
-        await stopped;
-        clearInterval(sweeper);
-        clearInterval(usageSaver);
+        await drainServer(server, inFlight, options.drainMs ?? 10_000);
+        for (const timer of timers) clearInterval(timer);
         prices.close();
         await runtime.close();
         await controlClosed;
@@ -284,4 +201,155 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       return closing;
     },
   };
+}
+
+/** The price watch and the runtime that serves with them; when the runtime cannot start, the watch is closed. */
+function openRuntime(
+  options: ProxyOptions,
+  services: LedgerServices,
+  host: string,
+  clock: () => number,
+  warn: (message: string) => void,
+): { prices: PriceWatch; runtime: Runtime } {
+  const { config } = options;
+  const { ledger, alerts, keyStore, usage } = services;
+  const prices = watchPrices({ config, dataDir: options.dataDir, ledger, alerts, clock, warn });
+  let runtime: Runtime;
+  try {
+    const parts = { ledger, alerts, prices, usage, clock, warn, host, insecure: options.insecure === true };
+    // Requests are counted whether or not /metrics is served (at the cost of a few additions).
+    // The config in force when scraped: runtime is set just below, before anything is served.
+    const metrics = new ProxyMetrics({
+      ledger,
+      alerts,
+      prices: prices.book,
+      config: () => runtime.config,
+      clock,
+    });
+    runtime = new Runtime({ ...parts, memory: new ResponseMemory(ledger), metrics }, config, keyStore.keys);
+  } catch (error) {
+    prices.close();
+    throw error;
+  }
+  return { prices, runtime };
+}
+
+/**
+ * Responses not yet fully sent (a stream's lasts until its end): shutdown waits for these,
+ * not merely for app.fetch to return a Response whose body is still to be written.
+ */
+interface InFlight {
+  readonly active: Set<ServerResponse>;
+  closingDown: boolean;
+  drained: (() => void) | undefined;
+}
+
+/** The HTTP server for the app, which keeps count of the responses it is still sending. */
+function createHttpServer(app: ReturnType<typeof createApp>): { server: Server; inFlight: InFlight } {
+  const server = createAdaptorServer({
+    fetch: (request: Request, env: HttpBindings | Http2Bindings) => {
+      if (env.outgoing instanceof ServerResponse) bindResponse(request, env.outgoing);
+      return app.fetch(request, env);
+    },
+  }) as Server;
+  server.keepAliveTimeout = 65_000;
+  const inFlight: InFlight = { active: new Set<ServerResponse>(), closingDown: false, drained: undefined };
+  const { active } = inFlight;
+  server.on("request", (_req: IncomingMessage, res: ServerResponse) => {
+    // Requests that still arrive on kept-alive connections while draining: answer, then hang up.
+    if (inFlight.closingDown && !res.headersSent) res.shouldKeepAlive = false;
+    active.add(res);
+    res.once("close", () => {
+      active.delete(res);
+      if (active.size === 0) inFlight.drained?.();
+    });
+  });
+  return { server, inFlight };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+/** What the user is told when the address cannot be listened on. */
+function listenFailure(error: unknown, host: string, port: number): TokenpakError {
+  const code = (error as NodeJS.ErrnoException).code;
+  return new TokenpakError(
+    "io_error",
+    code === "EADDRINUSE"
+      ? `${host}:${port} is already in use`
+      : `cannot listen on ${host}:${port}: ${code ?? String(error)}`,
+  );
+}
+
+/**
+ * Commands that change the ledger, the keys or the config while we run come through here.
+ * Without it the proxy still serves: those commands refuse instead.
+ */
+async function openControl(
+  admin: ReturnType<typeof createAdminRouter>,
+  dataDir: string,
+  warn: (message: string) => void,
+): Promise<ControlChannel | undefined> {
+  try {
+    return await listenControl(admin, controlSocketPath(dataDir));
+  } catch (error) {
+    warn(
+      `no control channel (${error instanceof Error ? error.message : String(error)}): commands that change the ledger will refuse while the proxy runs`,
+    );
+    return undefined;
+  }
+}
+
+/** The ledger's sweep of expired reservations, and the keys' last use handed to its snapshot. */
+function startTimers(services: LedgerServices): NodeJS.Timeout[] {
+  const sweeper = setInterval(() => services.ledger.sweep(), SWEEP_MS);
+  sweeper.unref();
+  const usageSaver = setInterval(() => saveKeyUsage(services), USAGE_MS);
+  usageSaver.unref();
+  return [sweeper, usageSaver];
+}
+
+function startEvent(
+  options: ProxyOptions,
+  url: string,
+  keys: KeyRing,
+  openMode: () => boolean,
+  control: ControlChannel | undefined,
+): ProxyEvent {
+  const { admin_token } = options.config.server;
+  return {
+    event: "start",
+    url,
+    pid: process.pid,
+    data_dir: options.dataDir,
+    config: options.configFile ?? null,
+    keys: keys.list().filter((k) => k.state === "active").length,
+    open_mode: openMode(),
+    control_socket: control?.path ?? null,
+    admin_api: admin_token !== undefined && admin_token !== "",
+  };
+}
+
+/** Stops accepting and lets the responses in flight finish, for at most drainMs, before hanging up. */
+async function drainServer(server: Server, inFlight: InFlight, drainMs: number): Promise<void> {
+  const { active } = inFlight;
+  const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+  // Each connection busy with a response closes once that response is out.
+  for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false;
+  server.closeIdleConnections();
+  const idle = new Promise<void>((resolve) => {
+    inFlight.drained = resolve;
+  });
+  if (active.size > 0) {
+    await Promise.race([idle, new Promise<void>((resolve) => setTimeout(resolve, drainMs).unref())]);
+  }
+  server.closeAllConnections();
+  await stopped;
 }
