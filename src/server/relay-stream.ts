@@ -7,6 +7,9 @@ import type { UpstreamAbort, UpstreamResponse } from "../providers/upstream.js";
 import type { TrailerSender } from "./disconnect.js";
 import type { RelayContext } from "./relay-json.js";
 
+/** decode()'s options for a chunk with more to come: one object for every chunk of every stream. */
+const STREAMING = { stream: true } as const;
+
 /** The HTTP trailer a stream's cost is sent in, for clients that send `TE: trailers`. */
 export const COST_TRAILER = "x-tokenpak-cost-cents";
 
@@ -81,7 +84,7 @@ class RelaySource {
       // A pull that enqueues nothing is not called again: read until there is something to send.
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
         const chunk = next.value;
-        const piece = relay.push(typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true }));
+        const piece = relay.push(typeof chunk === "string" ? chunk : decoder.decode(chunk, STREAMING));
         if (relay.watch.complete()) this.held += piece;
         else if (piece) {
           controller.enqueue(encoder.encode(piece));
