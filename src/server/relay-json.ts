@@ -20,6 +20,9 @@ import type { Plan } from "./forward.js";
 import type { Hold } from "./hold.js";
 import type { Intake } from "./intake.js";
 
+/** decode()'s options for a chunk with more to come: one object for every chunk of every answer. */
+export const STREAMING = { stream: true } as const;
+
 /** What a relay needs besides the answer: the exchange's headers so far, and how to add the remaining budget. */
 export interface RelayContext {
   call: Intake;
@@ -40,7 +43,7 @@ export async function readAll(body: AsyncIterable<Uint8Array | string>): Promise
   const decoder = new TextDecoder();
   let text = "";
   for await (const chunk of body)
-    text += typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true });
+    text += typeof chunk === "string" ? chunk : decoder.decode(chunk, STREAMING);
   return text + decoder.decode();
 }
 

@@ -5,10 +5,7 @@ import { obj } from "../providers/json.js";
 import { errorEvent, StreamRelay } from "../providers/stream-relay.js";
 import type { UpstreamAbort, UpstreamResponse } from "../providers/upstream.js";
 import type { TrailerSender } from "./disconnect.js";
-import type { RelayContext } from "./relay-json.js";
-
-/** decode()'s options for a chunk with more to come: one object for every chunk of every stream. */
-const STREAMING = { stream: true } as const;
+import { type RelayContext, STREAMING } from "./relay-json.js";
 
 /** The HTTP trailer a stream's cost is sent in, for clients that send `TE: trailers`. */
 export const COST_TRAILER = "x-tokenpak-cost-cents";
