@@ -42,7 +42,7 @@ const PROJECT = "bench";
 const CONFIG = `
 budget:
   daily_limit_cents: 1000000000
-  monthly_limit_cents: 10000000000
+  monthly_limit_cents: 1000000000
   timezone: America/New_York
   per_user_limits:
     enabled: true
@@ -51,10 +51,10 @@ budget:
 projects:
   ${PROJECT}:
     daily_limit_cents: 1000000000
-    monthly_limit_cents: 10000000000
+    monthly_limit_cents: 1000000000
     model_limits:
       ${MODEL}:
-        monthly_limit_cents: 10000000000
+        monthly_limit_cents: 1000000000
 keys:
   - name: ${KEY}
     key: tp-bench-secret

@@ -73,7 +73,7 @@ function tokenpakConfig(upstream: string, dataDir: string): string {
   return `
 budget:
   daily_limit_cents: 1000000000
-  monthly_limit_cents: 10000000000
+  monthly_limit_cents: 1000000000
   per_user_limits:
     enabled: true
     default:
@@ -83,7 +83,7 @@ projects:
   bench:
     daily_limit_cents: 1000000000
     model_limits:
-      ${MODEL}: { monthly_limit_cents: 10000000000 }
+      ${MODEL}: { monthly_limit_cents: 1000000000 }
 keys:
   - { name: bench-key, key: ${KEY}, project: bench, daily_limit_cents: 1000000000 }
 providers:
